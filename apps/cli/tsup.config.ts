@@ -1,0 +1,3 @@
+import { sockTsup } from '../../tsup.shared';
+
+export default sockTsup({ format: ['esm'], dts: false, banner: { js: '#!/usr/bin/env node' } });
