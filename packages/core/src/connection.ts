@@ -1,0 +1,578 @@
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { canonicalPeer } from './address.js';
+import type { Codec } from './codec.js';
+import { fromSocketError, SockError, SockErrorCode } from './errors.js';
+import type { FrameDecoder, Framing } from './framing/framing.js';
+import { notify, type Observer } from './observer.js';
+import type {
+  CloseInfo,
+  ConnectionControl,
+  ConnectionStats,
+  PeerAddress,
+  Plugin,
+  Rejection,
+  Stage,
+  Violation,
+} from './pipeline.js';
+
+/** What to do with a frame that fails to decode or validate. */
+export type InvalidMessagePolicy = 'close' | 'drop' | 'reply';
+/** What to do when a peer sends an oversized frame: the stream cannot be resynchronised, so it closes. */
+export type FrameTooLargePolicy = 'close' | 'reply-close';
+
+export interface ConnectionOptions<In, Out> {
+  framing: Framing;
+  codec: Codec<In, Out>;
+  /** Largest number of bytes queued for a peer that does not read. Default 1 MiB. */
+  maxWriteBufferBytes?: number;
+  /** Decoded messages held for a handler that has not read them yet; reading pauses above it. Default 64. */
+  maxQueuedMessages?: number;
+  onInvalidMessage?: InvalidMessagePolicy;
+  onFrameTooLarge?: FrameTooLargePolicy;
+  /** The message sent for the `reply` policies. */
+  errorReply?: (error: SockError) => Out;
+  /** After `close()`, how long to wait for the peer's side before destroying. Default 5 s. */
+  closeTimeoutMs?: number;
+}
+
+export interface SendOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * One connection as a handler sees it: an async iterable of messages and a `send()` that resolves when the
+ * bytes are handed to the kernel. Iteration ends when the peer closes its side or the connection closes;
+ * `closed` then says why.
+ */
+export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionControl, AsyncIterable<In> {
+  send(message: Out, options?: SendOptions): Promise<void>;
+  /** Flush what is queued, end our side, and resolve once the socket is closed. */
+  close(): Promise<void>;
+  /** Close at once; `error` is reported as the reason. */
+  destroy(error?: SockError): void;
+  /** Resolves (never rejects) when the socket is closed. */
+  readonly closed: Promise<CloseInfo>;
+  /** The underlying socket (a TLSSocket under TLS): for what sock does not wrap. */
+  readonly socket: Socket;
+}
+
+export interface ConnectionEnv {
+  readonly plugins: readonly Plugin[];
+  readonly observers: readonly Observer[];
+  readonly now: () => number;
+  readonly transport: string;
+}
+
+let nextId = 1;
+
+const DEFAULT_WRITE_BUFFER = 1024 * 1024;
+
+/** @internal The one implementation behind server and client connections. */
+export class SockConnection<In, Out> implements Connection<In, Out> {
+  readonly id = nextId++;
+  readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
+  readonly locals = new Map<symbol, unknown>();
+  readonly openedAt: number;
+  remoteAddress: string;
+  remotePort: number;
+  remoteFamily: 'IPv4' | 'IPv6';
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly socketAddress: string;
+  readonly socketPort: number;
+  socket: Socket;
+  readonly closed: Promise<CloseInfo>;
+
+  private readonly abort = new AbortController();
+  private resolveClosed!: (info: CloseInfo) => void;
+  private closeReason: { reason: string; error?: SockError | undefined } | undefined;
+  private started = false;
+  private finished = false;
+  private readonly frameHooks: Plugin[];
+  private decoder: FrameDecoder | undefined;
+  private readonly queue: In[] = [];
+  private waiter: ((r: IteratorResult<In>) => void) | undefined;
+  private inboundEnded = false;
+  private pendingDecodes = 0;
+  private ordering: Promise<void> | undefined;
+  private pauses = 0;
+  private backpressured = false;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private ending = false;
+  /** Set when the connection fails: messages not yet read are dropped, not delivered. */
+  private discarding = false;
+  private readonly maxWrite: number;
+  private readonly maxQueued: number;
+  /** Set once the accept stage was entered: only then do plug-ins get `close`. */
+  acceptEntered = false;
+  reachedHandler = false;
+  handlerRunning = false;
+
+  constructor(
+    socket: Socket,
+    private readonly options: ConnectionOptions<In, Out>,
+    private readonly env: ConnectionEnv,
+  ) {
+    this.socket = socket;
+    this.openedAt = env.now();
+    const peer = canonicalPeer(socket.remoteAddress ?? '');
+    this.remoteAddress = peer.address;
+    this.remoteFamily = peer.family;
+    this.remotePort = socket.remotePort ?? 0;
+    this.socketAddress = peer.address;
+    this.socketPort = this.remotePort;
+    this.localAddress = canonicalPeer(socket.localAddress ?? '').address;
+    this.localPort = socket.localPort ?? 0;
+    this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
+    this.maxQueued = options.maxQueuedMessages ?? 64;
+    this.frameHooks = env.plugins.filter((p) => p.frame);
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    this.watch(socket);
+  }
+
+  get transport(): string {
+    return this.env.transport;
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  get closing(): boolean {
+    return this.closeReason !== undefined || this.finished;
+  }
+
+  /** @internal PROXY protocol named the real peer. */
+  setPeer(peer: PeerAddress): void {
+    const canonical = canonicalPeer(peer.address);
+    this.remoteAddress = canonical.address;
+    this.remoteFamily = canonical.family;
+    this.remotePort = peer.port;
+  }
+
+  /** @internal The transport replaced the socket (TLS over TCP). */
+  replaceSocket(socket: Socket): void {
+    if (socket === this.socket) return;
+    this.socket = socket;
+    this.watch(socket);
+  }
+
+  private watch(socket: Socket): void {
+    socket.on('error', (err) => this.recordClose('socket-error', fromSocketError(err, 'socket')));
+    socket.once('close', () => this.finish());
+  }
+
+  /** @internal Begin reading frames: the pipeline let the connection through. */
+  start(): void {
+    if (this.closing) return;
+    this.started = true;
+    this.decoder = this.options.framing.createDecoder();
+    const socket = this.socket;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => {
+      if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
+      this.endInbound();
+    });
+    this.updateFlow();
+  }
+
+  // ---- inbound ----
+
+  private onData(chunk: Buffer): void {
+    this.stats.bytesIn += chunk.length;
+    if (this.inboundEnded) return;
+    try {
+      this.decoder!.push(chunk, this.onFrame);
+    } catch (err) {
+      this.onDecodeFailure(err);
+    }
+  }
+
+  private readonly onFrame = (frame: Buffer): void => {
+    if (this.inboundEnded) return;
+    this.stats.framesIn++;
+    for (const plugin of this.frameHooks) {
+      const verdict = plugin.frame!(this, frame);
+      if (verdict && !this.applyVerdict(plugin.name, 'frame', verdict)) return;
+    }
+    if (this.ordering) {
+      this.pendingDecodes++;
+      this.ordering = this.ordering.then(() => this.decodeAsync(frame));
+      return;
+    }
+    let message: In | Promise<In>;
+    try {
+      message = this.options.codec.decode(frame);
+    } catch (err) {
+      this.onInvalid(err);
+      return;
+    }
+    if (message instanceof Promise) {
+      this.pendingDecodes++;
+      this.ordering = message.then(
+        (m) => this.settleDecode(m),
+        (err) => this.settleDecode(undefined, err),
+      );
+      return;
+    }
+    this.enqueue(message);
+  };
+
+  private async decodeAsync(frame: Buffer): Promise<void> {
+    try {
+      this.settleDecode(await this.options.codec.decode(frame));
+    } catch (err) {
+      this.settleDecode(undefined, err);
+    }
+  }
+
+  private settleDecode(message: In | undefined, err?: unknown): void {
+    this.pendingDecodes--;
+    if (this.pendingDecodes === 0) this.ordering = undefined;
+    if (err !== undefined) this.onInvalid(err);
+    else if (!this.discarding) this.enqueue(message as In);
+    this.maybeFinishInbound();
+  }
+
+  private enqueue(message: In): void {
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w({ value: message, done: false });
+      return;
+    }
+    this.queue.push(message);
+    if (!this.backpressured && this.queue.length + this.pendingDecodes >= this.maxQueued) {
+      this.backpressured = true;
+      this.updateFlow();
+    }
+  }
+
+  private onDecodeFailure(err: unknown): void {
+    const error = SockError.isInstance(err) ? err : fromSocketError(err, 'decode');
+    this.stopInbound();
+    this.socket.pause();
+    if (this.options.onFrameTooLarge === 'reply-close' && this.options.errorReply) {
+      this.emitReject(
+        'frame',
+        'core',
+        { reason: error.reason ?? 'frame-too-large', message: error.message },
+        true,
+        error,
+      );
+      this.sendErrorReply(error).finally(() => void this.close());
+      this.releaseWaiter();
+      return;
+    }
+    this.fail('frame', 'core', error);
+  }
+
+  private onInvalid(err: unknown): void {
+    if (!SockError.isInstance(err)) {
+      this.fail(
+        'message',
+        'core',
+        new SockError(SockErrorCode.INVALID_MESSAGE, `decode failed: ${String(err)}`, {
+          cause: err,
+          reason: 'invalid-message',
+        }),
+      );
+      return;
+    }
+    const policy = this.options.onInvalidMessage ?? 'close';
+    const rejection = { reason: err.reason ?? 'invalid-message', message: err.message };
+    if (policy === 'close') {
+      this.fail('message', 'core', err);
+      return;
+    }
+    this.emitReject('message', 'core', rejection, false, err);
+    if (policy === 'reply') void this.sendErrorReply(err);
+  }
+
+  private async sendErrorReply(error: SockError): Promise<void> {
+    if (!this.options.errorReply) return;
+    try {
+      await this.send(this.options.errorReply(error));
+    } catch {
+      // The peer is gone or does not read: the close that follows reports it.
+    }
+  }
+
+  /** Drop unread messages and end iteration: the connection failed. */
+  private stopInbound(): void {
+    this.discarding = true;
+    this.inboundEnded = true;
+    this.queue.length = 0;
+    this.releaseWaiter();
+  }
+
+  /** @internal Server drain: stop reading; messages already read are still delivered. */
+  drain(): void {
+    this.endInbound();
+    this.updateFlow();
+  }
+
+  private endInbound(): void {
+    this.inboundEnded = true;
+    this.maybeFinishInbound();
+  }
+
+  private maybeFinishInbound(): void {
+    if (this.inboundEnded && this.pendingDecodes === 0 && this.queue.length === 0) this.releaseWaiter();
+  }
+
+  private releaseWaiter(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<In> {
+    return {
+      next: () => {
+        if (this.queue.length > 0) {
+          const value = this.queue.shift() as In;
+          if (this.backpressured && this.queue.length + this.pendingDecodes < this.maxQueued / 2) {
+            this.backpressured = false;
+            this.updateFlow();
+          }
+          return Promise.resolve({ value, done: false });
+        }
+        if (this.inboundEnded && this.pendingDecodes === 0)
+          return Promise.resolve({ value: undefined, done: true });
+        if (this.waiter)
+          throw new SockError(SockErrorCode.INVALID_OPTION, 'one reader at a time per connection');
+        return new Promise((resolve) => {
+          this.waiter = resolve;
+        });
+      },
+      return: () => {
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  // ---- flow control ----
+
+  pauseReading(ms?: number): void {
+    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    this.pauses = 1;
+    this.pauseTimer = ms === undefined ? undefined : setTimeout(() => this.resumeReading(), ms);
+    this.updateFlow();
+  }
+
+  resumeReading(): void {
+    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    this.pauseTimer = undefined;
+    this.pauses = 0;
+    this.updateFlow();
+  }
+
+  private updateFlow(): void {
+    if (!this.started || this.finished) return;
+    // After close(), keep reading (and discarding) so the peer's FIN arrives and the socket can close.
+    if (this.ending) this.socket.resume();
+    else if (this.pauses > 0 || this.backpressured || this.inboundEnded) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  // ---- outbound ----
+
+  send(message: Out, options?: SendOptions): Promise<void> {
+    if (this.closing || this.ending) {
+      return Promise.reject(
+        new SockError(SockErrorCode.CONNECTION_CLOSED, 'send on a closed connection', {
+          cause: this.closeReason?.error,
+        }),
+      );
+    }
+    if (options?.signal?.aborted) {
+      return Promise.reject(
+        new SockError(SockErrorCode.ABORTED, 'send aborted', { cause: options.signal.reason }),
+      );
+    }
+    let data: Buffer;
+    try {
+      data = this.options.framing.encode(this.options.codec.encode(message));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.socket.writableLength + data.length > this.maxWrite) {
+      const error = new SockError(
+        SockErrorCode.WRITE_BUFFER_FULL,
+        `peer is not reading: ${this.socket.writableLength + data.length} bytes queued exceeds maxWriteBufferBytes ${this.maxWrite}`,
+        { reason: 'write-buffer-full' },
+      );
+      this.fail('frame', 'core', error);
+      return Promise.reject(error);
+    }
+    this.stats.framesOut++;
+    this.stats.bytesOut += data.length;
+    return new Promise((resolve, reject) => {
+      this.socket.write(data, (err) => (err ? reject(fromSocketError(err, 'send')) : resolve()));
+    });
+  }
+
+  // ---- closing ----
+
+  close(): Promise<void> {
+    if (!this.finished && !this.ending) {
+      this.ending = true;
+      this.recordClose('closed');
+      this.endInbound();
+      this.updateFlow();
+      this.socket.end();
+      this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeoutMs ?? 5000);
+      this.closeTimer.unref?.();
+    }
+    return this.closed.then(() => undefined);
+  }
+
+  destroy(error?: SockError): void {
+    this.recordClose(error?.reason ?? 'destroyed', error);
+    this.socket.destroy();
+  }
+
+  reject(rejection: Rejection, stage: Stage = 'frame'): void {
+    this.applyVerdict('plugin', stage, rejection);
+  }
+
+  report(rejection: Rejection, stage: Stage): void {
+    this.emitReject(stage, 'plugin', rejection, false);
+  }
+
+  /** @internal Apply a plug-in's verdict; false when the connection is now closing. */
+  applyVerdict(plugin: string, stage: Stage, rejection: Rejection): boolean {
+    if (this.finished) return false;
+    if (rejection.shadow) {
+      this.emitReject(stage, plugin, rejection, false);
+      return true;
+    }
+    const error = new SockError(
+      SockErrorCode.REJECTED,
+      `connection rejected by ${plugin} at ${stage}: ${rejection.reason}${rejection.message ? ` (${rejection.message})` : ''}`,
+      { reason: rejection.reason },
+    );
+    this.emitReject(stage, plugin, rejection, true, error);
+    this.recordClose(rejection.reason, error);
+    this.stopInbound();
+    if (rejection.tarpitMs && rejection.tarpitMs > 0) {
+      this.socket.pause();
+      const timer = setTimeout(() => this.socket.destroy(), rejection.tarpitMs);
+      timer.unref?.();
+    } else {
+      this.socket.destroy();
+    }
+    return false;
+  }
+
+  /** @internal Close on a SockError raised by core itself. */
+  fail(stage: Stage, plugin: string, error: SockError): void {
+    if (this.finished) return;
+    this.emitReject(stage, plugin, { reason: error.reason ?? 'error', message: error.message }, true, error);
+    this.recordClose(error.reason ?? 'error', error);
+    this.stopInbound();
+    this.socket.destroy();
+  }
+
+  private emitReject(
+    stage: Stage,
+    plugin: string,
+    rejection: Rejection,
+    closed: boolean,
+    error?: SockError,
+  ): void {
+    const shadow = rejection.shadow === true;
+    const violation: Violation = {
+      stage,
+      plugin,
+      reason: rejection.reason,
+      key: rejection.key,
+      closed,
+      shadow,
+      error,
+    };
+    for (const p of this.env.plugins) {
+      if (p.violation && this.acceptEntered) {
+        try {
+          p.violation(this, violation);
+        } catch (err) {
+          this.reportError(err, `plug-in ${p.name}`);
+        }
+      }
+    }
+    notify(this.env.observers, {
+      type: 'reject',
+      conn: this,
+      stage,
+      plugin,
+      reason: rejection.reason,
+      message: rejection.message,
+      key: rejection.key,
+      closed,
+      shadow,
+      error,
+    });
+  }
+
+  /** @internal Report an error thrown by the handler or a plug-in hook. */
+  reportError(err: unknown, source = 'handler'): void {
+    const error = SockError.isInstance(err)
+      ? err
+      : new SockError(
+          SockErrorCode.HANDLER_FAILED,
+          `${source} failed: ${(err as Error)?.message ?? String(err)}`,
+          {
+            cause: err,
+            reason: 'handler-error',
+          },
+        );
+    notify(this.env.observers, { type: 'error', conn: this, error });
+  }
+
+  private recordClose(reason: string, error?: SockError): void {
+    if (!this.closeReason || (this.closeReason.reason === 'peer-closed' && error))
+      this.closeReason = { reason, error };
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.inboundEnded = true;
+    this.queue.length = 0;
+    this.releaseWaiter();
+    this.abort.abort();
+    const info: CloseInfo = {
+      reason: this.closeReason?.reason ?? 'closed',
+      error: this.closeReason?.error,
+      rejectedEarly: !this.reachedHandler,
+    };
+    if (this.acceptEntered) {
+      for (const p of this.env.plugins) {
+        if (!p.close) continue;
+        try {
+          p.close(this, info);
+        } catch (err) {
+          this.reportError(err, `plug-in ${p.name}`);
+        }
+      }
+    }
+    if (this.reachedHandler) {
+      notify(this.env.observers, { type: 'close', conn: this, reason: info.reason, error: info.error });
+    }
+    this.resolveClosed(info);
+  }
+
+  /** @internal Wait for the socket to be fully closed. */
+  async waitClosed(): Promise<void> {
+    if (this.finished) return;
+    if (this.socket.destroyed && this.socket.closed) return;
+    await once(this.socket, 'close').catch(() => undefined);
+  }
+}

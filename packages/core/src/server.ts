@@ -1,0 +1,340 @@
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { bytes, type Codec } from './codec.js';
+import { type Connection, type ConnectionOptions, SockConnection } from './connection.js';
+import { SockError, SockErrorCode } from './errors.js';
+import type { Framing } from './framing/framing.js';
+import { lengthPrefixed } from './framing/length-prefixed.js';
+import { notify, type Observer } from './observer.js';
+import type { Plugin, ServerTransport } from './pipeline.js';
+
+export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Out>> {
+  /** Called for every connection the pipeline lets through. A returned promise closes the connection when it settles. */
+  handler: (conn: Connection<In, Out>) => void | Promise<void>;
+  /** Default: `lengthPrefixed()` (u32 header, 64 KiB). */
+  framing?: Framing;
+  /** Default: `bytes()`. */
+  codec?: Codec<In, Out>;
+  /** Pipeline plug-ins, run in order at each stage. */
+  plugins?: readonly Plugin[];
+  /** Receive every event: opens, closes, rejections (with reasons), errors. */
+  observers?: readonly Observer[];
+  /** Shorthand for an observer of `error` events: handler and plug-in failures. */
+  onError?: (error: SockError, conn: Connection<In, Out> | undefined) => void;
+  /** Default plain TCP; `tlsTransport()` from @sock/tls for TLS. */
+  transport?: ServerTransport;
+  /** TCP_NODELAY on accepted sockets. Default true: message protocols stall on Nagle + delayed ACK. */
+  noDelay?: boolean;
+  /** TCP keep-alive initial delay in ms, or false. Default false. */
+  keepAlive?: number | false;
+  /** Clock for `openedAt` (tests inject one). Default `Date.now`. */
+  now?: () => number;
+}
+
+export interface ListenOptions {
+  /** Default `127.0.0.1`. `::` with `ipv6Only: false` is dual-stack. */
+  host?: string;
+  /** Default 0: a free port; read it back from the result or `address()`. */
+  port?: number;
+  ipv6Only?: boolean;
+  backlog?: number;
+  signal?: AbortSignal;
+}
+
+export interface ServerAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
+export interface CloseOptions {
+  /** How long open connections may finish their work before being destroyed. Default 5000. */
+  drainMs?: number;
+}
+
+export interface ServerStats {
+  readonly accepted: number;
+  readonly open: number;
+  readonly active: number;
+  readonly closed: number;
+  readonly errors: number;
+  /** Rejections that closed a connection, by reason. */
+  readonly rejected: Readonly<Record<string, number>>;
+  /** Decisions only reported (shadow mode, dropped messages), by reason. */
+  readonly reported: Readonly<Record<string, number>>;
+}
+
+export interface SockServer<In = Buffer, Out = Uint8Array> {
+  listen(options?: ListenOptions): Promise<ServerAddress>;
+  /** The bound address, or null before listen / after close. */
+  address(): ServerAddress | null;
+  /**
+   * Stop accepting; let connections that reached their handler finish (they stop reading, their queued
+   * messages are still delivered, replies flushed) for up to `drainMs`; destroy the rest. Resolves when
+   * every socket is closed.
+   */
+  close(options?: CloseOptions): Promise<void>;
+  /** Connections currently open, from accept to close. */
+  readonly connections: ReadonlySet<Connection<In, Out>>;
+  stats(): ServerStats;
+}
+
+/** A TCP server that runs every accepted socket through the pipeline, then the handler. */
+export function createServer<In = Buffer, Out = Uint8Array>(
+  options: ServerOptions<In, Out>,
+): SockServer<In, Out> {
+  return new Server(options);
+}
+
+class Server<In, Out> implements SockServer<In, Out> {
+  private readonly net: NetServer;
+  private readonly conns = new Set<SockConnection<In, Out>>();
+  private readonly connOptions: ConnectionOptions<In, Out>;
+  private readonly observers: Observer[];
+  private readonly prefaceHooks: Plugin[];
+  private readonly acceptHooks: Plugin[];
+  private readonly handshakeHooks: Plugin[];
+  private readonly counts = { accepted: 0, open: 0, closed: 0, errors: 0 };
+  private readonly rejected: Record<string, number> = {};
+  private readonly reported: Record<string, number> = {};
+  private closing: Promise<void> | undefined;
+  private bound: ServerAddress | null = null;
+
+  constructor(private readonly options: ServerOptions<In, Out>) {
+    if (typeof options.handler !== 'function') {
+      throw new SockError(SockErrorCode.INVALID_OPTION, 'createServer: handler must be a function');
+    }
+    const replying = options.onInvalidMessage === 'reply' || options.onFrameTooLarge === 'reply-close';
+    if (replying && !options.errorReply) {
+      throw new SockError(
+        SockErrorCode.INVALID_OPTION,
+        'createServer: a reply policy (onInvalidMessage: "reply" or onFrameTooLarge: "reply-close") needs errorReply',
+      );
+    }
+    this.connOptions = {
+      ...options,
+      framing: options.framing ?? lengthPrefixed(),
+      codec: options.codec ?? (bytes() as unknown as Codec<In, Out>),
+    };
+    const plugins = options.plugins ?? [];
+    this.prefaceHooks = plugins.filter((p) => p.preface);
+    this.acceptHooks = plugins.filter((p) => p.accept);
+    this.handshakeHooks = plugins.filter((p) => p.handshake);
+    const onError = options.onError;
+    this.observers = [
+      (e) => {
+        if (e.type === 'reject') {
+          const table = e.closed ? this.rejected : this.reported;
+          table[e.reason] = (table[e.reason] ?? 0) + 1;
+        } else if (e.type === 'error') this.counts.errors++;
+        else if (e.type === 'open') this.counts.open++;
+      },
+      ...(onError
+        ? [
+            (e: Parameters<Observer>[0]) => {
+              if (e.type === 'error') onError(e.error, e.conn as Connection<In, Out> | undefined);
+            },
+          ]
+        : []),
+      ...(options.observers ?? []),
+    ];
+    this.net = createNetServer({
+      pauseOnConnect: true,
+      allowHalfOpen: true,
+      noDelay: options.noDelay ?? true,
+      keepAlive: options.keepAlive !== undefined && options.keepAlive !== false,
+      keepAliveInitialDelay: options.keepAlive || 0,
+    });
+    this.net.on('connection', (socket) => this.onSocket(socket));
+    this.net.on('error', (err) =>
+      notify(this.observers, { type: 'error', error: toSockError(err, 'server') }),
+    );
+  }
+
+  get connections(): ReadonlySet<Connection<In, Out>> {
+    return this.conns;
+  }
+
+  async listen(options: ListenOptions = {}): Promise<ServerAddress> {
+    if (this.closing) throw new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'listen: the server was closed');
+    const { host = '127.0.0.1', port = 0, ipv6Only, backlog, signal } = options;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(toSockError(err, `listen on ${host}:${port}`));
+      this.net.once('error', onError);
+      this.net.listen({ host, port, ipv6Only, backlog, signal }, () => {
+        this.net.off('error', onError);
+        resolve();
+      });
+    });
+    const a = this.net.address();
+    if (a === null || typeof a === 'string') {
+      throw new SockError(SockErrorCode.SOCKET_ERROR, 'listen: no TCP address was bound');
+    }
+    this.bound = { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+    notify(this.observers, { type: 'listening', ...this.bound });
+    return this.bound;
+  }
+
+  address(): ServerAddress | null {
+    return this.closing ? null : this.bound;
+  }
+
+  stats(): ServerStats {
+    let active = 0;
+    for (const c of this.conns) if (c.reachedHandler) active++;
+    return {
+      ...this.counts,
+      active,
+      rejected: { ...this.rejected },
+      reported: { ...this.reported },
+    };
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.drainMs ?? 5000);
+    return this.closing;
+  }
+
+  private async shutdown(drainMs: number): Promise<void> {
+    const stopped = this.net.listening
+      ? new Promise<void>((r) => this.net.close(() => r()))
+      : Promise.resolve();
+    for (const conn of this.conns) {
+      // A handler still running finishes what was read; a connection without one is simply closed.
+      if (conn.handlerRunning) conn.drain();
+      else if (conn.reachedHandler) void conn.close();
+      else
+        conn.destroy(
+          new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+        );
+    }
+    const all = () => Promise.all([...this.conns].map((c) => c.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((r) => {
+      timer = setTimeout(r, drainMs);
+    });
+    await Promise.race([all(), deadline]);
+    clearTimeout(timer);
+    for (const conn of this.conns) {
+      conn.destroy(
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'drain deadline passed', { reason: 'drain-timeout' }),
+      );
+    }
+    await all();
+    await stopped;
+  }
+
+  private onSocket(socket: Socket): void {
+    this.counts.accepted++;
+    const conn = new SockConnection(socket, this.connOptions, {
+      plugins: this.options.plugins ?? [],
+      observers: this.observers,
+      now: this.options.now ?? Date.now,
+      transport: this.options.transport?.name ?? 'tcp',
+    });
+    this.conns.add(conn);
+    void conn.closed.then(() => {
+      this.conns.delete(conn);
+      this.counts.closed++;
+    });
+    if (this.closing) {
+      conn.destroy(
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+      );
+      return;
+    }
+    this.runPipeline(conn, socket).catch((err) => {
+      conn.reportError(err, 'pipeline');
+      conn.fail('accept', 'core', toSockError(err, 'pipeline'));
+    });
+  }
+
+  /** Synchronous unless a hook returns a promise, so a server without async plug-ins pays no extra ticks. */
+  private async runPipeline(conn: SockConnection<In, Out>, socket: Socket): Promise<void> {
+    for (const p of this.prefaceHooks) {
+      const result = await p.preface!(socket, conn);
+      if (conn.closing) return;
+      if (result === undefined) continue;
+      if ('reason' in result) {
+        if (!conn.applyVerdict(p.name, 'preface', result)) return;
+      } else conn.setPeer(result);
+    }
+    conn.acceptEntered = true;
+    for (const p of this.acceptHooks) {
+      let verdict = p.accept!(conn);
+      if (verdict instanceof Promise) verdict = await verdict;
+      if (conn.closing) return;
+      if (verdict && !conn.applyVerdict(p.name, 'accept', verdict)) return;
+    }
+    const transport = this.options.transport;
+    if (transport) {
+      try {
+        conn.replaceSocket(await transport.upgrade(socket, conn));
+      } catch (err) {
+        const error = toSockError(err, `${transport.name} handshake`, 'handshake-failed');
+        conn.fail('handshake', transport.name, error);
+        return;
+      }
+      if (conn.closing) return;
+    }
+    for (const p of this.handshakeHooks) {
+      let verdict = p.handshake!(conn);
+      if (verdict instanceof Promise) verdict = await verdict;
+      if (conn.closing) return;
+      if (verdict && !conn.applyVerdict(p.name, 'handshake', verdict)) return;
+    }
+    if (this.closing) {
+      conn.destroy(
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+      );
+      return;
+    }
+    conn.reachedHandler = true;
+    notify(this.observers, { type: 'open', conn });
+    conn.start();
+    this.runHandler(conn);
+  }
+
+  private runHandler(conn: SockConnection<In, Out>): void {
+    const failed = (err: unknown) => {
+      conn.reportError(err);
+      conn.destroy(
+        new SockError(
+          SockErrorCode.HANDLER_FAILED,
+          `handler failed: ${(err as Error)?.message ?? String(err)}`,
+          {
+            cause: err,
+            reason: 'handler-error',
+          },
+        ),
+      );
+    };
+    let result: void | Promise<void>;
+    try {
+      result = this.options.handler(conn);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (result instanceof Promise) {
+      conn.handlerRunning = true;
+      result.then(
+        () => {
+          conn.handlerRunning = false;
+          return conn.close();
+        },
+        (err) => {
+          conn.handlerRunning = false;
+          failed(err);
+        },
+      );
+    }
+  }
+}
+
+function toSockError(err: unknown, context: string, reason?: string): SockError {
+  if (SockError.isInstance(err)) return err;
+  return new SockError(SockErrorCode.SOCKET_ERROR, `${context}: ${(err as Error)?.message ?? String(err)}`, {
+    cause: err,
+    reason: reason ?? 'socket-error',
+  });
+}

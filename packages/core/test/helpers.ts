@@ -1,0 +1,29 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+
+/** A raw TCP client for poking a server with exact bytes. */
+export async function rawClient(port: number, host = '127.0.0.1', localAddress?: string): Promise<Socket> {
+  const socket = netConnect({ port, host, localAddress });
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Everything the socket receives until it closes. */
+export async function readAll(socket: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', () => {});
+  if (!socket.closed) await once(socket, 'close');
+  return Buffer.concat(chunks);
+}
+
+export function u32(payload: Buffer | string): Buffer {
+  const p = Buffer.from(payload);
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(p.length);
+  return Buffer.concat([h, p]);
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
