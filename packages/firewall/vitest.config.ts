@@ -1,6 +1,8 @@
 import { defineProject } from 'vitest/config';
+import { sockAliases } from '../../vitest.shared';
 
 export default defineProject({
+  resolve: { alias: sockAliases },
   test: {
     name: 'firewall',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
