@@ -1,5 +1,5 @@
 import { defineProject } from 'vitest/config';
-import { sockAliases } from '../../vitest.shared';
+import { sockAliases } from '../../vitest.shared.ts';
 
 export default defineProject({
   resolve: { alias: sockAliases },
