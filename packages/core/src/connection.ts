@@ -101,6 +101,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private pauseTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private ending = false;
+  /** The peer broke the protocol: close flushes and destroys instead of waiting for the peer's FIN. */
+  private fatal = false;
   /** Set when the connection fails: messages not yet read are dropped, not delivered. */
   private discarding = false;
   private readonly maxWrite: number;
@@ -176,6 +178,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     socket.on('end', () => {
       if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
       this.endInbound();
+      // Half-open is kept only while a handler may still answer what it read.
+      if (!this.handlerRunning) void this.close();
     });
     this.updateFlow();
   }
@@ -254,21 +258,30 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   private onDecodeFailure(err: unknown): void {
     const error = SockError.isInstance(err) ? err : fromSocketError(err, 'decode');
-    this.stopInbound();
-    this.socket.pause();
-    if (this.options.onFrameTooLarge === 'reply-close' && this.options.errorReply) {
-      this.emitReject(
-        'frame',
-        'core',
-        { reason: error.reason ?? 'frame-too-large', message: error.message },
-        true,
-        error,
-      );
-      this.sendErrorReply(error).finally(() => void this.close());
-      this.releaseWaiter();
-      return;
-    }
-    this.fail('frame', 'core', error);
+    this.violate('frame', error, this.options.onFrameTooLarge === 'reply-close');
+  }
+
+  /**
+   * The peer broke the protocol: stop reading, let the handler finish the messages already read (nothing
+   * valid is lost), optionally tell the peer why, then flush and close without waiting for its FIN.
+   */
+  private violate(stage: Stage, error: SockError, reply: boolean): void {
+    if (this.finished || this.ending || this.fatal) return;
+    this.emitReject(stage, 'core', { reason: error.reason ?? 'error', message: error.message }, true, error);
+    this.recordClose(error.reason ?? 'error', error);
+    this.fatal = true;
+    this.inboundEnded = true;
+    this.updateFlow();
+    this.maybeFinishInbound();
+    if (reply) void this.sendErrorReply(error);
+    if (!this.handlerRunning) void this.close();
+    else this.armCloseTimer();
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer) return;
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeoutMs ?? 5000);
+    this.closeTimer.unref?.();
   }
 
   private onInvalid(err: unknown): void {
@@ -286,7 +299,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const policy = this.options.onInvalidMessage ?? 'close';
     const rejection = { reason: err.reason ?? 'invalid-message', message: err.message };
     if (policy === 'close') {
-      this.fail('message', 'core', err);
+      this.violate('message', err, false);
       return;
     }
     this.emitReject('message', 'core', rejection, false, err);
@@ -375,7 +388,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private updateFlow(): void {
     if (!this.started || this.finished) return;
     // After close(), keep reading (and discarding) so the peer's FIN arrives and the socket can close.
-    if (this.ending) this.socket.resume();
+    if (this.ending && !this.fatal) this.socket.resume();
     else if (this.pauses > 0 || this.backpressured || this.inboundEnded) this.socket.pause();
     else this.socket.resume();
   }
@@ -383,7 +396,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   // ---- outbound ----
 
   send(message: Out, options?: SendOptions): Promise<void> {
-    if (this.closing || this.ending) {
+    if (this.ending || this.finished || this.discarding) {
       return Promise.reject(
         new SockError(SockErrorCode.CONNECTION_CLOSED, 'send on a closed connection', {
           cause: this.closeReason?.error,
@@ -425,9 +438,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.recordClose('closed');
       this.endInbound();
       this.updateFlow();
+      if (this.fatal) this.socket.once('finish', () => this.socket.destroy());
       this.socket.end();
-      this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeoutMs ?? 5000);
-      this.closeTimer.unref?.();
+      this.armCloseTimer();
     }
     return this.closed.then(() => undefined);
   }

@@ -1,0 +1,282 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type CloseInfo,
+  connect,
+  createServer,
+  delimited,
+  type Plugin,
+  type RejectEvent,
+  reject,
+  type SockEvent,
+  type SockServer,
+  text,
+  type Violation,
+} from '../src/index.js';
+import { delay, rawClient, readAll } from './helpers.js';
+
+const servers: SockServer<never, never>[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 200 })));
+});
+function track<I, O>(server: SockServer<I, O>): SockServer<I, O> {
+  servers.push(server as unknown as SockServer<never, never>);
+  return server;
+}
+const echo = async (conn: AsyncIterable<string> & { send(m: string): Promise<void> }) => {
+  for await (const m of conn) await conn.send(m);
+};
+
+describe('accept stage', () => {
+  it('a rejection stops the socket before any byte is read, with its reason counted', async () => {
+    const events: SockEvent[] = [];
+    const closes: CloseInfo[] = [];
+    let framesSeen = 0;
+    const denyAll: Plugin = {
+      name: 'deny',
+      accept: (conn) => reject('ip-denied', { key: conn.remoteAddress }),
+      frame: () => {
+        framesSeen++;
+      },
+      close: (_conn, info) => closes.push(info),
+    };
+    const server = track(
+      createServer({ plugins: [denyAll], observers: [(e) => events.push(e)], handler: echo }),
+    );
+    const { port } = await server.listen();
+    const socket = await rawClient(port);
+    socket.write('hello, anybody?\n'); // already in flight when the server decides
+    await readAll(socket);
+    const r = events.find((e): e is RejectEvent => e.type === 'reject');
+    expect(r).toMatchObject({
+      stage: 'accept',
+      plugin: 'deny',
+      reason: 'ip-denied',
+      key: '127.0.0.1',
+      closed: true,
+    });
+    expect(r?.conn.stats.bytesIn).toBe(0);
+    expect(framesSeen).toBe(0);
+    expect(events.some((e) => e.type === 'open')).toBe(false);
+    expect(closes).toEqual([{ reason: 'ip-denied', error: expect.anything(), rejectedEarly: true }]);
+    expect(server.stats().rejected).toEqual({ 'ip-denied': 1 });
+  });
+
+  it('an async verdict keeps the socket paused, then lets it through', async () => {
+    const slow: Plugin = {
+      name: 'slow',
+      accept: async () => {
+        await delay(30);
+        return undefined;
+      },
+    };
+    const server = track(
+      createServer({ framing: delimited(), codec: text(), plugins: [slow], handler: echo }),
+    );
+    const { port } = await server.listen();
+    const client = await connect({ port, framing: delimited(), codec: text() });
+    await client.send('after the wait');
+    const it = client[Symbol.asyncIterator]();
+    expect((await it.next()).value).toBe('after the wait');
+    await client.close();
+  });
+
+  it('tarpit holds the rejected socket open for the given time', async () => {
+    const server = track(
+      createServer({
+        plugins: [{ name: 'tar', accept: () => reject('conn-rate', { tarpitMs: 300 }) }],
+        handler() {},
+      }),
+    );
+    const { port } = await server.listen();
+    const socket = await rawClient(port);
+    const started = Date.now();
+    await readAll(socket);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+
+  it('a shadow rejection is reported but lets the connection through', async () => {
+    const events: SockEvent[] = [];
+    const server = track(
+      createServer({
+        framing: delimited(),
+        codec: text(),
+        plugins: [{ name: 'shadowed', accept: () => reject('conn-limit', { shadow: true }) }],
+        observers: [(e) => events.push(e)],
+        handler: echo,
+      }),
+    );
+    const { port } = await server.listen();
+    const client = await connect({ port, framing: delimited(), codec: text() });
+    await client.send('through');
+    const it = client[Symbol.asyncIterator]();
+    expect((await it.next()).value).toBe('through');
+    expect(events.find((e) => e.type === 'reject')).toMatchObject({
+      reason: 'conn-limit',
+      shadow: true,
+      closed: false,
+    });
+    expect(server.stats()).toMatchObject({ rejected: {}, reported: { 'conn-limit': 1 } });
+    await client.close();
+  });
+
+  it('a plug-in that throws rejects that connection only', async () => {
+    const errors: unknown[] = [];
+    let first = true;
+    const flaky: Plugin = {
+      name: 'flaky',
+      accept: () => {
+        if (first) {
+          first = false;
+          throw new Error('store down');
+        }
+      },
+    };
+    const server = track(
+      createServer({
+        framing: delimited(),
+        codec: text(),
+        plugins: [flaky],
+        onError: (e) => errors.push(e),
+        handler: echo,
+      }),
+    );
+    const { port } = await server.listen();
+    const a = await rawClient(port);
+    await readAll(a);
+    const b = await connect({ port, framing: delimited(), codec: text() });
+    await b.send('fine');
+    const it = b[Symbol.asyncIterator]();
+    expect((await it.next()).value).toBe('fine');
+    expect(errors).toHaveLength(1);
+    await b.close();
+  });
+});
+
+describe('frame stage and violations', () => {
+  it('frame hooks see every frame, can reject, and every plug-in hears of the violation', async () => {
+    const violations: Violation[] = [];
+    const closes: string[] = [];
+    const sizes: number[] = [];
+    const maxThree: Plugin = {
+      name: 'max-three',
+      frame: (conn, frame) => {
+        sizes.push(frame.length);
+        return conn.stats.framesIn > 3 ? reject('msg-rate') : undefined;
+      },
+    };
+    const auditor: Plugin = {
+      name: 'auditor',
+      violation: (_conn, v) => violations.push(v),
+      close: (_conn, info) => closes.push(info.reason),
+    };
+    const server = track(
+      createServer({ framing: delimited(), codec: text(), plugins: [maxThree, auditor], handler: echo }),
+    );
+    const { port } = await server.listen();
+    const socket = await rawClient(port);
+    const done = readAll(socket);
+    socket.write('a\nbb\nccc\ndddd\neeeee\n');
+    await done;
+    expect(sizes).toEqual([1, 2, 3, 4]);
+    expect(violations).toMatchObject([
+      { stage: 'frame', plugin: 'max-three', reason: 'msg-rate', closed: true },
+    ]);
+    expect(closes).toEqual(['msg-rate']);
+  });
+
+  it('core violations reach plug-ins too (strikes can count them)', async () => {
+    const violations: Violation[] = [];
+    const server = track(
+      createServer({
+        framing: delimited({ maxFrameBytes: 10 }),
+        codec: text(),
+        plugins: [{ name: 'auditor', violation: (_c, v) => violations.push(v) }],
+        handler: echo,
+      }),
+    );
+    const { port } = await server.listen();
+    const socket = await rawClient(port);
+    const done = readAll(socket);
+    socket.write('this line is far too long\n');
+    await done;
+    expect(violations).toMatchObject([
+      { stage: 'frame', plugin: 'core', reason: 'frame-too-large', closed: true },
+    ]);
+  });
+
+  it('pauseReading stops delivery until resumed', async () => {
+    const got: number[] = [];
+    const shaper: Plugin = {
+      name: 'shaper',
+      frame: (conn) => {
+        if (conn.stats.framesIn === 2) conn.pauseReading(200);
+      },
+    };
+    const server = track(
+      createServer({
+        framing: delimited(),
+        codec: text(),
+        plugins: [shaper],
+        async handler(conn) {
+          for await (const _ of conn) got.push(Date.now());
+        },
+      }),
+    );
+    const { port } = await server.listen();
+    const socket = await rawClient(port);
+    socket.write('1\n2\n');
+    await delay(50);
+    socket.write('3\n');
+    await delay(100);
+    expect(got).toHaveLength(2);
+    await delay(200);
+    expect(got).toHaveLength(3);
+    socket.destroy();
+  });
+});
+
+describe('close stage', () => {
+  it('close runs exactly once per connection that entered accept, whatever ends it', async () => {
+    const closes = new Map<number, number>();
+    const counter: Plugin = {
+      name: 'counter',
+      accept: () => undefined,
+      close: (conn) => closes.set(conn.id, (closes.get(conn.id) ?? 0) + 1),
+    };
+    const server = track(
+      createServer({
+        framing: delimited({ maxFrameBytes: 8 }),
+        codec: text(),
+        plugins: [counter],
+        async handler(conn) {
+          for await (const m of conn) {
+            if (m === 'throw') throw new Error('x');
+            await conn.send(m);
+          }
+        },
+      }),
+    );
+    const { port } = await server.listen();
+    const endings = [
+      async () => (await connect({ port, framing: delimited(), codec: text() })).close(),
+      async () => {
+        const s = await rawClient(port);
+        s.write('waytoolongline\n');
+        await readAll(s);
+      },
+      async () => {
+        const s = await rawClient(port);
+        s.write('throw\n');
+        await readAll(s);
+      },
+      async () => {
+        const s = await rawClient(port);
+        s.resetAndDestroy();
+      },
+    ];
+    await Promise.all(endings.map((f) => f()));
+    await delay(100);
+    expect(closes.size).toBe(4);
+    expect([...closes.values()]).toEqual([1, 1, 1, 1]);
+  });
+});
