@@ -23,6 +23,8 @@ export const SockErrorCode = {
   CONNECTION_REFUSED: 'ERR_SOCK_CONNECTION_REFUSED',
   /** connect() did not complete within its timeout. */
   CONNECT_TIMEOUT: 'ERR_SOCK_CONNECT_TIMEOUT',
+  /** A request got no reply within its timeout, after all its attempts (request/response over UDP). */
+  REQUEST_TIMEOUT: 'ERR_SOCK_REQUEST_TIMEOUT',
   /** The operation was aborted through its AbortSignal. */
   ABORTED: 'ERR_SOCK_ABORTED',
   /** A pipeline plug-in (or core itself) rejected the connection; `reason` says why. */
