@@ -94,16 +94,17 @@ export function createLockoutCheck(protect: readonly ProtectedTarget[]): (target
   const singles = new Map<string, ProtectedTarget>();
   const ranges: ProtectedTarget[] = [];
   for (const p of protect) {
-    if (p.target.kind === 'address') singles.set(p.target.text, p);
-    else ranges.push(p);
+    if (p.target.kind === 'address') {
+      if (!singles.has(p.target.text)) singles.set(p.target.text, p);
+    } else ranges.push(p);
   }
   return (target) => {
+    for (const p of ranges) if (overlaps(target, p.target)) throw lockoutError(target, p);
     if (target.kind === 'address') {
       const hit = singles.get(target.text);
       if (hit) throw lockoutError(target, hit);
     } else {
       for (const p of singles.values()) if (overlaps(target, p.target)) throw lockoutError(target, p);
     }
-    for (const p of ranges) if (overlaps(target, p.target)) throw lockoutError(target, p);
   };
 }

@@ -273,10 +273,17 @@ function explode(doc: NftCommand[]): NftCommand[] {
   return out;
 }
 
+function valueText(raw: unknown): string {
+  const val = (raw as { elem?: { val?: unknown } }).elem?.val ?? raw;
+  if (typeof val === 'string') return val;
+  const prefix = (val as { prefix?: { addr: string; len: number } }).prefix;
+  return prefix ? `${prefix.addr}/${prefix.len}` : JSON.stringify(val);
+}
+
 function describe(cmd: NftCommand): string {
   const [verb, body] = Object.entries(cmd)[0] as [string, Record<string, unknown>];
   const element = body.element as { name: string; elem: unknown[] } | undefined;
-  if (element) return `${verb} element ${JSON.stringify(element.elem[0])} in set ${element.name}`;
+  if (element) return `${verb} element ${valueText(element.elem[0])} in set ${element.name}`;
   return `${verb} ${JSON.stringify(body)}`;
 }
 
