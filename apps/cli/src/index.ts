@@ -1,1 +1,1 @@
-console.log("not built yet");
+console.log('not built yet');

@@ -1,1 +1,1 @@
-console.log("serve");
+console.log('serve');

@@ -1,1 +1,1 @@
-console.log("tour");
+console.log('tour');
