@@ -1,0 +1,195 @@
+import { bytes, type Codec, SockError, SockErrorCode } from '@sock/core';
+import type { DatagramSource } from './admission.js';
+import {
+  abortedError,
+  Endpoint,
+  type EndpointOptions,
+  type UdpAddress,
+  type UdpBindOptions,
+  type UdpStats,
+} from './endpoint.js';
+import { BoundedQueue } from './queue.js';
+
+export interface UdpSocketOptions<In, Out> extends EndpointOptions {
+  /** How payloads become messages and back, one per datagram. Default `bytes()`. */
+  codec?: Codec<In, Out>;
+  /**
+   * Datagrams waiting for the iterator at most. UDP has no backpressure: when the consumer lags, newer
+   * datagrams are dropped and counted (`queue-full`). Default 1024.
+   */
+  maxQueue?: number;
+}
+
+/** One received datagram, decoded. */
+export interface Datagram<T> {
+  readonly message: T;
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+  /** Bytes on the wire. */
+  readonly size: number;
+}
+
+export interface UdpSendOptions {
+  /** Destination; leave both out on a connected socket. */
+  address?: string;
+  port?: number;
+  signal?: AbortSignal;
+}
+
+export interface UdpConnectOptions {
+  host: string;
+  port: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * A UDP socket: an async iterable of decoded datagrams plus `send()`. Oversize, rejected and invalid
+ * datagrams never reach the iterator; they are counted in `stats().dropped` and reported to observers.
+ */
+export interface UdpSocket<In = Buffer, Out = Uint8Array> extends AsyncIterable<Datagram<In>> {
+  /** Bind and start receiving. */
+  bind(options?: UdpBindOptions): Promise<UdpAddress>;
+  /** Connected mode: only this peer's datagrams are received, and `send` needs no address. */
+  connect(options: UdpConnectOptions): Promise<void>;
+  /**
+   * Encode and send one message as one datagram. Throws ERR_SOCK_FRAME_TOO_LARGE when it exceeds
+   * maxPayloadBytes. Resolves false (and counts `amplification-limit`) when anti-amplification withheld it.
+   */
+  send(message: Out, options?: UdpSendOptions): Promise<boolean>;
+  /** Datagrams until the socket closes or `signal` aborts (what is queued is still delivered on close). */
+  datagrams(options?: { signal?: AbortSignal }): AsyncIterable<Datagram<In>>;
+  /** The bound address, or null before bind/connect. */
+  address(): UdpAddress | null;
+  /** The peer in connected mode, else null. */
+  remoteAddress(): UdpAddress | null;
+  /** Lift the anti-amplification cap for a peer validated by other means. */
+  validate(address: string, port: number): void;
+  /** The kernel's buffer sizes in bytes (Linux reports double what was asked). */
+  bufferSizes(): { receive: number; send: number };
+  stats(): UdpStats & { readonly queued: number };
+  /** Stop receiving; resolves when the socket is closed. Iterators see the rest of the queue, then end. */
+  close(): Promise<void>;
+}
+
+/** A UDP socket with size limits, per-datagram guards and codecs, and a bounded receive queue. */
+export function createUdpSocket<In = Buffer, Out = Uint8Array>(
+  options: UdpSocketOptions<In, Out> = {},
+): UdpSocket<In, Out> {
+  return new Socket(options);
+}
+
+class Socket<In, Out> implements UdpSocket<In, Out> {
+  private readonly endpoint: Endpoint;
+  private readonly codec: Codec<In, Out>;
+  private readonly queue: BoundedQueue<Datagram<In>>;
+
+  constructor(options: UdpSocketOptions<In, Out>) {
+    this.codec = options.codec ?? (bytes() as unknown as Codec<In, Out>);
+    const maxQueue = options.maxQueue ?? 1024;
+    if (!Number.isSafeInteger(maxQueue) || maxQueue < 1) {
+      throw new SockError(
+        SockErrorCode.INVALID_OPTION,
+        `createUdpSocket: maxQueue must be a positive integer, got ${maxQueue}`,
+      );
+    }
+    this.queue = new BoundedQueue(maxQueue);
+    this.endpoint = new Endpoint(options, this.onDatagram, false, 'udp socket');
+  }
+
+  bind(options?: UdpBindOptions): Promise<UdpAddress> {
+    return this.endpoint.bind(options);
+  }
+
+  connect(options: UdpConnectOptions): Promise<void> {
+    return this.endpoint.connect(options.port, options.host, options.signal);
+  }
+
+  send(message: Out, options: UdpSendOptions = {}): Promise<boolean> {
+    const encoded = this.codec.encode(message);
+    return this.endpoint.send(encoded, options.address, options.port, options.signal);
+  }
+
+  address(): UdpAddress | null {
+    return this.endpoint.address();
+  }
+
+  remoteAddress(): UdpAddress | null {
+    return this.endpoint.remoteAddress();
+  }
+
+  validate(address: string, port: number): void {
+    this.endpoint.validate(address, port);
+  }
+
+  bufferSizes(): { receive: number; send: number } {
+    return this.endpoint.bufferSizes();
+  }
+
+  stats(): UdpStats & { readonly queued: number } {
+    return { ...this.endpoint.stats(), queued: this.queue.length };
+  }
+
+  async close(): Promise<void> {
+    await this.endpoint.close();
+    this.queue.end();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Datagram<In>> {
+    return { next: () => this.queue.next() };
+  }
+
+  datagrams(options: { signal?: AbortSignal } = {}): AsyncIterable<Datagram<In>> {
+    const { signal } = options;
+    if (!signal) return this;
+    const queue = this.queue;
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: (): Promise<IteratorResult<Datagram<In>>> => {
+          if (signal.aborted) return Promise.reject(abortedError(signal, 'udp socket.datagrams'));
+          return new Promise((resolve, reject) => {
+            const onAbort = () => reject(abortedError(signal, 'udp socket.datagrams'));
+            signal.addEventListener('abort', onAbort, { once: true });
+            queue.next().then((result) => {
+              signal.removeEventListener('abort', onAbort);
+              resolve(result);
+            });
+          });
+        },
+      }),
+    };
+  }
+
+  private readonly onDatagram = (payload: Buffer, source: DatagramSource): void => {
+    let message: In | Promise<In>;
+    try {
+      message = this.codec.decode(payload);
+    } catch (err) {
+      this.invalid(err, source);
+      return;
+    }
+    if (message instanceof Promise) {
+      message.then(
+        (m) => this.enqueue(m, source),
+        (err: unknown) => this.invalid(err, source),
+      );
+    } else {
+      this.enqueue(message, source);
+    }
+  };
+
+  private enqueue(message: In, source: DatagramSource): void {
+    const datagram: Datagram<In> = {
+      message,
+      address: source.address,
+      port: source.port,
+      family: source.family,
+      size: source.size,
+    };
+    if (!this.queue.push(datagram)) this.endpoint.drop(source, 'message', 'queue-full', false);
+  }
+
+  private invalid(err: unknown, source: DatagramSource): void {
+    this.endpoint.dropInvalid(err, source);
+  }
+}
