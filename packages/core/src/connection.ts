@@ -67,12 +67,14 @@ export interface ConnectionEnv {
 let nextId = 1;
 
 const DEFAULT_WRITE_BUFFER = 1024 * 1024;
+const RESOLVED: Promise<void> = Promise.resolve();
+const EMPTY = Buffer.alloc(0);
 
 /** @internal The one implementation behind server and client connections. */
 export class SockConnection<In, Out> implements Connection<In, Out> {
   readonly id = nextId++;
   readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
-  readonly locals = new Map<symbol, unknown>();
+  private localsMap: Map<symbol, unknown> | undefined;
   readonly openedAt: number;
   remoteAddress: string;
   remotePort: number;
@@ -84,7 +86,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   socket: Socket;
   readonly closed: Promise<CloseInfo>;
 
-  private readonly abort = new AbortController();
+  /** Created on first use: most connections never ask for a signal, and abort() costs a DOMException. */
+  private abort: AbortController | undefined;
   private resolveClosed!: (info: CloseInfo) => void;
   private closeReason: { reason: string; error?: SockError | undefined } | undefined;
   private started = false;
@@ -141,7 +144,14 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   get signal(): AbortSignal {
+    this.abort ??= new AbortController();
+    if (this.finished && !this.abort.signal.aborted) this.abort.abort();
     return this.abort.signal;
+  }
+
+  get locals(): Map<symbol, unknown> {
+    this.localsMap ??= new Map();
+    return this.localsMap;
   }
 
   get closing(): boolean {
@@ -425,8 +435,24 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     }
     this.stats.framesOut++;
     this.stats.bytesOut += data.length;
+    const socket = this.socket;
+    if (socket.writableLength === 0 && !socket.writableCorked && !socket.connecting) {
+      // Nothing queued: Node tries the write synchronously. If the kernel took every byte, the send is
+      // done now, and a shared resolved promise saves a callback and a promise per message (the hot path).
+      socket.write(data);
+      if (socket.writableLength === 0) return RESOLVED;
+      return this.whenFlushed();
+    }
     return new Promise((resolve, reject) => {
-      this.socket.write(data, (err) => (err ? reject(fromSocketError(err, 'send')) : resolve()));
+      socket.write(data, (err) => (err ? reject(fromSocketError(err, 'send')) : resolve()));
+    });
+  }
+
+  /** Resolves when the bytes queued so far are handed to the kernel; rejects if the socket fails first. */
+  private whenFlushed(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // An empty write's callback runs after everything queued before it has been written.
+      this.socket.write(EMPTY, (err) => (err ? reject(fromSocketError(err, 'send')) : resolve()));
     });
   }
 
@@ -450,12 +476,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.socket.destroy();
   }
 
-  reject(rejection: Rejection, stage: Stage = 'frame'): void {
-    this.applyVerdict('plugin', stage, rejection);
+  reject(rejection: Rejection, stage: Stage = 'frame', plugin = 'plugin'): void {
+    this.applyVerdict(plugin, stage, rejection);
   }
 
-  report(rejection: Rejection, stage: Stage): void {
-    this.emitReject(stage, 'plugin', rejection, false);
+  report(rejection: Rejection, stage: Stage, plugin = 'plugin'): void {
+    this.emitReject(stage, plugin, rejection, false);
   }
 
   /** @internal Apply a plug-in's verdict; false when the connection is now closing. */
@@ -560,7 +586,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.inboundEnded = true;
     this.queue.length = 0;
     this.releaseWaiter();
-    this.abort.abort();
+    this.abort?.abort();
     const info: CloseInfo = {
       reason: this.closeReason?.reason ?? 'closed',
       error: this.closeReason?.error,

@@ -72,10 +72,13 @@ export interface ConnectionControl extends ConnectionInfo {
   /** Stop reading from the socket, for `ms` or until `resumeReading()` (traffic shaping). */
   pauseReading(ms?: number): void;
   resumeReading(): void;
-  /** Close the connection for a reason: counted, reported and passed to every plug-in's `violation`. */
-  reject(rejection: Rejection, stage?: Stage): void;
+  /**
+   * Close the connection for a reason: counted, reported and passed to every plug-in's `violation`.
+   * `plugin` names the deciding plug-in in reports (default `plugin`).
+   */
+  reject(rejection: Rejection, stage?: Stage, plugin?: string): void;
   /** Report a decision without acting (shadow mode, warnings); passes to `violation` hooks too. */
-  report(rejection: Rejection, stage: Stage): void;
+  report(rejection: Rejection, stage: Stage, plugin?: string): void;
   /** Storage for plug-ins, keyed by a symbol each plug-in owns. */
   readonly locals: Map<symbol, unknown>;
   /** Aborted when the connection closes: cancel timers and lookups with it. */

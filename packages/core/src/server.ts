@@ -93,6 +93,7 @@ class Server<In, Out> implements SockServer<In, Out> {
   private readonly prefaceHooks: Plugin[];
   private readonly acceptHooks: Plugin[];
   private readonly handshakeHooks: Plugin[];
+  private readonly syncPipeline: boolean;
   private readonly counts = { accepted: 0, open: 0, closed: 0, errors: 0 };
   private readonly rejected: Record<string, number> = {};
   private readonly reported: Record<string, number> = {};
@@ -119,6 +120,9 @@ class Server<In, Out> implements SockServer<In, Out> {
     this.prefaceHooks = plugins.filter((p) => p.preface);
     this.acceptHooks = plugins.filter((p) => p.accept);
     this.handshakeHooks = plugins.filter((p) => p.handshake);
+    this.syncPipeline =
+      !options.transport &&
+      this.prefaceHooks.length + this.acceptHooks.length + this.handshakeHooks.length === 0;
     const onError = options.onError;
     this.observers = [
       (e) => {
@@ -242,6 +246,12 @@ class Server<In, Out> implements SockServer<In, Out> {
       );
       return;
     }
+    if (this.syncPipeline) {
+      // No stage hook and no transport: nothing to await, so skip the async machinery entirely.
+      conn.acceptEntered = true;
+      this.admit(conn);
+      return;
+    }
     this.runPipeline(conn, socket).catch((err) => {
       conn.reportError(err, 'pipeline');
       conn.fail('accept', 'core', toSockError(err, 'pipeline'));
@@ -282,6 +292,11 @@ class Server<In, Out> implements SockServer<In, Out> {
       if (conn.closing) return;
       if (verdict && !conn.applyVerdict(p.name, 'handshake', verdict)) return;
     }
+    this.admit(conn);
+  }
+
+  /** The pipeline let the connection through: start reading and hand it to the handler. */
+  private admit(conn: SockConnection<In, Out>): void {
     if (this.closing) {
       conn.destroy(
         new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
