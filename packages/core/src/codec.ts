@@ -43,7 +43,7 @@ export interface JsonOptions<T> {
  * One JSON value per frame. Invalid JSON is ERR_SOCK_INVALID_MESSAGE; with a schema, a value that fails
  * it is ERR_SOCK_VALIDATION_FAILED with the schema's issues. Outbound messages are not validated.
  */
-export function json<T = unknown>(options: JsonOptions<T> = {}): Codec<T> {
+export function json<T = unknown, Out = unknown>(options: JsonOptions<T> = {}): Codec<T, Out> {
   const { schema } = options;
   const parse = (frame: Buffer): unknown => {
     try {

@@ -66,6 +66,10 @@ export interface ConnectionEnv {
 
 let nextId = 1;
 
+class PendingReply {
+  constructor(readonly error: SockError) {}
+}
+
 const DEFAULT_WRITE_BUFFER = 1024 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = Buffer.alloc(0);
@@ -94,7 +98,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private finished = false;
   private readonly frameHooks: Plugin[];
   private decoder: FrameDecoder | undefined;
-  private readonly queue: In[] = [];
+  /** Messages not yet taken by the handler, and error replies that must follow them in order. */
+  private readonly queue: Array<In | PendingReply> = [];
   private waiter: ((r: IteratorResult<In>) => void) | undefined;
   private inboundEnded = false;
   private pendingDecodes = 0;
@@ -281,9 +286,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.recordClose(error.reason ?? 'error', error);
     this.fatal = true;
     this.inboundEnded = true;
+    if (reply) this.replyInOrder(error);
     this.updateFlow();
     this.maybeFinishInbound();
-    if (reply) void this.sendErrorReply(error);
     if (!this.handlerRunning) void this.close();
     else this.armCloseTimer();
   }
@@ -313,7 +318,16 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       return;
     }
     this.emitReject('message', 'core', rejection, false, err);
-    if (policy === 'reply') void this.sendErrorReply(err);
+    if (policy === 'reply') this.replyInOrder(err);
+  }
+
+  /**
+   * An error reply goes out after the handler has dealt with every message read before the bad one, so a
+   * peer sees answers in the order it asked.
+   */
+  private replyInOrder(error: SockError): void {
+    if (this.waiter || !this.handlerRunning) void this.sendErrorReply(error);
+    else this.queue.push(new PendingReply(error));
   }
 
   private async sendErrorReply(error: SockError): Promise<void> {
@@ -357,8 +371,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   [Symbol.asyncIterator](): AsyncIterator<In> {
     return {
       next: () => {
-        if (this.queue.length > 0) {
-          const value = this.queue.shift() as In;
+        while (this.queue.length > 0) {
+          const value = this.queue.shift() as In | PendingReply;
+          if (value instanceof PendingReply) {
+            void this.sendErrorReply(value.error);
+            continue;
+          }
           if (this.backpressured && this.queue.length + this.pendingDecodes < this.maxQueued / 2) {
             this.backpressured = false;
             this.updateFlow();
