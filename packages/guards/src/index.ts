@@ -1,5 +1,74 @@
 /**
  * @packageDocumentation
- * Not built yet: this package has no public API so far. See its README.
+ * Defences for @sock/core servers, as one pipeline plug-in, and the same decisions per datagram for
+ * @sock/udp: IP/CIDR allow and deny lists (longest prefix wins, files reloaded on change), connection
+ * limits, connection/message/byte rate limits, slowloris-proof deadlines, strikes and escalating bans,
+ * PROXY protocol v1/v2 from trusted proxies, shadow mode, bounded per-key state.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from '@sock/core';
+ * import { createGuards } from '@sock/guards';
+ *
+ * const guards = createGuards({
+ *   ip: { deny: ['203.0.113.0/24'] },
+ *   connections: { max: 10_000, perKey: 20 },
+ *   bans: { duration: '10m' },
+ * }, { onBan: (e) => console.log('banned', e.key, e.durationMs) });
+ * const server = createServer({ plugins: [guards.plugin], handler: async (conn) => {} });
+ * ```
  */
-export {};
+export { type CidrMatcher, type CidrRule, createCidrMatcher } from './cidr-matcher.js';
+export {
+  type BanEvent,
+  createGuards,
+  type Decision,
+  GUARD_REASONS,
+  GUARDS_PLUGIN,
+  type GuardName,
+  type Guards,
+  type GuardsOptions,
+  type GuardsSnapshot,
+  type PluginOptions,
+  type UnbanEvent,
+} from './guards.js';
+export { addressKey, canonicalAddress } from './ip.js';
+export { type IpPolicyStats, parseIpList } from './ip-policy.js';
+export type { OnFull, TableStats } from './lru-table.js';
+export {
+  type BanOptions,
+  type ConnectionLimits,
+  DEFAULT_STRIKE_WEIGHTS,
+  type Duration,
+  type ExceedAction,
+  type GuardsPolicy,
+  type IpPolicyOptions,
+  loadPolicyFile,
+  type ProxyOptions,
+  type RateLimit,
+  type RateLimits,
+  type ResolvedPolicy,
+  type ResolvedRate,
+  resolvePolicy,
+  type StoreOptions,
+  type StrikeOptions,
+  type TimeoutOptions,
+} from './policy.js';
+export {
+  PROXY_V1_MAX,
+  PROXY_V2_SIGNATURE,
+  type ProxyAddress,
+  type ProxyHeader,
+  parseProxyHeader,
+  proxyV1Header,
+  proxyV2Header,
+} from './proxy-protocol.js';
+export {
+  type AcquireResult,
+  type BanRecord,
+  createMemoryStore,
+  type GuardStore,
+  type MaybePromise,
+  type MemoryStoreOptions,
+  type StoreStats,
+} from './store.js';

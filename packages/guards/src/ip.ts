@@ -1,0 +1,238 @@
+/**
+ * Address parsing for the hot paths: no regular expressions, no allocation for IPv4. An IPv4 address is
+ * one unsigned 32-bit number; an IPv6 address is four unsigned 32-bit words, most significant first.
+ * IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is IPv4 here, before anything else looks at it (CVE-2026-30827).
+ */
+
+/** Parse dotted-quad IPv4 from `s[start, end)`; -1 when it is not one. Leading zeros are refused. */
+export function parseIPv4(s: string, start = 0, end = s.length): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return -1;
+      octet = octet * 10 + (c - 48);
+      if (octet > 255 || ++digits > 3) return -1;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + octet;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+const groups = new Uint16Array(8);
+
+/**
+ * Parse IPv6 (with `::`, an embedded IPv4 tail, an optional `%zone`) into `out[0..3]`. False when `s` is
+ * not an IPv6 address.
+ */
+export function parseIPv6(s: string, out: Uint32Array): boolean {
+  let end = s.indexOf('%');
+  if (end < 0) end = s.length;
+  let n = 0;
+  let gap = -1;
+  let i = 0;
+  if (end < 2) return false;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return false;
+    gap = 0;
+    i = 2;
+    if (i === end) {
+      out[0] = out[1] = out[2] = out[3] = 0;
+      return true;
+    }
+  }
+  while (i < end) {
+    if (n === 8) return false;
+    let value = 0;
+    let digits = 0;
+    let j = i;
+    for (; j < end; j++) {
+      const h = hexValue(s.charCodeAt(j));
+      if (h < 0) break;
+      value = value * 16 + h;
+      if (++digits > 4) return false;
+    }
+    const c = j < end ? s.charCodeAt(j) : -1;
+    if (c === 46) {
+      // Embedded IPv4: the last 32 bits.
+      if (n > 6) return false;
+      const v4 = parseIPv4(s, i, end);
+      if (v4 < 0) return false;
+      groups[n++] = v4 >>> 16;
+      groups[n++] = v4 & 0xffff;
+      i = end;
+      break;
+    }
+    if (digits === 0) return false;
+    groups[n++] = value;
+    if (c === -1) {
+      i = end;
+      break;
+    }
+    if (c !== 58) return false;
+    if (j + 1 < end && s.charCodeAt(j + 1) === 58) {
+      if (gap >= 0) return false;
+      gap = n;
+      i = j + 2;
+    } else {
+      i = j + 1;
+      if (i === end) return false;
+    }
+  }
+  if (gap < 0 ? n !== 8 : n > 7) return false;
+  const zeros = 8 - n;
+  for (let k = 0; k < 4; k++) {
+    const hi = groupAt(2 * k, gap, zeros);
+    const lo = groupAt(2 * k + 1, gap, zeros);
+    out[k] = ((hi << 16) | lo) >>> 0;
+  }
+  return true;
+}
+
+function groupAt(index: number, gap: number, zeros: number): number {
+  if (gap < 0 || index < gap) return groups[index]!;
+  if (index < gap + zeros) return 0;
+  return groups[index - zeros]!;
+}
+
+/** Family 4 with `out[0]` the IPv4 number, family 6 with `out[0..3]`, or 0 when not an address. */
+export function parseAddress(s: string, out: Uint32Array): 0 | 4 | 6 {
+  if (s.indexOf(':') < 0) {
+    const v4 = parseIPv4(s);
+    if (v4 < 0) return 0;
+    out[0] = v4;
+    return 4;
+  }
+  if (!parseIPv6(s, out)) return 0;
+  if (out[0] === 0 && out[1] === 0 && out[2] === 0xffff) {
+    out[0] = out[3]!;
+    return 4;
+  }
+  return 6;
+}
+
+export function formatIPv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
+/** RFC 5952: lowercase, no leading zeros, the longest run of two or more zero groups as `::`. */
+export function formatIPv6(words: ArrayLike<number>): string {
+  const g: number[] = [];
+  for (let k = 0; k < 4; k++) g.push(words[k]! >>> 16, words[k]! & 0xffff);
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number, b: number) =>
+    g
+      .slice(a, b)
+      .map((x) => x.toString(16))
+      .join(':');
+  if (bestStart < 0) return hex(0, 8);
+  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
+}
+
+/** Keep the first `bits` bits of `words` (in place). */
+export function maskWords(words: Uint32Array, bits: number, count: number): void {
+  for (let k = 0; k < count; k++) {
+    const keep = bits - k * 32;
+    if (keep >= 32) continue;
+    words[k] = keep <= 0 ? 0 : (words[k]! & (0xffffffff << (32 - keep))) >>> 0;
+  }
+}
+
+const scratch = new Uint32Array(4);
+
+/** The address as guards see it: IPv4 for IPv4-mapped IPv6, RFC 5952 for IPv6; undefined if invalid. */
+export function canonicalAddress(address: string): string | undefined {
+  const family = parseAddress(address, scratch);
+  if (family === 4) return formatIPv4(scratch[0]!);
+  if (family === 6) return formatIPv6(scratch);
+  return undefined;
+}
+
+/**
+ * The key per-address limits count against: an IPv4 address as is, an IPv6 address masked to
+ * `ipv6Prefix` bits and written as a CIDR (`2001:db8:1:2::/64`), since one IPv6 user holds a whole /64 or
+ * more. IPv4-mapped IPv6 becomes IPv4 first, so IPv4 clients on a dual-stack listener never share one
+ * bucket (CVE-2026-30827). Undefined when `address` is not an IP address.
+ */
+export function addressKey(address: string, ipv6Prefix = 64): string | undefined {
+  if (address.indexOf(':') < 0) return parseIPv4(address) < 0 ? undefined : address;
+  const family = parseAddress(address, scratch);
+  if (family === 4) return formatIPv4(scratch[0]!);
+  if (family === 0) return undefined;
+  if (ipv6Prefix >= 128) return formatIPv6(scratch);
+  maskWords(scratch, ipv6Prefix, 4);
+  return `${formatIPv6(scratch)}/${ipv6Prefix}`;
+}
+
+/** A parsed CIDR: family, prefix length and the masked network words. */
+export interface Cidr {
+  readonly family: 4 | 6;
+  readonly bits: number;
+  readonly words: Uint32Array;
+}
+
+/**
+ * Parse `1.2.3.4`, `10.0.0.0/8`, `2001:db8::/32` or `::ffff:10.0.0.0/104` (an IPv4-mapped prefix of at
+ * least /96 is the IPv4 prefix it names). Host bits are cleared. Undefined when the text is not a CIDR.
+ */
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  let bits = -1;
+  if (slash >= 0) {
+    const b = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(b)) return undefined;
+    bits = Number(b);
+  }
+  const words = new Uint32Array(4);
+  if (addr.indexOf(':') < 0) {
+    const v4 = parseIPv4(addr);
+    if (v4 < 0) return undefined;
+    if (bits === -1) bits = 32;
+    if (bits > 32) return undefined;
+    words[0] = v4;
+    maskWords(words, bits, 1);
+    return { family: 4, bits, words };
+  }
+  if (!parseIPv6(addr, words) || addr.includes('%')) return undefined;
+  if (bits === -1) bits = 128;
+  if (bits > 128) return undefined;
+  if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff && bits >= 96) {
+    const v4 = new Uint32Array(4);
+    v4[0] = words[3]!;
+    maskWords(v4, bits - 96, 1);
+    return { family: 4, bits: bits - 96, words: v4 };
+  }
+  maskWords(words, bits, 4);
+  return { family: 6, bits, words };
+}

@@ -1,0 +1,226 @@
+import { parseIPv4 } from './ip.js';
+import { LruTable, type OnFull, type TableKey, type TableStats } from './lru-table.js';
+
+/** A value now, or later from a shared store. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Outcome of `acquire`: counted, over the per-key maximum, or refused because the table is full. */
+export type AcquireResult = 'ok' | 'limit' | 'full';
+
+/** A ban as the store keeps it. `offences` outlives the ban itself until `forgetAt`, for escalation. */
+export interface BanRecord {
+  /** Clock time (ms) the ban ends; in the past once it has ended. */
+  readonly until: number;
+  /** Bans this key has earned so far, this one included. */
+  readonly offences: number;
+  /** Clock time (ms) after which the record, offences included, may be dropped. */
+  readonly forgetAt: number;
+}
+
+/**
+ * Where per-key state lives: connection counts, rate buckets, strikes, bans. Every method may answer
+ * synchronously (the memory store always does, so the hot paths never wait) or with a promise (a shared
+ * store such as Redis). Keys are addresses or IPv6 prefixes as `addressKey` makes them. Every table is
+ * bounded; what happens when one is full is the store's `onFull` policy, reported in `stats()`.
+ */
+export interface GuardStore {
+  /**
+   * GCRA: take `cost` units from the bucket of `key` in `table`, refilled one unit per `emissionMs` up to
+   * `burst` units. Resolves 0 when taken, the ms until it would be when limited, or -1 when the table is
+   * full and refuses new keys (fail-closed).
+   */
+  take(
+    table: string,
+    key: string,
+    cost: number,
+    emissionMs: number,
+    burst: number,
+    now: number,
+  ): MaybePromise<number>;
+  /** Count one more open connection for `key` unless it already has `max`. */
+  acquire(key: string, max: number): MaybePromise<AcquireResult>;
+  /** Count one connection fewer for `key` (only after an `ok` acquire). */
+  release(key: string): MaybePromise<void>;
+  /** Add strikes to `key`; resolves the total within the window that began with its first strike, -1 if full. */
+  strike(key: string, weight: number, windowMs: number, now: number): MaybePromise<number>;
+  clearStrikes(key: string): MaybePromise<void>;
+  /** The ban record of `key` (possibly an ended ban remembered for escalation), if any. */
+  getBan(key: string, now: number): MaybePromise<BanRecord | undefined>;
+  /** Store a ban; false when the table is full and refuses new keys. */
+  setBan(key: string, record: BanRecord, now: number): MaybePromise<boolean>;
+  /** Forget a ban entirely; resolves whether there was one. */
+  deleteBan(key: string): MaybePromise<boolean>;
+  /** Keys currently banned (for snapshots; may be capped). */
+  bannedKeys(
+    now: number,
+    limit: number,
+  ): MaybePromise<Array<{ key: string; until: number; offences: number }>>;
+  /** Table sizes, evictions and refusals. */
+  stats(): StoreStats;
+}
+
+export interface StoreStats {
+  /** Keys with at least one open connection. */
+  readonly activeKeys: number;
+  readonly tables: Readonly<Record<string, TableStats>>;
+}
+
+export interface MemoryStoreOptions {
+  /** Maximum keys per table (rate buckets, strikes, bans, connection counts). Default 100,000. */
+  maxKeys?: number;
+  /**
+   * When a table is full of live entries: `evict` the least recently used one (fail-open: that key's
+   * state is forgotten) or `reject` the new key (fail-closed: its connection is refused `table-full`).
+   * Default `evict`. Connection counts are never evicted (that would lose a release): a full count table
+   * always answers `full`, and the guards' `onFull` decides what that means.
+   */
+  onFull?: OnFull;
+}
+
+/**
+ * Per-key state in this process, bounded: an LRU table per purpose, lazy expiry, no timers. IPv4 keys are
+ * stored as 32-bit numbers (no string kept per key), so a million keys fit in tens of megabytes.
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): GuardStore {
+  return new MemoryStore(options.maxKeys ?? 100_000, options.onFull ?? 'evict');
+}
+
+/** Compact form of a key: an IPv4 address as a signed 32-bit number, anything else as is. */
+function compact(key: string): TableKey {
+  if (key.indexOf(':') >= 0) return key;
+  const v = parseIPv4(key);
+  return v < 0 ? key : v | 0;
+}
+
+function expand(key: TableKey): string {
+  if (typeof key === 'string') return key;
+  const v = key >>> 0;
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+class MemoryStore implements GuardStore {
+  private readonly buckets = new Map<string, LruTable>();
+  private readonly strikes: LruTable;
+  private readonly bans: LruTable;
+  private readonly conns = new Map<TableKey, number>();
+  private connsFull = 0;
+
+  constructor(
+    private readonly maxKeys: number,
+    private readonly onFull: OnFull,
+  ) {
+    // strikes: [expiresAt, count]; bans: [forgetAt, until, offences]
+    this.strikes = new LruTable(maxKeys, 2, onFull);
+    this.bans = new LruTable(maxKeys, 3, onFull);
+  }
+
+  private bucket(table: string): LruTable {
+    let t = this.buckets.get(table);
+    if (!t) {
+      t = new LruTable(this.maxKeys, 1, this.onFull);
+      this.buckets.set(table, t);
+    }
+    return t;
+  }
+
+  take(table: string, key: string, cost: number, emissionMs: number, burst: number, now: number): number {
+    const t = this.bucket(table);
+    const k = compact(key);
+    // Field 0 is the theoretical arrival time (TAT); once it is in the past the bucket is full again,
+    // which is exactly when the entry may be forgotten: expiry = TAT.
+    const slot = t.find(k, now);
+    const tat = slot < 0 ? now : Math.max(t.data[slot]!, now);
+    const next = tat + cost * emissionMs;
+    const tolerance = burst * emissionMs;
+    if (next - now > tolerance) return Math.max(1, Math.ceil(next - tolerance - now));
+    if (slot >= 0) t.data[slot] = next;
+    else if (t.insert(k, next, now) < 0) return -1;
+    return 0;
+  }
+
+  acquire(key: string, max: number): AcquireResult {
+    const k = compact(key);
+    const count = this.conns.get(k) ?? 0;
+    if (count >= max) return 'limit';
+    if (count === 0 && this.conns.size >= this.maxKeys) {
+      this.connsFull++;
+      return 'full';
+    }
+    this.conns.set(k, count + 1);
+    return 'ok';
+  }
+
+  release(key: string): void {
+    const k = compact(key);
+    const count = this.conns.get(k);
+    if (count === undefined) return;
+    if (count <= 1) this.conns.delete(k);
+    else this.conns.set(k, count - 1);
+  }
+
+  strike(key: string, weight: number, windowMs: number, now: number): number {
+    const k = compact(key);
+    let slot = this.strikes.find(k, now);
+    if (slot < 0) {
+      slot = this.strikes.insert(k, now + windowMs, now);
+      if (slot < 0) return -1;
+    }
+    const total = this.strikes.data[slot * 2 + 1]! + weight;
+    this.strikes.data[slot * 2 + 1] = total;
+    return total;
+  }
+
+  clearStrikes(key: string): void {
+    this.strikes.delete(compact(key));
+  }
+
+  getBan(key: string, now: number): BanRecord | undefined {
+    const slot = this.bans.find(compact(key), now);
+    if (slot < 0) return undefined;
+    const d = this.bans.data;
+    return { forgetAt: d[slot * 3]!, until: d[slot * 3 + 1]!, offences: d[slot * 3 + 2]! };
+  }
+
+  setBan(key: string, record: BanRecord, now: number): boolean {
+    const k = compact(key);
+    let slot = this.bans.find(k, now);
+    if (slot < 0) slot = this.bans.insert(k, record.forgetAt, now);
+    if (slot < 0) return false;
+    const d = this.bans.data;
+    d[slot * 3] = record.forgetAt;
+    d[slot * 3 + 1] = record.until;
+    d[slot * 3 + 2] = record.offences;
+    return true;
+  }
+
+  deleteBan(key: string): boolean {
+    return this.bans.delete(compact(key));
+  }
+
+  bannedKeys(now: number, limit: number): Array<{ key: string; until: number; offences: number }> {
+    const out: Array<{ key: string; until: number; offences: number }> = [];
+    const d = this.bans.data;
+    for (const [key, slot] of this.bans.entries(now)) {
+      if (out.length >= limit) break;
+      if (d[slot * 3 + 1]! > now)
+        out.push({ key: expand(key), until: d[slot * 3 + 1]!, offences: d[slot * 3 + 2]! });
+    }
+    return out;
+  }
+
+  stats(): StoreStats {
+    const tables: Record<string, TableStats> = {
+      connections: {
+        size: this.conns.size,
+        max: this.maxKeys,
+        evictions: 0,
+        full: this.connsFull,
+        expired: 0,
+      },
+      strikes: this.strikes.stats(),
+      bans: this.bans.stats(),
+    };
+    for (const [name, t] of this.buckets) tables[name] = t.stats();
+    return { activeKeys: this.conns.size, tables };
+  }
+}

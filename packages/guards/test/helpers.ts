@@ -1,0 +1,105 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { createServer, type RejectEvent, type SockEvent, type SockServer } from '@sock/core';
+import { afterEach } from 'vitest';
+import type { Guards } from '../src/index.js';
+
+const servers: SockServer<Buffer, Uint8Array>[] = [];
+const sockets: Socket[] = [];
+const guardsList: Guards[] = [];
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 100 })));
+  for (const g of guardsList.splice(0)) g.close();
+});
+
+export interface TestServer {
+  server: SockServer<Buffer, Uint8Array>;
+  port: number;
+  rejects: RejectEvent[];
+  events: SockEvent[];
+}
+
+/** A server with `guards` that greets every admitted connection with the frame `hi` and echoes frames. */
+export async function guardedServer(
+  guards: Guards,
+  host = '127.0.0.1',
+  ipv6Only?: boolean,
+): Promise<TestServer> {
+  guardsList.push(guards);
+  const rejects: RejectEvent[] = [];
+  const events: SockEvent[] = [];
+  const server = createServer<Buffer, Uint8Array>({
+    plugins: [guards.plugin],
+    observers: [
+      (e) => {
+        events.push(e);
+        if (e.type === 'reject') rejects.push(e);
+      },
+    ],
+    async handler(conn) {
+      await conn.send(Buffer.from('hi'));
+      for await (const m of conn) await conn.send(m).catch(() => {});
+    },
+  });
+  servers.push(server);
+  const listenOptions = ipv6Only === undefined ? { host, port: 0 } : { host, port: 0, ipv6Only };
+  const { port } = await server.listen(listenOptions);
+  return { server, port, rejects, events };
+}
+
+export function track(socket: Socket): Socket {
+  sockets.push(socket);
+  return socket;
+}
+
+/** Connect and wait for the greeting (admitted) or the close (rejected). */
+export async function attempt(
+  port: number,
+  host = '127.0.0.1',
+  localAddress?: string,
+  prefix?: Buffer,
+): Promise<{ socket: Socket; admitted: boolean }> {
+  const socket = track(netConnect({ port, host, localAddress }));
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  if (prefix) socket.write(prefix);
+  const admitted = await new Promise<boolean>((resolve) => {
+    socket.once('data', () => resolve(true));
+    socket.once('close', () => resolve(false));
+  });
+  return { socket, admitted };
+}
+
+export async function closeAndWait(socket: Socket): Promise<void> {
+  if (socket.closed) return;
+  const closed = once(socket, 'close');
+  socket.end();
+  socket.destroy();
+  await closed;
+}
+
+export function u32(payload: Buffer | string): Buffer {
+  const p = Buffer.from(payload);
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(p.length);
+  return Buffer.concat([h, p]);
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll until `check` is true, or fail after `ms`. */
+export async function until(check: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await delay(5);
+  }
+}
+
+export function reasons(rejects: RejectEvent[]): string[] {
+  return rejects.map((r) => r.reason);
+}
