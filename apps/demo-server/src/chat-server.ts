@@ -1,0 +1,62 @@
+import { type Connection, createServer, delimited, json, type SockServer, type SockEvent } from '@sock/core';
+
+/** What a chat client may send: validated at the wire. */
+export type ChatIn = { type: 'hello'; name: string } | { type: 'say'; text: string };
+export type ChatOut =
+  | { type: 'welcome'; name: string; online: number }
+  | { type: 'said'; from: string; text: string }
+  | { type: 'error'; code: string; message: string };
+
+const chatSchema = {
+  '~standard': {
+    version: 1 as const,
+    vendor: 'sock-demo',
+    validate(value: unknown) {
+      const v = value as Record<string, unknown> | null;
+      if (v && v.type === 'hello' && typeof v.name === 'string' && /^[\w-]{1,32}$/.test(v.name)) {
+        return { value: v as ChatIn };
+      }
+      if (v && v.type === 'say' && typeof v.text === 'string' && v.text.length <= 1000) return { value: v as ChatIn };
+      return { issues: [{ message: 'expected {type:"hello",name} or {type:"say",text} (text ≤ 1000 chars)' }] };
+    },
+  },
+};
+
+export interface ChatServerOptions {
+  maxFrameBytes?: number;
+  observers?: Array<(e: SockEvent) => void>;
+}
+
+/** A JSON-lines chat: `hello` names you, `say` broadcasts to everyone else. */
+export function createChatServer(options: ChatServerOptions = {}): SockServer<ChatIn, ChatOut> {
+  const members = new Map<Connection<ChatIn, ChatOut>, string>();
+  return createServer<ChatIn, ChatOut>({
+    framing: delimited({ maxFrameBytes: options.maxFrameBytes ?? 2048 }),
+    codec: json({ schema: chatSchema }),
+    onInvalidMessage: 'reply',
+    onFrameTooLarge: 'reply-close',
+    errorReply: (error) => ({ type: 'error', code: error.code, message: error.message }),
+    observers: options.observers ?? [],
+    async handler(conn) {
+      try {
+        for await (const message of conn) {
+          if (message.type === 'hello') {
+            members.set(conn, message.name);
+            await conn.send({ type: 'welcome', name: message.name, online: members.size });
+            continue;
+          }
+          const from = members.get(conn);
+          if (!from) {
+            await conn.send({ type: 'error', code: 'NOT_JOINED', message: 'say hello first' });
+            continue;
+          }
+          for (const [peer] of members) {
+            if (peer !== conn) peer.send({ type: 'said', from, text: message.text }).catch(() => {});
+          }
+        }
+      } finally {
+        members.delete(conn);
+      }
+    },
+  });
+}
