@@ -1,5 +1,63 @@
 /**
  * @packageDocumentation
- * Not built yet: this package has no public API so far. See its README.
+ * TLS and mutual TLS for @sock/core: Mozilla intermediate defaults, client-certificate verification with
+ * reported reasons, authorization from certificates (SPIFFE, DNS, CN, SPKI pins), hot reload, SNI, ALPN,
+ * a handshake deadline, a verifying client, and a development PKI.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from '@sock/core';
+ * import { createCA, issueServerCert, tlsTransport } from '@sock/tls';
+ *
+ * const ca = await createCA();
+ * const { cert, key } = await issueServerCert(ca, { names: ['localhost', '127.0.0.1'] });
+ * const server = createServer({
+ *   transport: tlsTransport({ cert, key }),
+ *   async handler(conn) {
+ *     for await (const message of conn) await conn.send(message);
+ *   },
+ * });
+ * await server.listen({ port: 0 });
+ * ```
  */
-export {};
+export { spkiPin, type TlsClientOptions, type TlsClientTransport, tlsClient } from './client.js';
+export {
+  type CreateCAOptions,
+  createCA,
+  type DevCA,
+  type DevCertificate,
+  type DevKeyType,
+  type IssueClientOptions,
+  type IssueServerOptions,
+  issueClientCert,
+  issueServerCert,
+  MAX_LEAF_VALIDITY_DAYS,
+  type ValidityOptions,
+  type WriteOptions,
+  type WrittenFiles,
+  writeCA,
+  writeCertificate,
+} from './dev-pki.js';
+export { identityFromCertificate, type PeerIdentity } from './identity.js';
+export type { KeyPair, PemSource } from './material.js';
+export type { AuthorizationPolicy, AuthorizationRule, AuthorizeFunction } from './policy.js';
+export {
+  CURVES,
+  INTERMEDIATE_TLS12_CIPHERS,
+  type ProfileOptions,
+  protocolOptions,
+  TLS13_CIPHERSUITES,
+  type TlsProfile,
+} from './profile.js';
+export { TlsReason } from './reasons.js';
+export { parseSpiffeId, type SpiffeId } from './spiffe.js';
+export {
+  type CertificateInfo,
+  type ClientAuth,
+  peerIdentity,
+  type ReloadInfo,
+  type ReloadOptions,
+  type TlsServerTransport,
+  type TlsTransportOptions,
+  tlsTransport,
+} from './transport.js';

@@ -1,0 +1,316 @@
+import 'reflect-metadata';
+import { randomBytes, webcrypto } from 'node:crypto';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import {
+  AuthorityKeyIdentifierExtension,
+  BasicConstraintsExtension,
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  type Extension,
+  type JsonGeneralName,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  PemConverter,
+  SubjectAlternativeNameExtension,
+  SubjectKeyIdentifierExtension,
+  X509Certificate,
+  X509CertificateGenerator,
+} from '@peculiar/x509';
+import { SockError, SockErrorCode } from '@sock/core';
+import { parseSpiffeId } from './spiffe.js';
+
+const DAY = 86_400_000;
+/** CA/Browser Forum's old ceiling; Apple and Chrome refuse longer leaf lifetimes. */
+export const MAX_LEAF_VALIDITY_DAYS = 825;
+
+/**
+ * `p256` (ECDSA P-256 with SHA-256, the default), `ed25519`, or `rsa2048` (RSA 2048 with SHA-256, for
+ * testing peers and suites that need an RSA certificate).
+ */
+export type DevKeyType = 'p256' | 'ed25519' | 'rsa2048';
+
+/** A certificate and its private key, both PEM. */
+export interface DevCertificate {
+  /** PEM certificate. */
+  readonly cert: string;
+  /** PEM PKCS#8 private key. Keep it secret: written with mode 0600. */
+  readonly key: string;
+}
+
+/** A development certificate authority. */
+export interface DevCA extends DevCertificate {}
+
+export interface ValidityOptions {
+  /** Default: now (minus one minute of clock-skew slack). */
+  notBefore?: Date;
+  /** Default: `notBefore` + `validityDays`. Past dates give expired certificates (for tests). */
+  notAfter?: Date;
+  /** Used when `notAfter` is not given. */
+  validityDays?: number;
+  keyType?: DevKeyType;
+  signal?: AbortSignal;
+}
+
+export interface CreateCAOptions extends ValidityOptions {
+  /** Common name. Default `sock development CA`. */
+  commonName?: string;
+  /** Organization. Default `sock dev PKI`. */
+  organization?: string;
+}
+
+export interface IssueServerOptions extends ValidityOptions {
+  /**
+   * Names the certificate is valid for, typed automatically: IP literals become IP SANs, `scheme://…`
+   * URI SANs, anything else a DNS SAN (a leading `*.` wildcard allowed). The first is the common name.
+   */
+  names: readonly string[];
+  /** Default `names[0]`. */
+  commonName?: string;
+}
+
+export interface IssueClientOptions extends ValidityOptions {
+  /** Common name (the client's name). */
+  commonName: string;
+  /** A SPIFFE ID (`spiffe://trust.domain/path`), written as the one URI SAN: an X509-SVID. */
+  spiffeId?: string;
+  /** More SANs, typed like `IssueServerOptions.names`. Not allowed with `spiffeId` when it holds a URI. */
+  names?: readonly string[];
+}
+
+const subtle = webcrypto.subtle;
+
+type Algo = webcrypto.EcKeyGenParams | webcrypto.EcdsaParams | webcrypto.Algorithm;
+
+function keyAlgorithm(type: DevKeyType): { gen: Algo; sign: Algo } {
+  if (type === 'ed25519') return { gen: { name: 'Ed25519' }, sign: { name: 'Ed25519' } };
+  if (type === 'rsa2048') {
+    const rsa = {
+      name: 'RSASSA-PKCS1-v1_5',
+      hash: 'SHA-256',
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+    };
+    return { gen: rsa, sign: rsa };
+  }
+  return { gen: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } };
+}
+
+async function generateKeys(type: DevKeyType): Promise<webcrypto.CryptoKeyPair> {
+  const { gen } = keyAlgorithm(type);
+  return (await subtle.generateKey(gen, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+}
+
+async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
+  const der = await subtle.exportKey('pkcs8', key);
+  return PemConverter.encode(der, 'PRIVATE KEY');
+}
+
+async function importSigningKey(
+  pem: string,
+  cert: X509Certificate,
+): Promise<{ key: webcrypto.CryptoKey; type: DevKeyType }> {
+  const der = PemConverter.decodeFirst(pem);
+  const algorithm = cert.publicKey.algorithm.name;
+  const type: DevKeyType =
+    algorithm === 'Ed25519' ? 'ed25519' : algorithm === 'RSASSA-PKCS1-v1_5' ? 'rsa2048' : 'p256';
+  const { gen } = keyAlgorithm(type);
+  const key = await subtle.importKey('pkcs8', der, gen, false, ['sign']);
+  return { key, type };
+}
+
+function serial(): string {
+  const b = randomBytes(16);
+  b[0] = (b[0]! & 0x7f) | 0x01; // positive, and never a leading zero byte
+  return b.toString('hex');
+}
+
+function dates(
+  options: ValidityOptions,
+  defaultDays: number,
+  maxDays?: number,
+): { notBefore: Date; notAfter: Date } {
+  const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
+  const days = options.validityDays ?? defaultDays;
+  if (!(days > 0)) {
+    throw new SockError(SockErrorCode.INVALID_OPTION, `validityDays must be a positive number, got ${days}`);
+  }
+  const notAfter = options.notAfter ?? new Date(notBefore.getTime() + days * DAY);
+  if (notAfter.getTime() <= notBefore.getTime()) {
+    throw new SockError(SockErrorCode.INVALID_OPTION, 'notAfter must be later than notBefore');
+  }
+  if (maxDays !== undefined && notAfter.getTime() - notBefore.getTime() > maxDays * DAY) {
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `a leaf certificate may be valid for at most ${maxDays} days (clients refuse longer); shorten validityDays or notAfter`,
+    );
+  }
+  return { notBefore, notAfter };
+}
+
+/** DN attribute values are escaped per RFC 4514 so a name cannot smuggle extra attributes. */
+function escapeDn(value: string): string {
+  return value.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/^[ #]|[ ]$/g, (c) => `\\${c}`);
+}
+
+/** Type a name as the SAN it is: IP literal, URI (`scheme://`), or DNS name. */
+export function sanFor(name: string): JsonGeneralName {
+  if (isIP(name)) return { type: 'ip', value: name };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) {
+    if (name.toLowerCase().startsWith('spiffe://')) parseSpiffeId(name);
+    return { type: 'url', value: name };
+  }
+  const dns = name.toLowerCase().replace(/\.$/, '');
+  if (
+    dns.length > 253 ||
+    !/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(dns)
+  ) {
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `"${name}" is neither an IP address, a URI nor a valid DNS name (a leading "*." wildcard is allowed)`,
+    );
+  }
+  return { type: 'dns', value: dns };
+}
+
+function aborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new SockError(SockErrorCode.ABORTED, 'dev PKI operation aborted', { cause: signal.reason });
+  }
+}
+
+/**
+ * A development CA: ECDSA P-256 (or Ed25519), valid 10 years, `pathLen` 0 (it signs leaves only).
+ * Trust its `cert` in your clients and servers' `ca`; never ship it.
+ */
+export async function createCA(options: CreateCAOptions = {}): Promise<DevCA> {
+  aborted(options.signal);
+  const type = options.keyType ?? 'p256';
+  const keys = await generateKeys(type);
+  const { notBefore, notAfter } = dates(options, 3650);
+  const name = `CN=${escapeDn(options.commonName ?? 'sock development CA')}, O=${escapeDn(options.organization ?? 'sock dev PKI')}`;
+  const cert = await X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name,
+    notBefore,
+    notAfter,
+    keys,
+    signingAlgorithm: keyAlgorithm(type).sign,
+    extensions: [
+      new BasicConstraintsExtension(true, 0, true),
+      new KeyUsagesExtension(
+        KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign | KeyUsageFlags.digitalSignature,
+        true,
+      ),
+      await SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  aborted(options.signal);
+  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+async function issue(
+  ca: DevCA,
+  options: ValidityOptions,
+  commonName: string,
+  sans: JsonGeneralName[],
+  usage: ExtendedKeyUsage,
+): Promise<DevCertificate> {
+  aborted(options.signal);
+  const caCert = new X509Certificate(ca.cert);
+  const signer = await importSigningKey(ca.key, caCert);
+  const keys = await generateKeys(options.keyType ?? 'p256');
+  const { notBefore, notAfter } = dates(options, 397, MAX_LEAF_VALIDITY_DAYS);
+  const extensions: Extension[] = [
+    new BasicConstraintsExtension(false, undefined, true),
+    new KeyUsagesExtension(
+      options.keyType === 'rsa2048'
+        ? KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment
+        : KeyUsageFlags.digitalSignature,
+      true,
+    ),
+    new ExtendedKeyUsageExtension([usage], false),
+    await SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+  ];
+  if (sans.length > 0) extensions.push(new SubjectAlternativeNameExtension(sans, false));
+  const cert = await X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${escapeDn(commonName)}`,
+    issuer: caCert.subjectName,
+    notBefore,
+    notAfter,
+    publicKey: keys.publicKey,
+    signingKey: signer.key,
+    signingAlgorithm: keyAlgorithm(signer.type).sign,
+    extensions,
+  });
+  aborted(options.signal);
+  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+/** A server certificate (EKU serverAuth) for `names`, signed by `ca`. Default validity 397 days, at most 825. */
+export async function issueServerCert(ca: DevCA, options: IssueServerOptions): Promise<DevCertificate> {
+  if (!options.names || options.names.length === 0) {
+    throw new SockError(SockErrorCode.INVALID_OPTION, 'issueServerCert: give at least one name');
+  }
+  const sans = options.names.map(sanFor);
+  return issue(ca, options, options.commonName ?? options.names[0]!, sans, ExtendedKeyUsage.serverAuth);
+}
+
+/** A client certificate (EKU clientAuth), optionally an X509-SVID carrying `spiffeId` as its only URI SAN. */
+export async function issueClientCert(ca: DevCA, options: IssueClientOptions): Promise<DevCertificate> {
+  if (!options.commonName) {
+    throw new SockError(SockErrorCode.INVALID_OPTION, 'issueClientCert: commonName is required');
+  }
+  const sans = (options.names ?? []).map(sanFor);
+  if (options.spiffeId !== undefined) {
+    parseSpiffeId(options.spiffeId);
+    if (sans.some((s) => s.type === 'url')) {
+      throw new SockError(
+        SockErrorCode.INVALID_OPTION,
+        'issueClientCert: an X509-SVID carries exactly one URI SAN; drop the URIs from names or the spiffeId',
+      );
+    }
+    sans.unshift({ type: 'url', value: options.spiffeId });
+  }
+  return issue(ca, options, options.commonName, sans, ExtendedKeyUsage.clientAuth);
+}
+
+export interface WriteOptions {
+  /** File name of the certificate. Default `tls.crt` (`ca.crt` for a CA). */
+  certFile?: string;
+  /** File name of the key. Default `tls.key` (`ca.key` for a CA). */
+  keyFile?: string;
+  signal?: AbortSignal;
+}
+
+export interface WrittenFiles {
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+/**
+ * Write a certificate (mode 0644) and its key (mode 0600) into `dir`, creating it (mode 0700) if needed.
+ * Files are replaced whole; a key file's mode is set even when it already existed.
+ */
+export async function writeCertificate(
+  dir: string,
+  material: DevCertificate,
+  options: WriteOptions = {},
+): Promise<WrittenFiles> {
+  aborted(options.signal);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const certPath = join(dir, options.certFile ?? 'tls.crt');
+  const keyPath = join(dir, options.keyFile ?? 'tls.key');
+  await writeFile(keyPath, material.key, { mode: 0o600, signal: options.signal });
+  await chmod(keyPath, 0o600);
+  await writeFile(certPath, material.cert, { mode: 0o644, signal: options.signal });
+  return { certPath, keyPath };
+}
+
+/** Write a CA as `ca.crt` (0644) and `ca.key` (0600) into `dir`. */
+export function writeCA(dir: string, ca: DevCA, options: WriteOptions = {}): Promise<WrittenFiles> {
+  return writeCertificate(dir, ca, { certFile: 'ca.crt', keyFile: 'ca.key', ...options });
+}

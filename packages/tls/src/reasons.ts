@@ -1,0 +1,109 @@
+/**
+ * Rejection reasons this package reports through core (observer `reject` events, `stats().rejected`,
+ * guards' strikes). Stable strings: dashboards and alerts key on them.
+ */
+export const TlsReason = {
+  /** TCP opened, TLS not finished within `handshakeTimeout`. */
+  HANDSHAKE_TIMEOUT: 'tls-handshake-timeout',
+  /** The peer offered only protocol versions we refuse (TLS 1.0/1.1, SSLv3). */
+  PROTOCOL_VERSION: 'tls-protocol-version',
+  /** No cipher suite in common (CBC, static RSA, … offered only). */
+  NO_SHARED_CIPHER: 'tls-no-shared-cipher',
+  /** The bytes are not TLS at all (plain TCP, HTTP, a port scan). */
+  NOT_TLS: 'tls-not-tls',
+  /** Any other handshake failure; the message says which. */
+  HANDSHAKE_FAILED: 'tls-handshake-failed',
+  /** The peer closed the connection during the handshake. */
+  PEER_CLOSED: 'tls-peer-closed',
+  /** clientAuth `require`, or a policy, and no client certificate was sent. */
+  NO_CLIENT_CERT: 'tls-no-client-cert',
+  /** The client certificate does not chain to a `ca` anchor. */
+  UNKNOWN_CA: 'tls-unknown-ca',
+  CERT_EXPIRED: 'tls-cert-expired',
+  CERT_NOT_YET_VALID: 'tls-cert-not-yet-valid',
+  CERT_REVOKED: 'tls-cert-revoked',
+  /** The certificate is not for client authentication (no clientAuth extended key usage). */
+  WRONG_PURPOSE: 'tls-wrong-purpose',
+  /** Any other certificate verification failure (bad signature, malformed, …). */
+  CERT_INVALID: 'tls-cert-invalid',
+  /** The certificate is valid, the `authorize` policy said no. */
+  UNAUTHORIZED: 'tls-unauthorized',
+} as const;
+
+export type TlsReason = (typeof TlsReason)[keyof typeof TlsReason];
+
+const VERIFY_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'INVALID_PURPOSE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_CHAIN_TOO_LONG',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_CA',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'HOSTNAME_MISMATCH',
+]);
+
+/** True for OpenSSL verification codes as Node reports them (`CERT_HAS_EXPIRED`, …). */
+export function isVerifyCode(code: string | undefined): boolean {
+  return code !== undefined && VERIFY_CODES.has(code);
+}
+
+/** Map an OpenSSL verification code (Node's `authorizationError`) to a reason. */
+export function reasonForVerifyCode(code: string | undefined): TlsReason {
+  switch (code) {
+    case 'CERT_HAS_EXPIRED':
+      return TlsReason.CERT_EXPIRED;
+    case 'CERT_NOT_YET_VALID':
+      return TlsReason.CERT_NOT_YET_VALID;
+    case 'CERT_REVOKED':
+      return TlsReason.CERT_REVOKED;
+    case 'INVALID_PURPOSE':
+      return TlsReason.WRONG_PURPOSE;
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_UNTRUSTED':
+    case 'CERT_REJECTED':
+      return TlsReason.UNKNOWN_CA;
+    default:
+      return TlsReason.CERT_INVALID;
+  }
+}
+
+/** Map a handshake error (Node's `ERR_SSL_*` codes) to a reason. */
+export function reasonForHandshakeError(err: unknown): TlsReason {
+  const code = String((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+  const message = String((err as Error | undefined)?.message ?? '');
+  if (code === 'ECONNRESET' || code === 'EPIPE') return TlsReason.PEER_CLOSED;
+  if (
+    code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' ||
+    code === 'ERR_SSL_VERSION_TOO_LOW' ||
+    code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' ||
+    /unsupported protocol|version too low|wrong ssl version/i.test(message)
+  ) {
+    return TlsReason.PROTOCOL_VERSION;
+  }
+  if (code === 'ERR_SSL_NO_SHARED_CIPHER' || /no shared cipher/i.test(message))
+    return TlsReason.NO_SHARED_CIPHER;
+  if (
+    code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    code === 'ERR_SSL_HTTP_REQUEST' ||
+    /http request/i.test(message)
+  ) {
+    return TlsReason.NOT_TLS;
+  }
+  return TlsReason.HANDSHAKE_FAILED;
+}
