@@ -57,19 +57,33 @@ function isHex(text: string): boolean {
   return true;
 }
 
-/** Strict dotted quad: four decimal parts 0..255, ASCII digits, no leading zeros. */
-function parseIPv4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    if (!isDigits(part) || part.length > 3) return undefined;
-    if (part.length > 1 && part.charCodeAt(0) === 48) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    value = (value << 8n) | BigInt(n);
+/** Strict dotted quad as a number: four decimal parts 0..255, ASCII digits, no leading zeros. */
+function parseIPv4Number(text: string): number | undefined {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i === text.length ? 46 : text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part > 255) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      if (i < text.length && ++dots > 3) return undefined;
+      continue;
+    }
+    if (c < 48 || c > 57) return undefined;
+    if (digits === 1 && part === 0) return undefined; // leading zero
+    if (++digits > 3) return undefined;
+    part = part * 10 + (c - 48);
   }
-  return value;
+  return dots === 3 ? value : undefined;
+}
+
+function parseIPv4(text: string): bigint | undefined {
+  const n = parseIPv4Number(text);
+  return n === undefined ? undefined : BigInt(n);
 }
 
 function parseGroups(text: string): number[] | undefined {
@@ -184,6 +198,12 @@ export function parseTarget(input: unknown, options: ParseTargetOptions = {}): I
     if (!ok) throw invalid(input, `character ${quote(input[i])} at index ${i} is not allowed`);
   }
   const slash = input.indexOf('/');
+  if (slash < 0 && !input.includes(':')) {
+    // Fast path for the common case: a strict dotted quad is already canonical.
+    const n = parseIPv4Number(input);
+    if (n === undefined) throw invalid(input, 'not a valid dotted-quad IPv4 address');
+    return { kind: 'address', family: 4, address: input, prefix: 32, text: input, value: BigInt(n) };
+  }
   const addrText = slash < 0 ? input : input.slice(0, slash);
   const prefixText = slash < 0 ? undefined : input.slice(slash + 1);
   const isV6 = addrText.includes(':');

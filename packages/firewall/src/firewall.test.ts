@@ -35,6 +35,14 @@ async function code(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 let dir: string;
+
+function writeStateFile(path: string, bans: object[]): Promise<void> {
+  return writeFile(
+    path,
+    JSON.stringify({ version: 1, table: 'sockfw', savedAt: 0, bans, allows: [], ports: [] }),
+  );
+}
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sockfw-unit-'));
 });
@@ -278,17 +286,7 @@ describe('state file and restore', () => {
 
   it('a tampered state file is a typed error and nothing runs', async () => {
     const stateFile = join(dir, 'fw.json');
-    await writeFile(
-      stateFile,
-      JSON.stringify({
-        version: 1,
-        table: 'sockfw',
-        savedAt: 0,
-        bans: [{ target: '1.2.3.4; reboot', expiresAt: null }],
-        allows: [],
-        ports: [],
-      }),
-    );
+    await writeStateFile(stateFile, [{ target: '1.2.3.4; reboot', expiresAt: null }]);
     const runner = recorder();
     const fw = createFirewall({ backend: 'nftables', runner, stateFile, ...quiet });
     expect(await code(fw.restore())).toBe('ERR_SOCK_FW_STATE_FILE');
@@ -301,27 +299,17 @@ describe('state file and restore', () => {
 
   it('restore skips bans that are now protected', async () => {
     const stateFile = join(dir, 'fw.json');
-    await writeFile(
-      stateFile,
-      JSON.stringify({
-        version: 1,
-        table: 'sockfw',
-        savedAt: 0,
-        bans: [
-          {
-            target: '198.51.100.9',
-            reason: '',
-            expiresAt: null,
-            firstBannedAt: 0,
-            lastBannedAt: 0,
-            offences: 1,
-            active: true,
-          },
-        ],
-        allows: [],
-        ports: [],
-      }),
-    );
+    await writeStateFile(stateFile, [
+      {
+        target: '198.51.100.9',
+        reason: '',
+        expiresAt: null,
+        firstBannedAt: 0,
+        lastBannedAt: 0,
+        offences: 1,
+        active: true,
+      },
+    ]);
     const fw = createFirewall({ backend: 'plan', stateFile, adminCidrs: ['198.51.100.0/24'], ...quiet });
     const r = await fw.restore();
     expect(r.skipped?.[0]?.error.code).toBe('ERR_SOCK_FW_LOCKOUT');

@@ -442,6 +442,9 @@ class FirewallImpl implements Firewall {
     const now = this.now();
     const overlap = this.dialect === 'nftables' ? this.overlapCheck(now) : undefined;
     const skipped: SkippedBan[] = [];
+    // Batches repeat the same TTL and reason: parse and sanitise each distinct one once.
+    const ttls = new Map<unknown, number | null>();
+    const comments = new Map<string, string>();
     const byTarget = new Map<string, { target: IpTarget; ttlMs: number | null; reason: string }>();
     for (const req of requests) {
       try {
@@ -451,7 +454,11 @@ class FirewallImpl implements Firewall {
         check(target);
         const reason = req.reason === undefined ? '' : req.reason;
         if (typeof reason !== 'string') throw invalidOption('reason', reason, 'pass a string');
-        const ttlMs = this.ttlOf(req.ttl);
+        let ttlMs = ttls.get(req.ttl);
+        if (ttlMs === undefined) {
+          ttlMs = this.ttlOf(req.ttl);
+          ttls.set(req.ttl, ttlMs);
+        }
         overlap?.(target);
         byTarget.set(target.text, { target, ttlMs, reason: reason.slice(0, MAX_REASON) });
       } catch (error) {
@@ -465,7 +472,7 @@ class FirewallImpl implements Firewall {
       elements.push({
         target: b.target,
         timeoutSec: b.ttlMs === null ? null : Math.max(1, Math.ceil(b.ttlMs / 1000)),
-        comment: sanitizeComment(b.reason),
+        comment: comments.get(b.reason) ?? comments.set(b.reason, sanitizeComment(b.reason)).get(b.reason)!,
         refresh: known?.active === true,
       });
     }
@@ -742,8 +749,10 @@ class FirewallImpl implements Firewall {
   restore(options: OperationOptions = {}): Promise<ApplyResult> {
     return this.exclusive(options.signal, async () => {
       const driver = await this.resolve(options.signal);
+      const wasLoaded = this.loaded;
       await this.load(driver, options.signal);
-      if (this.opts.stateFile && !this.dry) {
+      if (wasLoaded && this.opts.stateFile) {
+        // Loaded earlier: the file may have been replaced since (e.g. copied back from a backup).
         const state = await readState(this.opts.stateFile);
         if (state) this.adopt(state);
       }
@@ -772,7 +781,8 @@ class FirewallImpl implements Firewall {
       const changes: Change[] = [{ type: 'replace-bans', elements }, this.allowChange(), this.portsChange()];
       const commands = await driver.init(changes, options.signal);
       this.ready = true;
-      await this.persist();
+      // The file already says what was applied; only skipped bans changed it.
+      if (skipped.length > 0) await this.persist();
       return this.result(commands, skipped.length > 0 ? skipped : undefined);
     });
   }
