@@ -54,7 +54,11 @@ async function cleanup() {
 
 try {
   await run(IP, ['netns', 'add', ns]);
-  const requests = Array.from({ length: COUNT }, (_, i) => ({ target: address(i), ttl: '1h', reason: 'bench' }));
+  const requests = Array.from({ length: COUNT }, (_, i) => ({
+    target: address(i),
+    ttl: '1h',
+    reason: 'bench',
+  }));
   const base = { netns: ns, env: {}, onInvalid: 'skip' };
 
   for (const backend of ['nftables', 'iptables']) {
@@ -87,7 +91,11 @@ try {
       await single.ban(`198.19.255.${i + 1}`, { ttl: '1h' });
       lat.push(performance.now() - t);
     }
-    rows.push({ backend, case: `single ban() latency, median of ${SINGLE} (set holds ${applied})`, ms: median(lat) });
+    rows.push({
+      backend,
+      case: `single ban() latency, median of ${SINGLE} (set holds ${applied})`,
+      ms: median(lat),
+    });
     await single.destroy();
   }
 
@@ -114,5 +122,6 @@ if (json) {
   const w = Math.max(...rows.map((r) => r.case.length));
   console.log(`@sock/firewall bench — ${COUNT} addresses, Node ${process.version}, namespace ${ns}`);
   console.log(`${'backend'.padEnd(10)}  ${'case'.padEnd(w)}  ${'ms'.padStart(10)}`);
-  for (const r of rows) console.log(`${r.backend.padEnd(10)}  ${r.case.padEnd(w)}  ${r.ms.toFixed(1).padStart(10)}`);
+  for (const r of rows)
+    console.log(`${r.backend.padEnd(10)}  ${r.case.padEnd(w)}  ${r.ms.toFixed(1).padStart(10)}`);
 }
