@@ -1,4 +1,4 @@
-import { type Connection, createServer, delimited, json, type SockServer, type SockEvent } from '@sock/core';
+import { type Connection, createServer, delimited, json, type SockEvent, type SockServer } from '@sock/core';
 
 /** What a chat client may send: validated at the wire. */
 export type ChatIn = { type: 'hello'; name: string } | { type: 'say'; text: string };
@@ -11,13 +11,16 @@ const chatSchema = {
   '~standard': {
     version: 1 as const,
     vendor: 'sock-demo',
-    validate(value: unknown) {
+    validate(value: unknown): { value: ChatIn; issues?: undefined } | { issues: Array<{ message: string }> } {
       const v = value as Record<string, unknown> | null;
       if (v && v.type === 'hello' && typeof v.name === 'string' && /^[\w-]{1,32}$/.test(v.name)) {
         return { value: v as ChatIn };
       }
-      if (v && v.type === 'say' && typeof v.text === 'string' && v.text.length <= 1000) return { value: v as ChatIn };
-      return { issues: [{ message: 'expected {type:"hello",name} or {type:"say",text} (text ≤ 1000 chars)' }] };
+      if (v && v.type === 'say' && typeof v.text === 'string' && v.text.length <= 1000)
+        return { value: v as ChatIn };
+      return {
+        issues: [{ message: 'expected {type:"hello",name} or {type:"say",text} (text ≤ 1000 chars)' }],
+      };
     },
   },
 };
