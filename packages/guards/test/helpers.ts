@@ -21,17 +21,18 @@ export interface TestServer {
   events: SockEvent[];
 }
 
-/** A server with `guards` that greets every admitted connection with the frame `hi` and echoes frames. */
+/** A server with `guards` that greets every admitted connection with its peer address and echoes frames. */
 export async function guardedServer(
   guards: Guards,
   host = '127.0.0.1',
   ipv6Only?: boolean,
+  plugin = guards.plugin,
 ): Promise<TestServer> {
   guardsList.push(guards);
   const rejects: RejectEvent[] = [];
   const events: SockEvent[] = [];
   const server = createServer<Buffer, Uint8Array>({
-    plugins: [guards.plugin],
+    plugins: [plugin],
     observers: [
       (e) => {
         events.push(e);
@@ -39,7 +40,7 @@ export async function guardedServer(
       },
     ],
     async handler(conn) {
-      await conn.send(Buffer.from('hi'));
+      await conn.send(Buffer.from(`${conn.remoteAddress} ${conn.remotePort}`));
       for await (const m of conn) await conn.send(m).catch(() => {});
     },
   });
@@ -60,16 +61,23 @@ export async function attempt(
   host = '127.0.0.1',
   localAddress?: string,
   prefix?: Buffer,
-): Promise<{ socket: Socket; admitted: boolean }> {
+): Promise<{ socket: Socket; admitted: boolean; greeting: string; rest: Buffer }> {
   const socket = track(netConnect({ port, host, localAddress }));
   socket.on('error', () => {});
   await once(socket, 'connect');
   if (prefix) socket.write(prefix);
+  let greeting = '';
+  let rest = Buffer.alloc(0);
   const admitted = await new Promise<boolean>((resolve) => {
-    socket.once('data', () => resolve(true));
+    socket.once('data', (d: Buffer) => {
+      const length = d.readUInt32BE(0);
+      greeting = d.subarray(4, 4 + length).toString();
+      rest = d.subarray(4 + length);
+      resolve(true);
+    });
     socket.once('close', () => resolve(false));
   });
-  return { socket, admitted };
+  return { socket, admitted, greeting, rest };
 }
 
 export async function closeAndWait(socket: Socket): Promise<void> {
