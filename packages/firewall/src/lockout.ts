@@ -40,7 +40,8 @@ export function sshConnection(
   if (!raw) return undefined;
   const parts = raw.trim().split(/ +/);
   try {
-    const peer = parseTarget(parts[0], { allowBroadPrefix: true });
+    // A link-local peer carries a zone id (fe80::1%eth0): the address without it is what we protect.
+    const peer = parseTarget(parts[0]?.split('%')[0], { allowBroadPrefix: true });
     const localPort = Number(parts[3]);
     return { peer, localPort: Number.isInteger(localPort) ? localPort : 0 };
   } catch {

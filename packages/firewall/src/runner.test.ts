@@ -49,7 +49,10 @@ describe('createCommandRunner', () => {
     }
     expect(validateNetns('sfw-s-1a2b3c')).toBe('sfw-s-1a2b3c');
     expect(() => resolveBinary('nft', 'nft')).toThrow(/absolute path/);
-    expect(() => resolveBinary('nft', '/nonexistent/nft')).not.toThrow();
+    expect(() => resolveBinary('nft', '/nonexistent/nft')).toThrow(
+      expect.objectContaining({ code: 'ERR_SOCK_FW_BINARY_MISSING' }),
+    );
+    expect(resolveBinary('nft', process.execPath)).toBe(process.execPath);
     expect(() => createCommandRunner({ timeoutMs: 0 })).toThrow(/timeoutMs/);
   });
 });

@@ -77,6 +77,15 @@ export function resolveBinary(name: BinaryName, explicit?: string): string {
     if (typeof explicit !== 'string' || !explicit.startsWith('/') || explicit.includes('\0')) {
       throw invalidOption(`binaries.${name}`, explicit, 'pass an absolute path');
     }
+    try {
+      accessSync(explicit, fsConstants.X_OK);
+    } catch (cause) {
+      throw new FirewallError(
+        FirewallErrorCode.BINARY_MISSING,
+        `${name} is not an executable file at ${quote(explicit)} (options.binaries.${name}); fix the path or install it`,
+        { cause, details: { binary: name, path: explicit } },
+      );
+    }
     return explicit;
   }
   for (const dir of SEARCH) {

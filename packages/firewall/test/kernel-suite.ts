@@ -96,6 +96,15 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
         expect(await reach(lab.clientA6)).toBe('ok');
       });
 
+      it('bans also apply to forwarded traffic (the forward hook)', async () => {
+        const innerPort = await lab.listen(lab.inner);
+        expect(await reach(lab.clientA4, lab.innerV4, innerPort)).toBe('ok');
+        await fw.ban(lab.clientA4, { ttl: '1m', reason: 'forwarded' });
+        expect(await reach(lab.clientA4, lab.innerV4, innerPort)).toBe('timeout');
+        expect(await reach(lab.clientB4, lab.innerV4, innerPort)).toBe('ok');
+        await fw.unban(lab.clientA4);
+      });
+
       it('the ban expires after its TTL and the source gets back in', async () => {
         await fw.ban(lab.clientB4, { ttl: 2000, reason: 'short' });
         expect(await reach(lab.clientB4)).toBe('timeout');

@@ -55,8 +55,11 @@ export interface Lab {
   clientB4: string;
   clientA6: string;
   clientB6: string;
-  /** A TCP server inside the server namespace; returns its port. */
-  listen(): Promise<number>;
+  /** A third namespace routed through the server namespace: its traffic crosses the forward hook. */
+  inner: string;
+  innerV4: string;
+  /** A TCP server inside the server namespace (or `inner`); returns its port. */
+  listen(ns?: string): Promise<number>;
   /** Try to connect from `localAddress` (client namespace) to host:port: 'ok', 'timeout' or an error code. */
   probe(host: string, port: number, localAddress: string, ms?: number): Promise<string>;
   close(): Promise<void>;
@@ -67,8 +70,12 @@ export async function createLab(): Promise<Lab> {
   const octet = randomBytes(1)[0]!;
   const server = `sfw-s-${id}`;
   const client = `sfw-c-${id}`;
+  const inner = `sfw-i-${id}`;
   const vs = `sfs${id}`;
   const vc = `sfc${id}`;
+  const vr = `sfr${id}`;
+  const vi = `sfi${id}`;
+  const innerNet = `198.19.${octet}`;
   const net4 = `198.18.${octet}`;
   const net6 = `fd5f:${id.slice(0, 4)}:${octet.toString(16)}::`;
   const children = new Set<ChildProcess>();
@@ -81,8 +88,10 @@ export async function createLab(): Promise<Lab> {
     clientB4: `${net4}.3`,
     clientA6: `${net6}2`,
     clientB6: `${net6}3`,
-    async listen() {
-      const child = spawn(IP, ['netns', 'exec', server, process.execPath, '-e', SERVER], {
+    inner,
+    innerV4: `${innerNet}.2`,
+    async listen(ns = server) {
+      const child = spawn(IP, ['netns', 'exec', ns, process.execPath, '-e', SERVER], {
         stdio: ['pipe', 'pipe', 'inherit'],
       });
       children.add(child);
@@ -108,7 +117,7 @@ export async function createLab(): Promise<Lab> {
         c.stdin?.end();
         c.kill('SIGKILL');
       }
-      for (const ns of [server, client]) await run(IP, ['netns', 'del', ns]).catch(() => undefined);
+      for (const ns of [server, client, inner]) await run(IP, ['netns', 'del', ns]).catch(() => undefined);
     },
   };
   try {
@@ -125,6 +134,17 @@ export async function createLab(): Promise<Lab> {
       await inNs(client, ['addr', 'add', `${a}/64`, 'dev', vc, 'nodad']);
     await inNs(server, ['link', 'set', vs, 'up']);
     await inNs(client, ['link', 'set', vc, 'up']);
+    // inner <-> server, routed: client -> server -> inner crosses the server's forward hook.
+    await run(IP, ['netns', 'add', inner]);
+    await run(IP, ['link', 'add', vr, 'netns', server, 'type', 'veth', 'peer', 'name', vi, 'netns', inner]);
+    await inNs(inner, ['link', 'set', 'lo', 'up']);
+    await inNs(server, ['addr', 'add', `${innerNet}.1/24`, 'dev', vr]);
+    await inNs(inner, ['addr', 'add', `${lab.innerV4}/24`, 'dev', vi]);
+    await inNs(server, ['link', 'set', vr, 'up']);
+    await inNs(inner, ['link', 'set', vi, 'up']);
+    await inNs(inner, ['route', 'add', 'default', 'via', `${innerNet}.1`]);
+    await inNs(client, ['route', 'add', `${innerNet}.0/24`, 'via', lab.serverV4]);
+    await nsExec(server, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   } catch (e) {
     await lab.close();
     throw e;
