@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { type BanEvent, createGuards, type Decision } from './index.js';
+
+describe('check (datagrams)', () => {
+  it('limits datagrams and bytes per key, with the same reasons, strikes and bans', () => {
+    let now = 0;
+    const decisions: Decision[] = [];
+    const bans: BanEvent[] = [];
+    const g = createGuards(
+      {
+        rates: { datagrams: { perKey: { rate: 10, burst: 2 }, bytesPerKey: { rate: 1000, burst: 1500 } } },
+        strikes: { threshold: 3 },
+      },
+      { now: () => now, onDecision: (d) => decisions.push(d), onBan: (e) => bans.push(e) },
+    );
+    expect(g.check('192.0.2.1', 100)).toBeUndefined();
+    expect(g.check('::ffff:192.0.2.1', 100)).toBeUndefined();
+    expect(g.check('192.0.2.1', 100)).toMatchObject({ reason: 'rate-datagrams', key: '192.0.2.1' });
+    now += 100;
+    expect(g.check('192.0.2.1', 1500)).toMatchObject({ reason: 'rate-datagram-bytes' });
+    expect(g.check('192.0.2.2', 100)).toBeUndefined();
+    now += 100;
+    expect(g.check('192.0.2.1', 10_000)).toMatchObject({ reason: 'rate-datagram-bytes' });
+    expect(bans).toEqual([
+      expect.objectContaining({ key: '192.0.2.1', reason: 'rate-datagram-bytes', offences: 1 }),
+    ]);
+    expect(g.check('192.0.2.1', 1)).toMatchObject({ reason: 'banned' });
+    expect(decisions.map((d) => d.reason)).toEqual([
+      'rate-datagrams',
+      'rate-datagram-bytes',
+      'rate-datagram-bytes',
+      'banned',
+    ]);
+    expect(decisions[0]).toEqual({
+      guard: 'rates',
+      reason: 'rate-datagrams',
+      key: '192.0.2.1',
+      address: '192.0.2.1',
+      stage: 'datagram',
+      shadow: false,
+    });
+  });
+
+  it('applies the IP policy per datagram, keys IPv6 per prefix, and can run in shadow mode', () => {
+    const decisions: Decision[] = [];
+    const g = createGuards(
+      { ip: { deny: ['2001:db8::/32'] }, ipv6Prefix: 48 },
+      { onDecision: (d) => decisions.push(d) },
+    );
+    expect(g.check('2001:db8:1:2::9')).toMatchObject({ reason: 'ip-denied', key: '2001:db8:1::/48' });
+    expect(g.check('2001:db9::1')).toBeUndefined();
+    expect(g.check('not-an-ip')).toMatchObject({ reason: 'invalid-address' });
+    const shadow = createGuards({ ip: { deny: ['192.0.2.0/24'], shadow: true } });
+    expect(shadow.check('192.0.2.5')).toBeUndefined();
+    expect((shadow.snapshot() as { reported: Record<string, number> }).reported).toEqual({ 'ip-denied': 1 });
+  });
+});
