@@ -177,6 +177,13 @@ function invalidOption(name: string, value: unknown, hint: string): FirewallErro
   });
 }
 
+/** A command failed because our table, chain or set does not exist (someone removed it). */
+function isMissingStructure(error: unknown): boolean {
+  if (!FirewallError.isInstance(error) || error.code !== FirewallErrorCode.COMMAND_FAILED) return false;
+  const stderr = String(error.details.stderr ?? '');
+  return /No such file or directory|does not exist|doesn't exist/i.test(stderr);
+}
+
 function portKey(r: PortRule): string {
   return `${r.action} ${r.protocol} ${r.port} ${r.from ?? '*'}`;
 }
@@ -412,7 +419,16 @@ class FirewallImpl implements Firewall {
     return this.exclusive(signal, async () => {
       const driver = await this.ready_(signal);
       const { changes, commit, skipped } = build();
-      const commands = await driver.apply(changes, signal);
+      let commands: Command[];
+      try {
+        commands = await driver.apply(changes, signal);
+      } catch (error) {
+        if (!isMissingStructure(error)) throw error;
+        // Our table or sets were removed behind our back: recreate them once, then retry.
+        this.ready = false;
+        await this.ready_(signal);
+        commands = await driver.apply(changes, signal);
+      }
       commit();
       await this.persist();
       return this.result(commands, skipped && skipped.length > 0 ? skipped : undefined);

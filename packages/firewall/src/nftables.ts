@@ -20,6 +20,7 @@ export interface NftDocument {
 }
 
 const FAMILY = 'inet';
+const MAX_BISECT = 50_000;
 const BAN_SETS: readonly SetKind[] = ['ban4', 'ban6', 'net4', 'net6', 'net6p64'];
 const P64_MASK = formatIPv6(((1n << 64n) - 1n) << 64n);
 
@@ -295,6 +296,8 @@ export function createNftDriver(ctx: DriverContext): Driver {
   async function findCulprit(doc: NftCommand[], signal?: AbortSignal): Promise<string | undefined> {
     const flat = explode(doc);
     if (flat.length < 2) return flat[0] ? describe(flat[0]) : undefined;
+    // Each probe re-sends a prefix of the batch; beyond this size the search costs more than it tells.
+    if (flat.length > MAX_BISECT) return undefined;
     let lo = 1;
     let hi = flat.length;
     const first = await ctx.runner.run(nftCommand(flat, true), signal ? { signal } : {});

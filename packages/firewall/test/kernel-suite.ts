@@ -215,6 +215,16 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
         fw = fresh;
       });
 
+      if (backend === 'nftables') {
+        it('recreates our table when it was removed behind our back', async () => {
+          await nsExec(lab.server, 'nft', ['delete', 'table', 'inet', 'sockfwt']);
+          await fw.ban(lab.clientB6, { ttl: '1m' });
+          expect(await reach(lab.clientB6)).toBe('timeout');
+          await fw.unban(lab.clientB6);
+          expect(await reach(lab.clientB6)).toBe('ok');
+        });
+      }
+
       it('flush() empties our bans only; init() and destroy() are idempotent', async () => {
         await fw.flush();
         expect(await fw.list()).toEqual([]);
