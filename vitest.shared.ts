@@ -6,5 +6,8 @@ import { fileURLToPath } from 'node:url';
  */
 const names = ['core', 'guards', 'tls', 'udp', 'firewall'];
 export const sockAliases = Object.fromEntries(
-  names.map((name) => [`@sock/${name}`, fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))]),
+  names.map((name) => [
+    `@sock/${name}`,
+    fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url)),
+  ]),
 );

@@ -17,7 +17,12 @@ export function printTable(results: ScenarioResult[]): string {
 }
 
 /** Run a scenario with a deadline so a broken defence fails its row instead of hanging the tour. */
-export async function runScenario(name: string, expected: string, run: () => Promise<{ observed: string; ok: boolean }>, timeoutMs = 10_000): Promise<ScenarioResult> {
+export async function runScenario(
+  name: string,
+  expected: string,
+  run: () => Promise<{ observed: string; ok: boolean }>,
+  timeoutMs = 10_000,
+): Promise<ScenarioResult> {
   let timer: NodeJS.Timeout | undefined;
   try {
     const result = await Promise.race([

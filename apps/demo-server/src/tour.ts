@@ -3,7 +3,7 @@
  * scenario / expected / observed and exits 0 only if every row matched.
  */
 import { connect, delimited, json, type SockEvent } from '@sock/core';
-import { createChatServer, type ChatOut } from './chat-server.js';
+import { type ChatOut, createChatServer } from './chat-server.js';
 import { printTable, runScenario, type ScenarioResult } from './scenario.js';
 
 const events: SockEvent[] = [];
@@ -11,7 +11,13 @@ const server = createChatServer({ maxFrameBytes: 2048, observers: [(e) => events
 const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
 console.log(`sock demo: chat server listening on 127.0.0.1:${port}\n`);
 
-const client = () => connect<ChatOut, unknown>({ port, framing: delimited({ maxFrameBytes: 1 << 20 }), codec: json(), timeoutMs: 3000 });
+const client = () =>
+  connect<ChatOut, unknown>({
+    port,
+    framing: delimited({ maxFrameBytes: 1 << 20 }),
+    codec: json(),
+    timeoutMs: 3000,
+  });
 
 async function next(conn: AsyncIterable<ChatOut>): Promise<ChatOut | undefined> {
   for await (const m of conn) return m;
@@ -44,24 +50,36 @@ results.push(
     await eve.send({ type: 'hello', name: 'eve' });
     const welcome = await next(eve);
     await eve.close();
-    const ok = reply?.type === 'error' && reply.code === 'ERR_SOCK_VALIDATION_FAILED' && welcome?.type === 'welcome';
-    return { observed: `${reply?.type === 'error' ? reply.code : 'no error'}, then ${welcome?.type ?? 'nothing'}`, ok };
+    const ok =
+      reply?.type === 'error' && reply.code === 'ERR_SOCK_VALIDATION_FAILED' && welcome?.type === 'welcome';
+    return {
+      observed: `${reply?.type === 'error' ? reply.code : 'no error'}, then ${welcome?.type ?? 'nothing'}`,
+      ok,
+    };
   }),
 );
 
 results.push(
-  await runScenario('oversize message (4 KiB > 2 KiB limit)', 'error frame, connection closed, server runs on', async () => {
-    const mallory = await client();
-    mallory.socket.write(`{"type":"say","text":"${'x'.repeat(4096)}"}\n`);
-    const reply = await next(mallory);
-    const info = await mallory.closed;
-    const probe = await client();
-    await probe.send({ type: 'hello', name: 'after' });
-    const welcome = await next(probe);
-    await probe.close();
-    const ok = reply?.type === 'error' && reply.code === 'ERR_SOCK_FRAME_TOO_LARGE' && welcome?.type === 'welcome';
-    return { observed: `${reply?.type === 'error' ? reply.code : 'no error'}, closed (${info.reason}), server answers`, ok };
-  }),
+  await runScenario(
+    'oversize message (4 KiB > 2 KiB limit)',
+    'error frame, connection closed, server runs on',
+    async () => {
+      const mallory = await client();
+      mallory.socket.write(`{"type":"say","text":"${'x'.repeat(4096)}"}\n`);
+      const reply = await next(mallory);
+      const info = await mallory.closed;
+      const probe = await client();
+      await probe.send({ type: 'hello', name: 'after' });
+      const welcome = await next(probe);
+      await probe.close();
+      const ok =
+        reply?.type === 'error' && reply.code === 'ERR_SOCK_FRAME_TOO_LARGE' && welcome?.type === 'welcome';
+      return {
+        observed: `${reply?.type === 'error' ? reply.code : 'no error'}, closed (${info.reason}), server answers`,
+        ok,
+      };
+    },
+  ),
 );
 
 await server.close({ drainMs: 1000 });
