@@ -177,6 +177,11 @@ describe('validation before anything runs', () => {
     );
     // single addresses live in hash sets and never conflict
     expect(await code(fw.ban('10.1.2.3'))).toBeUndefined();
+    // lifting a range inside a banned one cannot work either: say so instead of failing in the kernel
+    await expect(fw.unban('10.1.0.0/16')).rejects.toThrow(
+      /10\.1\.0\.0\/16 itself is not banned; unban 10\.0\.0\.0\/8 instead/,
+    );
+    expect(await code(fw.unban('10.0.0.0/8'))).toBeUndefined();
   });
 
   it("onInvalid: 'skip' applies the valid part and reports the rest", async () => {

@@ -514,7 +514,7 @@ class FirewallImpl implements Firewall {
    * nftables interval sets refuse overlapping CIDRs and fail the whole batch: check each new CIDR
    * against live banned CIDRs and the batch so far, and say so up front.
    */
-  private overlapCheck(now: number): (target: IpTarget) => void {
+  private overlapCheck(now: number, action: 'ban' | 'unban' = 'ban'): (target: IpTarget) => void {
     const interval = (t: IpTarget) => {
       const set = banSetOf(t);
       return set === 'net4' || set === 'net6';
@@ -529,9 +529,13 @@ class FirewallImpl implements Firewall {
       if (!interval(t)) return;
       for (const other of known) {
         if (other.text !== t.text && overlaps(t, other)) {
+          const advice =
+            action === 'ban'
+              ? `nftables interval sets cannot hold both — unban ${other.text} first, or ban only the broader range`
+              : `${t.text} itself is not banned; unban ${other.text} instead`;
           throw new FirewallError(
             FirewallErrorCode.OVERLAP,
-            `CIDR ${t.text} overlaps ${other.text}, which is banned or earlier in the same batch; nftables interval sets cannot hold both — unban ${other.text} first, or ban only the broader range`,
+            `CIDR ${t.text} overlaps ${other.text}, which is banned or earlier in the same batch; ${advice}`,
             { details: { target: t.text, other: other.text } },
           );
         }
@@ -600,8 +604,10 @@ class FirewallImpl implements Firewall {
       if (!Array.isArray(targets))
         throw invalidOption('targets', targets, 'pass an array of addresses or CIDRs');
       const parsed = new Map<string, IpTarget>();
+      const overlap = this.dialect === 'nftables' ? this.overlapCheck(this.now(), 'unban') : undefined;
       for (const t of targets) {
         const target = parseTarget(t, { allowBroadPrefix: true });
+        if (!parsed.has(target.text)) overlap?.(target);
         parsed.set(target.text, target);
       }
       return {
