@@ -1,0 +1,190 @@
+import { createInterface } from 'node:readline';
+import { type Connection, connect, SockError, SockErrorCode } from '@sock/core';
+import { tlsClient } from '@sock/tls';
+import { createUdpSocket } from '@sock/udp';
+import type { Command } from 'commander';
+import { describeError, EXIT, ExitError, UsageError } from './errors.js';
+import { makeFraming } from './listen.js';
+import { oneOf, parseDur, parsePort } from './parse.js';
+import { addClientTlsFlags, type ClientTlsFlags, clientTls } from './tls-flags.js';
+
+interface ConnectFlags extends ClientTlsFlags {
+  udp?: boolean;
+  wait?: string;
+  framing?: string;
+  maxFrame?: string;
+  json?: boolean;
+}
+
+/**
+ * How a connection ended, as the exit status: 0 closed cleanly (by us after stdin ended, or by the server
+ * with a FIN), 1 anything else (refused, timed out, reset, refused by TLS or a guard).
+ */
+export function connectCommand(program: Command): void {
+  const cmd = program
+    .command('connect')
+    .description('connect to a server: stdin to the socket, the socket to stdout (like nc)')
+    .argument('<host>', 'name or address')
+    .argument('<port>')
+    .option('-u, --udp', 'UDP: each stdin line is one datagram')
+    .option(
+      '-w, --wait <dur>',
+      'connect timeout (TCP/TLS); with --udp, how long to wait for replies after stdin ends',
+      '10s',
+    )
+    .option('--framing <framing>', 'line, length (u32 big-endian prefix) or raw', 'line')
+    .option('--max-frame <bytes>', 'largest message accepted from the server (default 64k)')
+    .option('--json', 'print one JSON line on stderr at the end: how the connection ended');
+  addClientTlsFlags(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Exit status: 0 the connection ended cleanly; 1 it could not be made or ended abnormally (refused,
+timeout, reset, TLS or guard refusal: the reason is printed); 2 usage error.
+
+Examples:
+  echo hello | sock connect 127.0.0.1 7000
+  sock connect localhost 7000 --tls --tls-ca pki/ca.crt --tls-cert pki/alice.crt --tls-key pki/alice.key`,
+  );
+  cmd.action(async (host: string, portArg: string, flags: ConnectFlags) => {
+    const port = parsePort(portArg);
+    const waitMs = parseDur(flags.wait ?? '10s', '--wait');
+    if (flags.udp) {
+      if (flags.tls || flags.ssl)
+        throw new UsageError('--udp and --tls exclude each other (Node has no DTLS)');
+      await connectUdp(host, port, waitMs, flags);
+      return;
+    }
+    await connectTcp(host, port, waitMs, flags);
+  });
+}
+
+function endReport(flags: ConnectFlags, fields: Record<string, unknown>): void {
+  if (flags.json) process.stderr.write(`${JSON.stringify({ event: 'end', ...fields })}\n`);
+}
+
+async function connectTcp(host: string, port: number, timeoutMs: number, flags: ConnectFlags): Promise<void> {
+  const framingName = oneOf(flags.framing ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
+  const framing = makeFraming(framingName, flags.maxFrame);
+  const tls = clientTls(flags);
+  if (tls?.insecureSkipVerify) {
+    process.stderr.write(
+      'sock: warning: --insecure: the server is not verified; anyone on the path can read and change this traffic\n',
+    );
+  }
+  let conn: Connection<Buffer, Uint8Array>;
+  try {
+    conn = await connect<Buffer, Uint8Array>({
+      host,
+      port,
+      framing,
+      timeoutMs,
+      ...(tls ? { transport: tlsClient(tls) } : {}),
+    });
+  } catch (err) {
+    process.stderr.write(`sock: ${describeError(err)}\n`);
+    endReport(flags, {
+      ok: false,
+      stage: 'connect',
+      code: SockError.isInstance(err) ? err.code : undefined,
+      reason: SockError.isInstance(err) ? err.reason : undefined,
+    });
+    throw new ExitError(EXIT.RUNTIME);
+  }
+  const stdinDone = pumpStdin(conn, framingName);
+  let received = 0;
+  for await (const frame of conn) {
+    received++;
+    if (framingName === 'raw') process.stdout.write(frame);
+    else process.stdout.write(Buffer.concat([frame, Buffer.from('\n')]));
+  }
+  const info = await conn.closed;
+  const sent = await Promise.race([stdinDone, Promise.resolve(-1)]);
+  process.stdin.destroy();
+  const clean = info.reason === 'peer-closed' || info.reason === 'closed';
+  endReport(flags, {
+    ok: clean,
+    reason: info.reason,
+    code: info.error?.code,
+    framesIn: received,
+    framesOut: sent >= 0 ? sent : conn.stats.framesOut,
+  });
+  if (!clean) {
+    const why = info.error ? describeError(info.error) : info.reason;
+    process.stderr.write(`sock: connection ended: ${why}\n`);
+    throw new ExitError(EXIT.RUNTIME);
+  }
+}
+
+/** stdin → connection; at the end of stdin, half-close (the server's answers still arrive). */
+async function pumpStdin(
+  conn: Connection<Buffer, Uint8Array>,
+  framingName: 'line' | 'length' | 'raw',
+): Promise<number> {
+  let sent = 0;
+  try {
+    if (framingName === 'raw') {
+      for await (const chunk of process.stdin) {
+        await conn.send(chunk as Buffer);
+        sent++;
+      }
+    } else {
+      const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+      for await (const line of lines) {
+        await conn.send(Buffer.from(line));
+        sent++;
+      }
+    }
+    if (!conn.closing) conn.socket.end();
+  } catch (err) {
+    if (!(SockError.isInstance(err) && err.code === SockErrorCode.CONNECTION_CLOSED)) {
+      if (!conn.closing) {
+        process.stderr.write(`sock: ${describeError(err)}\n`);
+        conn.destroy();
+      }
+    }
+  }
+  return sent;
+}
+
+async function connectUdp(host: string, port: number, waitMs: number, flags: ConnectFlags): Promise<void> {
+  const maxPayloadBytes = flags.maxFrame
+    ? Math.min(makeFraming('raw', flags.maxFrame).maxFrameBytes, 65_507)
+    : 65_507;
+  const socket = createUdpSocket({ maxPayloadBytes });
+  try {
+    await socket.connect({ host, port });
+  } catch (err) {
+    process.stderr.write(`sock: ${describeError(err)}\n`);
+    throw new ExitError(EXIT.RUNTIME);
+  }
+  let received = 0;
+  let idle: NodeJS.Timeout | undefined;
+  let stdinEnded = false;
+  const done = new Promise<void>((resolve) => {
+    const arm = () => {
+      clearTimeout(idle);
+      if (stdinEnded) idle = setTimeout(resolve, waitMs);
+    };
+    void (async () => {
+      for await (const d of socket) {
+        received++;
+        process.stdout.write(Buffer.concat([d.message, Buffer.from('\n')]));
+        arm();
+      }
+    })().catch(() => {});
+    void (async () => {
+      const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+      for await (const line of lines) await socket.send(Buffer.from(line));
+      stdinEnded = true;
+      arm();
+    })().catch((err: Error) => {
+      process.stderr.write(`sock: ${describeError(err)}\n`);
+      resolve();
+    });
+  });
+  await done;
+  clearTimeout(idle);
+  await socket.close();
+  endReport(flags, { ok: true, transport: 'udp', datagramsIn: received });
+}

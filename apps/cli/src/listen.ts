@@ -1,0 +1,288 @@
+import {
+  type Connection,
+  createServer,
+  delimited,
+  type Framing,
+  lengthPrefixed,
+  raw,
+  type SockEvent,
+  type SockServer,
+} from '@sock/core';
+import { createBanBridge, FirewallError } from '@sock/firewall';
+import { createGuards, type Guards } from '@sock/guards';
+import { tlsTransport } from '@sock/tls';
+import { createUdpSocket, type UdpSocket } from '@sock/udp';
+import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { UsageError } from './errors.js';
+import { backendName, formatCommands, openFirewall, tableName } from './firewall-flags.js';
+import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
+import { createLogger, type LogFormat } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { hostAndPort, oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
+import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
+
+export type FramingName = 'line' | 'length' | 'raw';
+
+export function makeFraming(name: string | undefined, maxFrame: string | undefined): Framing {
+  const framing = oneOf(name ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
+  const maxFrameBytes = maxFrame === undefined ? 65_536 : parseSize(maxFrame, '--max-frame');
+  if (framing === 'line') return delimited({ maxFrameBytes });
+  if (framing === 'length') return lengthPrefixed({ maxFrameBytes });
+  return raw({ maxFrameBytes });
+}
+
+interface ListenFlags extends GuardFlags, ServerTlsFlags {
+  echo?: boolean;
+  chat?: boolean;
+  udp?: boolean;
+  framing?: string;
+  maxFrame?: string;
+  metrics?: string;
+  log?: string;
+  logLevel?: string;
+  json?: boolean;
+  drain?: string;
+  firewall?: string;
+  firewallTable?: string;
+}
+
+export function listenCommand(program: Command): void {
+  const cmd = program
+    .command('listen')
+    .description('run a server: echo (default) or chat, over TCP, TLS or UDP, with guards as flags')
+    .usage('[options] [host] <port>')
+    .argument('<host-or-port>', 'address to bind (default 127.0.0.1), then the port (0 picks a free port)')
+    .argument('[port]')
+    .option('--echo', 'send every message back to its sender (default)')
+    .option('--chat', 'send every line to all other peers, prefixed <userN> (ncat --chat)')
+    .option('-u, --udp', 'UDP instead of TCP: one datagram is one message')
+    .option('--framing <framing>', 'line, length (u32 big-endian prefix) or raw', 'line')
+    .option('--max-frame <bytes>', 'largest message; a bigger one closes its connection (default 64k)')
+    .option('--firewall <backend>', 'also ban in the kernel: nft, iptables, or plan (print the change only)')
+    .option(
+      '--firewall-table <name>',
+      'nftables table / iptables chain prefix for --firewall (default sockfw)',
+    )
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics')
+    .option('--log <format>', 'log connections and decisions to stderr: json or pretty')
+    .option('--log-level <level>', 'pino level (default info with --log, warn without)')
+    .option('--drain <dur>', 'on SIGINT/SIGTERM, let connections finish for this long', '5s')
+    .option('--json', 'print the ready line as JSON');
+  addServerTlsFlags(cmd);
+  addGuardFlags(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  sock listen 0                                    echo on 127.0.0.1, a free port
+  sock listen ::1 7000 --chat                      chat room on [::1]:7000
+  sock listen 7000 --tls --tls-cert s.crt --tls-key s.key --tls-ca ca.crt --require-client-cert
+  sock listen 7000 --max-conns-per-ip 2 --conn-rate 5/s --msg-rate 20/s --ban-after 5 --firewall plan
+
+Prints one line on stdout when ready: "listening on <host>:<port> (<what is on>)".`,
+  );
+  cmd.action(async (first: string, second: string | undefined, flags: ListenFlags) => {
+    await listen(first, second, flags);
+  });
+}
+
+async function listen(first: string, second: string | undefined, flags: ListenFlags): Promise<void> {
+  const { host, port } = hostAndPort(first, second, '127.0.0.1');
+  if (flags.echo && flags.chat) throw new UsageError('--echo and --chat exclude each other');
+  const mode = flags.chat ? 'chat' : 'echo';
+  const framingName = oneOf(flags.framing ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
+  const framing = makeFraming(framingName, flags.maxFrame);
+  const logFormat =
+    flags.log === undefined ? undefined : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
+  const metricsAt = flags.metrics === undefined ? undefined : parseHostPort(flags.metrics, '--metrics');
+  const drainMs = parseDur(flags.drain ?? '5s', '--drain');
+  const guarded = await guardPolicy(flags);
+  const handshakeMs =
+    flags.handshakeTimeout === undefined
+      ? undefined
+      : parseDur(flags.handshakeTimeout, '--handshake-timeout');
+  const tls = serverTls(flags, handshakeMs);
+  if (flags.udp && tls) throw new UsageError('--udp and --tls exclude each other (Node has no DTLS)');
+  if (flags.udp && flags.proxyProtocol) throw new UsageError('--proxy-protocol is for TCP listeners');
+  const fwBackend = flags.firewall === undefined ? undefined : backendName(flags.firewall, '--firewall');
+  const fwTable = tableName(flags.firewallTable);
+  if (fwBackend && !guarded) {
+    throw new UsageError('--firewall bans what guards ban: add a guard flag such as --ban-after <strikes>');
+  }
+
+  const log: Logger = createLogger(logFormat as LogFormat | undefined, flags.logLevel);
+  const metrics: Metrics | undefined = metricsAt ? createMetrics() : undefined;
+
+  // Firewall: bans go to the kernel (or, in plan mode, the change is printed).
+  const firewall = fwBackend ? openFirewall(fwBackend, { table: fwTable }) : undefined;
+  const bridge =
+    firewall && fwBackend !== 'plan'
+      ? createBanBridge(firewall, { onError: (e) => log.error({ code: e.code }, `firewall: ${e.message}`) })
+      : undefined;
+  if (firewall && fwBackend !== 'plan') await firewall.init();
+
+  let guards: Guards | undefined;
+  if (guarded) {
+    try {
+      guards = createGuards(guarded.policy, {
+        onBan(e) {
+          metrics?.ban(e.reason);
+          log.warn(
+            { key: e.key, reason: e.reason, durationMs: e.durationMs, offences: e.offences },
+            'banned',
+          );
+          if (bridge) bridge.onBan({ key: e.key, durationMs: e.durationMs, reason: e.reason });
+          else if (firewall) {
+            firewall.ban(e.key, { ttl: Math.max(1000, e.durationMs), reason: e.reason }).then(
+              (r) =>
+                log.warn(
+                  { key: e.key, backend: r.backend, commands: formatCommands(r.commands) },
+                  'firewall plan (not applied)',
+                ),
+              (err) =>
+                log.warn(
+                  { key: e.key, code: FirewallError.isInstance(err) ? err.code : undefined },
+                  `firewall refused: ${(err as Error).message}`,
+                ),
+            );
+          }
+        },
+        onError: (err) => log.error({ code: err.code }, err.message),
+      });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+
+  const observers = [
+    (e: SockEvent) => metrics?.observe(e),
+    (e: SockEvent) => {
+      if (e.type === 'open')
+        log.info({ peer: `${e.conn.remoteAddress}:${e.conn.remotePort}`, id: e.conn.id }, 'open');
+      else if (e.type === 'close')
+        log.info(
+          { peer: `${e.conn.remoteAddress}:${e.conn.remotePort}`, id: e.conn.id, reason: e.reason },
+          'close',
+        );
+      else if (e.type === 'reject') {
+        log.warn(
+          {
+            peer: e.conn.remoteAddress,
+            stage: e.stage,
+            plugin: e.plugin,
+            reason: e.reason,
+            key: e.key,
+            closed: e.closed,
+          },
+          e.message ?? 'rejected',
+        );
+      } else if (e.type === 'error') log.error({ code: e.error.code }, e.error.message);
+    },
+  ];
+
+  let closeAll: () => Promise<void>;
+  let bound: { address: string; port: number };
+  const summary: string[] = [];
+  if (flags.udp) {
+    const socket: UdpSocket = createUdpSocket({
+      maxPayloadBytes: Math.min(framing.maxFrameBytes, 65_507),
+      guards: guards ? [guards] : [],
+      observers,
+      antiAmplification: true,
+    });
+    bound = await socket.bind({ host, port });
+    summary.push('udp', mode);
+    void serveUdp(socket, mode, log);
+    closeAll = () => socket.close();
+  } else {
+    const peers = new Set<Connection<Buffer, Uint8Array>>();
+    const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
+      framing,
+      plugins: guards ? [guards.plugin] : [],
+      observers,
+      ...(tls
+        ? { transport: tlsTransport({ ...tls.options, onReloadError: (e) => log.error(e.message) }) }
+        : {}),
+      handler: async (conn) => {
+        peers.add(conn);
+        try {
+          for await (const frame of conn) {
+            if (mode === 'echo') await conn.send(frame);
+            else {
+              const out =
+                framingName === 'line' ? Buffer.concat([Buffer.from(`<user${conn.id}> `), frame]) : frame;
+              for (const peer of peers) if (peer !== conn && !peer.closing) peer.send(out).catch(() => {});
+            }
+          }
+        } finally {
+          peers.delete(conn);
+        }
+      },
+    });
+    bound = await server.listen({ host, port });
+    summary.push(tls ? tls.summary : 'tcp', mode, `${framingName} ≤ ${framing.maxFrameBytes} B`);
+    closeAll = () => server.close({ drainMs });
+  }
+  summary.push(guarded ? `guards: ${guarded.summary.join(', ')}` : 'guards: off');
+  if (fwBackend)
+    summary.push(`firewall: ${fwBackend === 'plan' ? 'plan (prints, applies nothing)' : fwBackend}`);
+  let metricsUrl: string | undefined;
+  if (metrics && metricsAt) {
+    const m = await metrics.serve(metricsAt.host, metricsAt.port);
+    metricsUrl = `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`;
+    summary.push(`metrics ${metricsUrl}`);
+  }
+  const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal, drainMs }, 'draining');
+      void (async () => {
+        await closeAll();
+        guards?.close();
+        await bridge?.close();
+        await metrics?.close();
+        log.info('stopped');
+        resolve();
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  const shown = bound.address.includes(':')
+    ? `[${bound.address}]:${bound.port}`
+    : `${bound.address}:${bound.port}`;
+  if (flags.json) {
+    process.stdout.write(
+      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}\n`,
+    );
+  } else {
+    process.stdout.write(`listening on ${shown} (${summary.join(', ')})\n`);
+  }
+  log.info({ address: shown }, 'listening');
+
+  await stopped;
+}
+
+async function serveUdp(socket: UdpSocket, mode: 'echo' | 'chat', log: Logger): Promise<void> {
+  const peers = new Map<string, { address: string; port: number }>();
+  try {
+    for await (const d of socket) {
+      if (mode === 'echo') {
+        await socket
+          .send(d.message, { address: d.address, port: d.port })
+          .catch((err: Error) => log.warn(err.message));
+        continue;
+      }
+      const key = `${d.address}|${d.port}`;
+      peers.delete(key);
+      peers.set(key, { address: d.address, port: d.port });
+      if (peers.size > 256) peers.delete(peers.keys().next().value!);
+      for (const [k, p] of peers) if (k !== key) socket.send(d.message, p).catch(() => {});
+    }
+  } catch (err) {
+    log.error((err as Error).message);
+  }
+}

@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { parseSpiffeId, type TlsClientOptions, type TlsProfile, type TlsTransportOptions } from '@sock/tls';
+import type { Command } from 'commander';
+import { UsageError } from './errors.js';
+import { collect, oneOf } from './parse.js';
+
+export interface ServerTlsFlags {
+  tls?: boolean;
+  ssl?: boolean;
+  tlsCert?: string;
+  sslCert?: string;
+  tlsKey?: string;
+  sslKey?: string;
+  tlsCa?: string;
+  sslTrustfile?: string;
+  requireClientCert?: boolean;
+  allowSpiffe?: string[];
+  tlsProfile?: string;
+}
+
+export function addServerTlsFlags(cmd: Command): Command {
+  return cmd
+    .option('--tls', 'serve TLS (Mozilla intermediate by default); needs --tls-cert and --tls-key')
+    .option('--ssl', 'alias of --tls (ncat)')
+    .option('--tls-cert <file>', 'certificate chain (PEM)')
+    .option('--ssl-cert <file>', 'alias of --tls-cert (ncat)')
+    .option('--tls-key <file>', 'private key (PEM)')
+    .option('--ssl-key <file>', 'alias of --tls-key (ncat)')
+    .option('--tls-ca <file>', 'CA bundle that client certificates must chain to (asks for one)')
+    .option('--ssl-trustfile <file>', 'alias of --tls-ca (ncat)')
+    .option('--require-client-cert', 'refuse clients without a valid certificate (mutual TLS)')
+    .option(
+      '--allow-spiffe <id>',
+      'allow only clients whose certificate holds this SPIFFE ID (repeatable)',
+      collect,
+    )
+    .option('--tls-profile <profile>', 'intermediate (TLS 1.2+1.3, default) or modern (TLS 1.3 only)');
+}
+
+function file(path: string | undefined, flag: string): { path: string } | undefined {
+  if (path === undefined) return undefined;
+  if (!existsSync(path)) throw new UsageError(`${flag}: no such file: ${path}`);
+  return { path };
+}
+
+/** The TLS transport options the flags ask for; undefined for plain TCP. */
+export function serverTls(
+  flags: ServerTlsFlags,
+  handshakeTimeout?: number,
+): { options: TlsTransportOptions; summary: string } | undefined {
+  const cert = flags.tlsCert ?? flags.sslCert;
+  const key = flags.tlsKey ?? flags.sslKey;
+  const ca = flags.tlsCa ?? flags.sslTrustfile;
+  const on = flags.tls || flags.ssl;
+  if (!on) {
+    if (cert || key || ca || flags.requireClientCert || flags.allowSpiffe || flags.tlsProfile) {
+      throw new UsageError('TLS flags given without --tls (or --ssl)');
+    }
+    return undefined;
+  }
+  if (!cert || !key)
+    throw new UsageError('--tls needs --tls-cert <file> and --tls-key <file> (make them with `sock cert`)');
+  if ((flags.requireClientCert || flags.allowSpiffe) && !ca) {
+    throw new UsageError(
+      '--require-client-cert and --allow-spiffe need --tls-ca <file>: the CA client certificates chain to',
+    );
+  }
+  for (const id of flags.allowSpiffe ?? []) {
+    try {
+      parseSpiffeId(id);
+    } catch (err) {
+      throw new UsageError(`--allow-spiffe: ${(err as Error).message}`);
+    }
+  }
+  const profile = flags.tlsProfile
+    ? oneOf(flags.tlsProfile, ['intermediate', 'modern'] as const, '--tls-profile')
+    : undefined;
+  const caFile = file(ca, '--tls-ca');
+  const options: TlsTransportOptions = {
+    cert: file(cert, '--tls-cert')!,
+    key: file(key, '--tls-key')!,
+    ...(caFile ? { ca: caFile } : {}),
+    clientAuth: flags.requireClientCert || flags.allowSpiffe ? 'require' : caFile ? 'optional' : 'none',
+    ...(flags.allowSpiffe ? { authorize: flags.allowSpiffe.map((spiffeId) => ({ spiffeId })) } : {}),
+    ...(profile ? { profile: profile as TlsProfile } : {}),
+    ...(handshakeTimeout !== undefined ? { handshakeTimeout } : {}),
+  };
+  const parts = [`tls ${profile ?? 'intermediate'}`];
+  if (options.clientAuth !== 'none') parts.push(`client-cert ${options.clientAuth}`);
+  if (flags.allowSpiffe) parts.push(`spiffe ${flags.allowSpiffe.join(',')}`);
+  return { options, summary: parts.join(', ') };
+}
+
+export interface ClientTlsFlags {
+  tls?: boolean;
+  ssl?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  servername?: string;
+  pin?: string[];
+  insecure?: boolean;
+}
+
+export function addClientTlsFlags(cmd: Command): Command {
+  return cmd
+    .option('--tls', 'connect with TLS (verifies the server against --tls-ca or the public roots)')
+    .option('--ssl', 'alias of --tls (ncat)')
+    .option('--tls-ca <file>', 'CA bundle the server certificate must chain to')
+    .option('--tls-cert <file>', 'client certificate for mutual TLS (PEM)')
+    .option('--tls-key <file>', 'client private key (PEM)')
+    .option('--servername <name>', 'name the server certificate must hold (and SNI); default the host')
+    .option(
+      '--pin <sha256>',
+      "server key pin: base64 SHA-256 of its SPKI (repeatable; see 'sock cert pin')",
+      collect,
+    )
+    .option('--insecure', 'skip certificate verification (warns; pins still apply)');
+}
+
+export function clientTls(flags: ClientTlsFlags): TlsClientOptions | undefined {
+  const on = flags.tls || flags.ssl;
+  if (!on) {
+    if (flags.tlsCa || flags.tlsCert || flags.tlsKey || flags.servername || flags.pin || flags.insecure) {
+      throw new UsageError('TLS flags given without --tls (or --ssl)');
+    }
+    return undefined;
+  }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together');
+  }
+  const caFile = file(flags.tlsCa, '--tls-ca');
+  const certFile = file(flags.tlsCert, '--tls-cert');
+  const keyFile = file(flags.tlsKey, '--tls-key');
+  return {
+    ...(caFile ? { ca: caFile } : {}),
+    ...(certFile ? { cert: certFile } : {}),
+    ...(keyFile ? { key: keyFile } : {}),
+    ...(flags.servername ? { servername: flags.servername } : {}),
+    ...(flags.pin ? { pins: flags.pin } : {}),
+    ...(flags.insecure ? { insecureSkipVerify: true } : {}),
+  };
+}
