@@ -1,8 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCA, type DevCertificate, issueServerCert } from './dev-pki.js';
+import { identityFromCertificate } from './identity.js';
 import { checkPair, parseCertificates, readPem, readPemSync, sourceDirs } from './material.js';
 
 let leaf: DevCertificate;
@@ -55,5 +57,39 @@ describe('certificate material', () => {
     expect(() =>
       checkPair(Buffer.from(leaf.cert), Buffer.from(leaf.key), undefined, 'x', now - 86_400_000),
     ).toThrow(expect.objectContaining({ reason: 'tls-cert-not-yet-valid' }));
+  });
+
+  it('parses any input to certificates or a SockError, never anything else (property)', () => {
+    const begin = '-----BEGIN CERTIFICATE-----\n';
+    const end = '\n-----END CERTIFICATE-----\n';
+    const body = leaf.cert.slice(begin.length, leaf.cert.indexOf('-----END'));
+    const pieces = fc.constantFrom(begin, end, body, body.slice(0, 40), leaf.cert, 'junk', '\n');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.array(pieces, { maxLength: 6 }).map((a) => a.join('')),
+        ),
+        (text) => {
+          try {
+            const certs = parseCertificates(Buffer.from(text), 'x');
+            expect(certs.length).toBeGreaterThan(0);
+          } catch (err) {
+            expect((err as { reason?: string }).reason).toBe('tls-cert-invalid');
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+        try {
+          identityFromCertificate(bytes);
+        } catch (err) {
+          expect((err as { reason?: string }).reason).toBe('tls-cert-invalid');
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -3,7 +3,6 @@ import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import {
   type ConnectionControl,
-  type ConnectionInfo,
   parseDuration,
   type ServerTransport,
   SockError,
@@ -96,9 +95,7 @@ export interface TlsServerTransport extends ServerTransport {
 const IDENTITY = Symbol('sock.tls.identity');
 
 /** The verified client certificate's identity, or undefined (no certificate, or not a TLS connection). */
-export function peerIdentity(
-  conn: Pick<ConnectionInfo, 'id'> & { readonly locals: Map<symbol, unknown> },
-): PeerIdentity | undefined {
+export function peerIdentity(conn: Pick<ConnectionControl, 'locals'>): PeerIdentity | undefined {
   return conn.locals.get(IDENTITY) as PeerIdentity | undefined;
 }
 
@@ -408,6 +405,11 @@ class Transport implements TlsServerTransport {
         fail(reasonForHandshakeError(err), `handshake failed: ${err.message}`, err);
       const onClose = () => fail(TlsReason.PEER_CLOSED, 'the connection closed during the handshake');
       const onSecure = () => {
+        if (this.clientAuth === 'none') {
+          cleanup();
+          resolve(tlsSocket);
+          return;
+        }
         this.verify(tlsSocket, conn).then(
           (refusal) => {
             if (settled) return;
@@ -436,7 +438,6 @@ class Transport implements TlsServerTransport {
     tlsSocket: TLSSocket,
     conn: ConnectionControl,
   ): Promise<{ reason: string; message: string } | undefined> {
-    if (this.clientAuth === 'none') return undefined;
     const peer = tlsSocket.getPeerX509Certificate();
     if (!peer) {
       if (this.clientAuth === 'require' || this.policy) {

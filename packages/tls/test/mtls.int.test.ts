@@ -194,7 +194,7 @@ describe('mutual TLS', () => {
 
   it('optional: a client without a certificate passes, one with a bad certificate does not', async () => {
     const s = await serve({ clientAuth: 'optional' });
-    lastIdentity = peerIdentity({ id: 0, locals: new Map() });
+    lastIdentity = peerIdentity({ locals: new Map() });
     const conn = await connect({ port: s.port, transport: tlsClient({ ca: ca.cert }) });
     await conn.send(Buffer.from('anon'));
     expect((await conn[Symbol.asyncIterator]().next()).value?.toString()).toBe('anon');
@@ -204,6 +204,21 @@ describe('mutual TLS', () => {
     expect(lastIdentity?.commonName).toBe('worker');
     expect(await echoAs(s.port, certs.foreign!)).not.toBe('hi');
     await s.waitReject('tls-unknown-ca');
+  });
+
+  it('keeps the identity on resumed sessions', async () => {
+    const s = await serve({ authorize: { commonName: 'worker' } });
+    const transport = tlsClient({ ca: ca.cert, cert: certs.good!.cert, key: certs.good!.key });
+    for (let i = 0; i < 2; i++) {
+      lastIdentity = undefined;
+      const conn = await connect({ port: s.port, transport });
+      await conn.send(Buffer.from('again'));
+      expect((await conn[Symbol.asyncIterator]().next()).value?.toString()).toBe('again');
+      expect((conn.socket as import('node:tls').TLSSocket).isSessionReused()).toBe(i === 1);
+      await conn.close();
+      expect((lastIdentity as PeerIdentity | undefined)?.commonName).toBe('worker');
+    }
+    expect(s.rejects()).toEqual([]);
   });
 
   it('checks the option set', () => {
