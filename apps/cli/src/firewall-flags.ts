@@ -23,7 +23,7 @@ export function tableName(value: string | undefined): string | undefined {
 }
 
 export function openFirewall(
-  backend: BackendName,
+  backend: BackendName | 'auto',
   options: { table?: string | undefined; stateFile?: string | undefined; dryRun?: boolean },
 ): Firewall {
   const dialect = backend === 'iptables' ? 'iptables' : 'nftables';

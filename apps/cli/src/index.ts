@@ -3,9 +3,13 @@
  * a load generator and a TLS checker.
  */
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './bench.js';
+import { certCommand } from './cert.js';
 import { connectCommand } from './connect.js';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
+import { fwCommand } from './fw.js';
 import { listenCommand } from './listen.js';
+import { tlsCheckCommand } from './tls-check.js';
 
 const program = new Command('sock')
   .description('netcat-like TCP/TLS/UDP client and server with every sock defence as a flag')
@@ -24,11 +28,20 @@ Colours only on a terminal, never with NO_COLOR set.`,
 
 listenCommand(program);
 connectCommand(program);
+certCommand(program);
+fwCommand(program);
+benchCommand(program);
+tlsCheckCommand(program);
 
-for (const cmd of program.commands) {
-  cmd.exitOverride();
-  cmd.showHelpAfterError(`(run 'sock ${cmd.name()} --help' for usage)`);
+function everyCommand(cmd: Command, path: string): void {
+  for (const sub of cmd.commands) {
+    const name = `${path} ${sub.name()}`;
+    sub.exitOverride();
+    sub.showHelpAfterError(`(run '${name} --help' for usage)`);
+    everyCommand(sub, name);
+  }
 }
+everyCommand(program, 'sock');
 
 async function main(argv: string[]): Promise<number> {
   try {

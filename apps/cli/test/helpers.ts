@@ -169,3 +169,70 @@ export async function until(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+import { connect as netConnect, type Socket } from 'node:net';
+
+export interface Peer {
+  socket: Socket;
+  received(): string;
+  /** Resolves with ms from connect to close. */
+  closed: Promise<number>;
+  isClosed(): boolean;
+}
+
+/** A raw TCP client (optionally from another loopback source address) that records what it gets. */
+export function peer(port: number, options: { localAddress?: string; host?: string } = {}): Promise<Peer> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({
+      port,
+      host: options.host ?? '127.0.0.1',
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
+    let data = '';
+    let closedFlag = false;
+    const t0 = Date.now();
+    socket.on('data', (d: Buffer) => {
+      data += d;
+    });
+    socket.on('error', () => {});
+    const closed = new Promise<number>((r) =>
+      socket.on('close', () => {
+        closedFlag = true;
+        r(Date.now() - t0);
+      }),
+    );
+    socket.once('connect', () =>
+      resolve({ socket, received: () => data, closed, isClosed: () => closedFlag }),
+    );
+    socket.once('error', reject);
+  });
+}
+
+/** Does an echo round trip work from this source address? True, or false when the server closed on us. */
+export async function echoes(port: number, localAddress?: string): Promise<boolean> {
+  const p = await peer(port, localAddress ? { localAddress } : {});
+  p.socket.write('ping\n');
+  const ok = await Promise.race([
+    (async () => {
+      await until(() => p.received().includes('ping') || p.isClosed(), 5000, 'echo or close');
+      return p.received().includes('ping');
+    })(),
+  ]);
+  p.socket.destroy();
+  return ok;
+}
+
+/** The JSON log records of a listener started with --log json. */
+export function logs(l: Listener): Array<Record<string, unknown>> {
+  return l
+    .stderr()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+export function rejections(l: Listener): string[] {
+  return logs(l)
+    .filter((r) => r.msg !== 'banned' && typeof r.reason === 'string' && r.stage !== undefined)
+    .map((r) => r.reason as string);
+}
