@@ -19,10 +19,15 @@ afterEach(() => {
   dirs.clear();
 });
 
-export function tempDir(): string {
+/** A temporary directory removed after the test (or, with `suite`, by the caller's afterAll). */
+export function tempDir(options: { suite?: boolean } = {}): string {
   const d = mkdtempSync(join(tmpdir(), 'sock-cli-'));
-  dirs.add(d);
+  if (!options.suite) dirs.add(d);
   return d;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export function built(): boolean {
