@@ -22,6 +22,8 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
 
   describe.skipIf(reason !== undefined)(
     `${backend} backend in a network namespace${reason ? ` (skipped: ${reason})` : ''}`,
+    // Each probe of a blocked source waits 1 s; a loaded machine needs headroom.
+    { timeout: 30_000 },
     () => {
       let lab: Lab;
       let dir: string;
@@ -106,9 +108,9 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
       });
 
       it('the ban expires after its TTL and the source gets back in', async () => {
-        await fw.ban(lab.clientB4, { ttl: 2000, reason: 'short' });
+        await fw.ban(lab.clientB4, { ttl: 3000, reason: 'short' });
         expect(await reach(lab.clientB4)).toBe('timeout');
-        expect(await until(() => reach(lab.clientB4), 'ok', 6000)).toBe('ok');
+        expect(await until(() => reach(lab.clientB4), 'ok', 8000)).toBe('ok');
         expect((await fw.list()).some((b) => b.target === lab.clientB4)).toBe(false);
       }, 15_000);
 

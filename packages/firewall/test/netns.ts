@@ -28,7 +28,7 @@ export async function nsExec(ns: string, file: string, args: string[]): Promise<
 
 const SERVER = `
 const net = require('node:net');
-const s = net.createServer((c) => { c.end('hi'); });
+const s = net.createServer((c) => { c.on('error', () => {}); c.end('hi'); });
 s.listen({ host: '::', port: 0, ipv6Only: false }, () => { process.stdout.write(JSON.stringify({ port: s.address().port }) + '\\n'); });
 process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
 `;
@@ -101,7 +101,7 @@ export async function createLab(): Promise<Lab> {
       rl.close();
       return (JSON.parse(line) as { port: number }).port;
     },
-    async probe(host, port, localAddress, ms = 500) {
+    async probe(host, port, localAddress, ms = 1000) {
       const out = await nsExec(client, process.execPath, [
         '-e',
         PROBE,
