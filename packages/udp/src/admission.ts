@@ -29,9 +29,10 @@ export interface DatagramGuard {
   readonly name: string;
   /**
    * Each inbound datagram, before it is decoded or counted towards anything. Return a rejection to
-   * drop it (or, with `shadow: true`, only report it). Synchronous: this is the hot path.
+   * drop it (or, with `shadow: true`, only report it). Keep it synchronous: this is the hot path. A
+   * promise (a shared store) is awaited, and the datagram is held meanwhile.
    */
-  admit?(source: DatagramSource): Verdict;
+  admit?(source: DatagramSource): Verdict | Promise<Verdict>;
   /**
    * Every drop a source is to blame for (guards' own rejections, oversize or invalid datagrams, forged
    * cookies): strikes are counted here. Not called for drops that are ours (queue full, amplification).
@@ -39,9 +40,38 @@ export interface DatagramGuard {
   violation?(source: DatagramSource, violation: DatagramViolation): void;
 }
 
-/** A guard from a bare admission function. */
-export function admissionGuard(name: string, admit: (source: DatagramSource) => Verdict): DatagramGuard {
-  return { name, admit };
+/**
+ * Any per-address checker with this shape, such as `createGuards()` from @sock/guards: `check` decides
+ * on one datagram (IP policy, bans, datagrams/s and bytes/s per key) and counts its own strikes; `strike`
+ * records the drops other stages blame on the source (oversize, undecodable, forged cookie).
+ */
+export interface DatagramChecker {
+  check(address: string, bytes?: number): Verdict | Promise<Verdict>;
+  strike?(address: string, reason: string): unknown;
+}
+
+/** The name drops decided by a DatagramChecker are reported under. */
+const CHECKER_NAME = 'guards';
+
+/** A DatagramGuard as is, or one made from a DatagramChecker. */
+export function toDatagramGuard(guard: DatagramGuard | DatagramChecker): DatagramGuard {
+  if (!('check' in guard) || typeof guard.check !== 'function') return guard as DatagramGuard;
+  const checker = guard;
+  const strike = checker.strike;
+  return {
+    name: CHECKER_NAME,
+    admit: (source) => checker.check(source.address, source.size),
+    ...(strike
+      ? {
+          violation(source: DatagramSource, violation: DatagramViolation) {
+            // The checker already counted its own decisions; strikes from shadow reports are not earned.
+            if (violation.plugin === CHECKER_NAME || violation.shadow) return;
+            const result = strike.call(checker, source.address, violation.reason);
+            if (result instanceof Promise) result.catch(() => {});
+          },
+        }
+      : {}),
+  };
 }
 
 export function isRejection(verdict: Verdict): verdict is Rejection {

@@ -10,8 +10,15 @@ import {
   SockErrorCode,
   type SockEvent,
   type Stage,
+  type Verdict,
 } from '@sock/core';
-import { type DatagramGuard, type DatagramSource, isRejection } from './admission.js';
+import {
+  type DatagramChecker,
+  type DatagramGuard,
+  type DatagramSource,
+  isRejection,
+  toDatagramGuard,
+} from './admission.js';
 import { AmplificationLimit, type AmplificationOptions } from './amplification.js';
 import { checkPayloadLimit } from './limits.js';
 
@@ -31,8 +38,11 @@ export interface EndpointOptions {
   sendBufferSize?: number;
   /** With a `udp6` socket bound to `::`, refuse IPv4. Default false (dual stack). */
   ipv6Only?: boolean;
-  /** Per-datagram guards, run in order; the first rejection drops the datagram. */
-  guards?: readonly DatagramGuard[];
+  /**
+   * Per-datagram guards, run in order; the first rejection drops the datagram. Pass `createGuards()`
+   * from @sock/guards (or any DatagramChecker) as is, or your own DatagramGuard.
+   */
+  guards?: readonly (DatagramGuard | DatagramChecker)[];
   /** Shorthand for one more guard that only admits: runs after `guards`. */
   admit?: DatagramGuard['admit'];
   /**
@@ -80,17 +90,21 @@ export interface UdpStats {
   readonly tracked: number;
 }
 
+/**
+ * A datagram's source with a slot for its decoded message: the one object allocated per datagram, which
+ * a socket hands to its consumer as the Datagram once `message` is set.
+ */
+export interface Inbound extends DatagramSource {
+  message: unknown;
+}
+
 /** What an endpoint hands on for each datagram that passed size, guards and accounting. */
-export type Deliver = (payload: Buffer, source: DatagramSource) => void;
+export type Deliver = (payload: Buffer, source: Inbound) => void;
 
 const NO_GUARDS: readonly DatagramGuard[] = [];
 
 export function pathKey(address: string, port: number): string {
   return `${address}|${port}`;
-}
-
-function canonical(rinfo: RemoteInfo): { address: string; family: 'IPv4' | 'IPv6' } {
-  return rinfo.family === 'IPv4' ? { address: rinfo.address, family: 'IPv4' } : canonicalPeer(rinfo.address);
 }
 
 function socketError(err: unknown, context: string): SockError {
@@ -140,7 +154,7 @@ export class Endpoint {
     this.now = options.now ?? Date.now;
     this.type = options.type;
     const guards = [
-      ...(options.guards ?? NO_GUARDS),
+      ...(options.guards ?? NO_GUARDS).map(toDatagramGuard),
       ...(options.admit ? [{ name: 'admit', admit: options.admit }] : []),
     ];
     this.admitHooks = guards.filter((g) => typeof g.admit === 'function');
@@ -211,7 +225,7 @@ export class Endpoint {
     }
     this.bound ??= this.settle(socket);
     const remote = socket.remoteAddress();
-    const peer = canonical(remote as RemoteInfo);
+    const peer = canonicalPeer(remote.address);
     this.connected = { address: peer.address, port: remote.port, family: peer.family };
   }
 
@@ -222,7 +236,7 @@ export class Endpoint {
 
   /** Lift the amplification cap for `address`:`port` (it proved it receives at that address). */
   validate(address: string, port: number): void {
-    this.amplification?.validate(pathKey(address, port));
+    this.amplification?.validate(address, port);
   }
 
   /**
@@ -337,33 +351,79 @@ export class Endpoint {
     const size = msg.length;
     this.counts.received++;
     this.counts.bytesIn += size;
-    const peer = canonical(rinfo);
-    const source: DatagramSource = { address: peer.address, port: rinfo.port, family: peer.family, size };
+    // One object per datagram: the source guards see, later filled in as the Datagram a consumer gets.
+    let source: Inbound;
+    if (rinfo.family === 'IPv4') {
+      source = { address: rinfo.address, port: rinfo.port, family: 'IPv4', size, message: undefined };
+    } else {
+      const peer = canonicalPeer(rinfo.address);
+      source = { address: peer.address, port: rinfo.port, family: peer.family, size, message: undefined };
+    }
     if (size > this.maxPayloadBytes) {
       this.drop(source, 'frame', 'frame-too-large', true, {
         message: `datagram of ${size} bytes exceeds maxPayloadBytes ${this.maxPayloadBytes}`,
       });
       return;
     }
+    this.admit(msg, source, 0);
+  };
+
+  /** Run admission hooks from `from` on; an asynchronous verdict (a shared store) resumes after it. */
+  private admit(msg: Buffer, source: Inbound, from: number): void {
     const hooks = this.admitHooks;
-    for (let i = 0; i < hooks.length; i++) {
+    for (let i = from; i < hooks.length; i++) {
       const guard = hooks[i]!;
-      const verdict = guard.admit!(source);
-      if (verdict && isRejection(verdict)) {
-        const details = { plugin: guard.name, message: verdict.message, key: verdict.key };
-        if (verdict.shadow) {
-          this.reported[verdict.reason] = (this.reported[verdict.reason] ?? 0) + 1;
-          this.decided(source, 'accept', verdict.reason, true, true, details);
-          continue;
-        }
-        this.drop(source, 'accept', verdict.reason, true, details);
+      let verdict: Verdict | Promise<Verdict>;
+      try {
+        verdict = guard.admit!(source);
+      } catch (err) {
+        this.guardFailed(guard, source, err);
         return;
       }
+      if (verdict === undefined) continue;
+      if (verdict instanceof Promise) {
+        verdict.then(
+          (v) => {
+            if (!this.rejected(guard, source, v)) this.admit(msg, source, i + 1);
+          },
+          (err: unknown) => this.guardFailed(guard, source, err),
+        );
+        return;
+      }
+      if (this.rejected(guard, source, verdict)) return;
     }
-    this.amplification?.received(pathKey(source.address, source.port), size);
+    this.amplification?.received(source.address, source.port, source.size);
     this.counts.admitted++;
     this.deliver(msg, source);
-  };
+  }
+
+  /** Act on a verdict: true when the datagram is dropped; a shadow rejection is only reported. */
+  private rejected(guard: DatagramGuard, source: DatagramSource, verdict: Verdict): boolean {
+    if (!isRejection(verdict)) return false;
+    const details = { plugin: guard.name, message: verdict.message, key: verdict.key };
+    if (verdict.shadow) {
+      this.reported[verdict.reason] = (this.reported[verdict.reason] ?? 0) + 1;
+      this.decided(source, 'accept', verdict.reason, true, true, details);
+      return false;
+    }
+    this.drop(source, 'accept', verdict.reason, true, details);
+    return true;
+  }
+
+  /** A guard that throws fails closed: the datagram is dropped (`guard-failed`) and the error reported. */
+  private guardFailed(guard: DatagramGuard, source: DatagramSource, err: unknown): void {
+    this.drop(source, 'accept', 'guard-failed', false, { plugin: guard.name });
+    this.reportError(
+      new SockError(
+        SockErrorCode.SOCKET_ERROR,
+        `guard ${guard.name} failed: ${(err as Error)?.message ?? err}`,
+        {
+          cause: err,
+          reason: 'guard-failed',
+        },
+      ),
+    );
+  }
 
   private decided(
     source: DatagramSource,
@@ -423,7 +483,7 @@ export class Endpoint {
 
   private allowSend(bytes: number, address: string, port: number): boolean {
     const amp = this.amplification;
-    if (amp === undefined || amp.trySend(pathKey(address, port), bytes)) return true;
+    if (amp === undefined || amp.trySend(address, port, bytes)) return true;
     this.withheld['amplification-limit'] = (this.withheld['amplification-limit'] ?? 0) + 1;
     if (this.observers.length > 0) {
       this.emit({

@@ -15,11 +15,11 @@
  * console.log(await client.request({ hello: 'world' })); // { echo: { hello: 'world' } }
  * ```
  */
-export {
-  admissionGuard,
-  type DatagramGuard,
-  type DatagramSource,
-  type DatagramViolation,
+export type {
+  DatagramChecker,
+  DatagramGuard,
+  DatagramSource,
+  DatagramViolation,
 } from './admission.js';
 export type { AmplificationOptions } from './amplification.js';
 export {

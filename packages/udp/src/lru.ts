@@ -1,10 +1,14 @@
 /**
- * A Map with a size cap and lazy expiry: the least recently used entry goes when the cap is reached, and
- * an entry past its deadline is treated as absent (and removed) when it is next looked up. No timers, no
+ * A Map with a size cap and lazy expiry: when the cap is reached a least recently used entry goes, and an
+ * entry past its deadline is treated as absent (and removed) when it is next looked up. No timers, no
  * per-key work in the background: per-source state must never grow with an attacker's address space.
+ *
+ * Recency is kept the CLOCK way ("second chance"): a lookup only marks its entry, and eviction walks from
+ * the oldest insertion, moving marked entries to the back once. Lookups on the hot path then cost one
+ * Map read instead of a delete and an insert.
  */
 export class Lru<K, V> {
-  private readonly map = new Map<K, { value: V; expiresAt: number }>();
+  private readonly map = new Map<K, { value: V; expiresAt: number; used: boolean }>();
   evictions = 0;
 
   /**
@@ -22,33 +26,26 @@ export class Lru<K, V> {
     return this.map.size;
   }
 
-  /** The live value for `key`, refreshed as most recently used; undefined when absent or expired. */
-  get(key: K): V | undefined {
+  /**
+   * The live value for `key`, marked as recently used; undefined when absent or expired. Pass `now`
+   * when the caller already read the clock.
+   */
+  get(key: K, now = this.now()): V | undefined {
     const entry = this.map.get(key);
     if (entry === undefined) return undefined;
-    const now = this.now();
     if (entry.expiresAt <= now) {
       this.map.delete(key);
       return undefined;
     }
     if (this.sliding) entry.expiresAt = now + this.ttlMs;
-    // Re-insert to move it to the most recent end (Map keeps insertion order).
-    this.map.delete(key);
-    this.map.set(key, entry);
+    entry.used = true;
     return entry.value;
   }
 
-  /** Store `value` for `ttlMs` (default: the table's), evicting the least recently used entry when full. */
-  set(key: K, value: V, ttlMs = this.ttlMs): void {
-    this.map.delete(key);
-    if (this.map.size >= this.maxEntries) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) {
-        this.map.delete(oldest.value);
-        this.evictions++;
-      }
-    }
-    this.map.set(key, { value, expiresAt: this.now() + ttlMs });
+  /** Store `value` for `ttlMs` (default: the table's), evicting a least recently used entry when full. */
+  set(key: K, value: V, ttlMs = this.ttlMs, now = this.now()): void {
+    if (!this.map.delete(key) && this.map.size >= this.maxEntries) this.evict(now);
+    this.map.set(key, { value, expiresAt: now + ttlMs, used: false });
   }
 
   delete(key: K): boolean {
@@ -57,5 +54,21 @@ export class Lru<K, V> {
 
   clear(): void {
     this.map.clear();
+  }
+
+  /** Remove one entry: the oldest that is expired or was not used since its last second chance. */
+  private evict(now: number): void {
+    // Each pass clears one mark, so this ends within size + 1 steps (amortised O(1) per insertion).
+    for (const [key, entry] of this.map) {
+      if (entry.used && entry.expiresAt > now) {
+        entry.used = false;
+        this.map.delete(key);
+        this.map.set(key, entry);
+        continue;
+      }
+      this.map.delete(key);
+      this.evictions++;
+      return;
+    }
   }
 }

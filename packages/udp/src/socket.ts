@@ -4,6 +4,7 @@ import {
   abortedError,
   Endpoint,
   type EndpointOptions,
+  type Inbound,
   type UdpAddress,
   type UdpBindOptions,
   type UdpStats,
@@ -160,7 +161,7 @@ class Socket<In, Out> implements UdpSocket<In, Out> {
     };
   }
 
-  private readonly onDatagram = (payload: Buffer, source: DatagramSource): void => {
+  private readonly onDatagram = (payload: Buffer, source: Inbound): void => {
     let message: In | Promise<In>;
     try {
       message = this.codec.decode(payload);
@@ -178,15 +179,9 @@ class Socket<In, Out> implements UdpSocket<In, Out> {
     }
   };
 
-  private enqueue(message: In, source: DatagramSource): void {
-    const datagram: Datagram<In> = {
-      message,
-      address: source.address,
-      port: source.port,
-      family: source.family,
-      size: source.size,
-    };
-    if (!this.queue.push(datagram)) this.endpoint.drop(source, 'message', 'queue-full', false);
+  private enqueue(message: In, source: Inbound): void {
+    source.message = message;
+    if (!this.queue.push(source as Datagram<In>)) this.endpoint.drop(source, 'message', 'queue-full', false);
   }
 
   private invalid(err: unknown, source: DatagramSource): void {
