@@ -1,4 +1,13 @@
-import { type Connection, createServer, delimited, json, type SockEvent, type SockServer } from '@sock/core';
+import {
+  type Connection,
+  createServer,
+  delimited,
+  json,
+  type Plugin,
+  type ServerTransport,
+  type SockEvent,
+  type SockServer,
+} from '@sock/core';
 
 /** What a chat client may send: validated at the wire. */
 export type ChatIn = { type: 'hello'; name: string } | { type: 'say'; text: string };
@@ -28,12 +37,24 @@ const chatSchema = {
 export interface ChatServerOptions {
   maxFrameBytes?: number;
   observers?: Array<(e: SockEvent) => void>;
+  /** TLS (from @sock/tls) or plain TCP. */
+  transport?: ServerTransport;
+  /** Guards and other pipeline plug-ins. */
+  plugins?: Plugin[];
+  /** The name a connection is known by (its certificate), overriding the `hello` name. */
+  nameOf?: (conn: Connection<ChatIn, ChatOut>) => string | undefined;
+  /** Called with the number of users online whenever it changes. */
+  onOnline?: (online: number) => void;
+  /** Shared membership, so several listeners form one room. */
+  members?: Map<Connection<ChatIn, ChatOut>, string>;
 }
 
 /** A JSON-lines chat: `hello` names you, `say` broadcasts to everyone else. */
 export function createChatServer(options: ChatServerOptions = {}): SockServer<ChatIn, ChatOut> {
-  const members = new Map<Connection<ChatIn, ChatOut>, string>();
+  const members = options.members ?? new Map<Connection<ChatIn, ChatOut>, string>();
   return createServer<ChatIn, ChatOut>({
+    ...(options.transport ? { transport: options.transport } : {}),
+    plugins: options.plugins ?? [],
     framing: delimited({ maxFrameBytes: options.maxFrameBytes ?? 2048 }),
     codec: json({ schema: chatSchema }),
     onInvalidMessage: 'reply',
@@ -44,8 +65,10 @@ export function createChatServer(options: ChatServerOptions = {}): SockServer<Ch
       try {
         for await (const message of conn) {
           if (message.type === 'hello') {
-            members.set(conn, message.name);
-            await conn.send({ type: 'welcome', name: message.name, online: members.size });
+            const name = options.nameOf?.(conn) ?? message.name;
+            members.set(conn, name);
+            options.onOnline?.(members.size);
+            await conn.send({ type: 'welcome', name, online: members.size });
             continue;
           }
           const from = members.get(conn);
@@ -58,7 +81,7 @@ export function createChatServer(options: ChatServerOptions = {}): SockServer<Ch
           }
         }
       } finally {
-        members.delete(conn);
+        if (members.delete(conn)) options.onOnline?.(members.size);
       }
     },
   });
