@@ -146,6 +146,9 @@ class Client<Req, Res> implements UdpClient<Req, Res> {
     const { signal } = options;
     if (signal?.aborted) throw abortedError(signal, 'udp client.request');
     await this.start();
+    if (this.endpoint.isClosed) {
+      throw new SockError(SockErrorCode.CONNECTION_CLOSED, 'udp client.request: the client is closed');
+    }
     const payload = this.codec.encode(message);
     const id = this.allocateId();
     const total =

@@ -214,6 +214,9 @@ describe('request/response', () => {
     await silent.waitFor(2);
     await client.close();
     await expect(pending).rejects.toMatchObject({ code: 'ERR_SOCK_CONNECTION_CLOSED' });
+    await expect(client.request(Buffer.from('c'))).rejects.toMatchObject({
+      code: 'ERR_SOCK_CONNECTION_CLOSED',
+    });
   });
 
   it('throws a typed error for a request over maxPayloadBytes', async () => {

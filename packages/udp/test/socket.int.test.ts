@@ -187,6 +187,36 @@ describe('UDP socket', () => {
     ]);
   });
 
+  it('awaits asynchronous verdicts, and fails closed when a guard throws', async () => {
+    const errors: string[] = [];
+    const server = track(
+      createUdpSocket({
+        guards: [
+          {
+            name: 'async',
+            admit: async (source) => (source.size === 3 ? { reason: 'async-deny' } : undefined),
+          },
+          {
+            name: 'broken',
+            admit: (source) => {
+              if (source.size === 4) throw new Error('bug');
+            },
+          },
+        ],
+        observers: [(e) => e.type === 'error' && errors.push(e.error.message)],
+      }),
+    );
+    const { port } = await server.bind();
+    const peer = track(await rawPeer());
+    await peer.send(Buffer.from('abc'), port);
+    await peer.send(Buffer.from('abcd'), port);
+    await peer.send(Buffer.from('ok'), port);
+    expect((await next(server)).message.toString()).toBe('ok');
+    await delay(20);
+    expect(server.stats().dropped).toEqual({ 'async-deny': 1, 'guard-failed': 1 });
+    expect(errors).toEqual(['guard broken failed: bug']);
+  });
+
   it('caps sends to an unvalidated source at 3x what it sent, until validated', async () => {
     const events: SockEvent[] = [];
     const server = track(createUdpSocket({ antiAmplification: true, observers: [(e) => events.push(e)] }));
