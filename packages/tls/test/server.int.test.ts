@@ -134,6 +134,20 @@ describe('TLS server transport', () => {
     expect(s.server.stats().rejected['tls-handshake-timeout']).toBe(1);
   });
 
+  it('lets the server close while a handshake is pending', async () => {
+    const transport = tlsTransport({ cert: ecdsa.cert, key: ecdsa.key });
+    const s = await start({ transport });
+    const socket = await rawTcp(s.port);
+    cleanups.push(() => socket.destroy());
+    socket.on('error', () => {});
+    const closed = once(socket, 'close');
+    const started = Date.now();
+    await s.server.close({ drainMs: 100 });
+    await closed;
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(s.server.stats().open).toBe(0);
+  });
+
   it('reports plain-text clients as tls-not-tls', async () => {
     const s = await serve({ cert: ecdsa.cert, key: ecdsa.key });
     const socket = await rawTcp(s.port);
