@@ -22,7 +22,7 @@ import { SockError, SockErrorCode } from '@sock/core';
 import { parseSpiffeId } from './spiffe.js';
 
 const DAY = 86_400_000;
-/** CA/Browser Forum's old ceiling; Apple and Chrome refuse longer leaf lifetimes. */
+/** Leaf certificates must be valid for less than this many days (Apple's ceiling; clients refuse longer). */
 export const MAX_LEAF_VALIDITY_DAYS = 825;
 
 /**
@@ -140,10 +140,10 @@ function dates(
   if (notAfter.getTime() <= notBefore.getTime()) {
     throw new SockError(SockErrorCode.INVALID_OPTION, 'notAfter must be later than notBefore');
   }
-  if (maxDays !== undefined && notAfter.getTime() - notBefore.getTime() > maxDays * DAY) {
+  if (maxDays !== undefined && notAfter.getTime() - notBefore.getTime() >= maxDays * DAY) {
     throw new SockError(
       SockErrorCode.INVALID_OPTION,
-      `a leaf certificate may be valid for at most ${maxDays} days (clients refuse longer); shorten validityDays or notAfter`,
+      `a leaf certificate must be valid for less than ${maxDays} days (clients refuse longer); shorten validityDays or notAfter`,
     );
   }
   return { notBefore, notAfter };
@@ -250,7 +250,7 @@ async function issue(
   return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
 }
 
-/** A server certificate (EKU serverAuth) for `names`, signed by `ca`. Default validity 397 days, at most 825. */
+/** A server certificate (EKU serverAuth) for `names`, signed by `ca`. Default validity 397 days, under 825. */
 export async function issueServerCert(ca: DevCA, options: IssueServerOptions): Promise<DevCertificate> {
   if (!options.names || options.names.length === 0) {
     throw new SockError(SockErrorCode.INVALID_OPTION, 'issueServerCert: give at least one name');

@@ -78,6 +78,24 @@ function firstCn(fields: string[]): string | undefined {
 
 /** Parse a DER certificate into a `PeerIdentity`: SANs come from the DER itself, not Node's escaped string. */
 export function identityFromCertificate(raw: Buffer | Uint8Array): PeerIdentity {
+  try {
+    return readIdentity(raw);
+  } catch (err) {
+    // A corrupted certificate may pass the outer parse and fail later (its key, an extension): still a
+    // certificate that does not parse, never a raw OpenSSL or ASN.1 error.
+    if (SockError.isInstance(err)) throw err;
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `certificate does not parse: ${(err as Error).message}`,
+      {
+        cause: err,
+        reason: 'tls-cert-invalid',
+      },
+    );
+  }
+}
+
+function readIdentity(raw: Buffer | Uint8Array): PeerIdentity {
   const der = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   let cert: X509Certificate;
   let node: NodeX509;

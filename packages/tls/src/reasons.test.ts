@@ -19,6 +19,7 @@ describe('reasons', () => {
     expect(reasonForHandshakeError(err('ERR_SSL_NO_SHARED_CIPHER'))).toBe(TlsReason.NO_SHARED_CIPHER);
     expect(reasonForHandshakeError(err('ERR_SSL_HTTP_REQUEST'))).toBe(TlsReason.NOT_TLS);
     expect(reasonForHandshakeError(err('ECONNRESET'))).toBe(TlsReason.PEER_CLOSED);
+    expect(reasonForHandshakeError(err('ERR_SSL_NO_APPLICATION_PROTOCOL'))).toBe(TlsReason.ALPN_MISMATCH);
     expect(reasonForHandshakeError(err('X', 'boom'))).toBe(TlsReason.HANDSHAKE_FAILED);
     expect(reasonForHandshakeError(undefined)).toBe(TlsReason.HANDSHAKE_FAILED);
   });

@@ -11,6 +11,8 @@ export const TlsReason = {
   NO_SHARED_CIPHER: 'tls-no-shared-cipher',
   /** The bytes are not TLS at all (plain TCP, HTTP, a port scan). */
   NOT_TLS: 'tls-not-tls',
+  /** The client offered ALPN protocols and none of the server's. */
+  ALPN_MISMATCH: 'tls-alpn-mismatch',
   /** Any other handshake failure; the message says which. */
   HANDSHAKE_FAILED: 'tls-handshake-failed',
   /** The peer closed the connection during the handshake. */
@@ -98,6 +100,9 @@ export function reasonForHandshakeError(err: unknown): TlsReason {
   }
   if (code === 'ERR_SSL_NO_SHARED_CIPHER' || /no shared cipher/i.test(message))
     return TlsReason.NO_SHARED_CIPHER;
+  if (code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' || /no application protocol/i.test(message)) {
+    return TlsReason.ALPN_MISMATCH;
+  }
   if (
     code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
     code === 'ERR_SSL_HTTP_REQUEST' ||

@@ -219,7 +219,7 @@ describe('TLS server transport', () => {
     await expect(
       connect({ port: s.port, transport: tlsClient({ ca: ca.cert, alpn: ['other'] }) }),
     ).rejects.toThrow();
-    await s.waitReject();
+    await s.waitReject('tls-alpn-mismatch');
   });
 
   it('picks a certificate by SNI, exact or wildcard, with the default as fallback', async () => {
