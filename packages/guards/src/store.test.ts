@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryStore } from './store.js';
+import { type BanRecord, createMemoryStore } from './store.js';
 
 describe('memory store', () => {
   it('GCRA: a burst, then one unit per emission interval', () => {
@@ -54,7 +54,7 @@ describe('memory store', () => {
     expect(s.getBan('10.1.1.1', 50)).toEqual({ until: 100, offences: 2, forgetAt: 200 });
     expect(s.bannedKeys(50, 10)).toEqual([{ key: '10.1.1.1', until: 100, offences: 2 }]);
     expect(s.bannedKeys(150, 10)).toEqual([]);
-    expect(s.getBan('10.1.1.1', 150)?.offences).toBe(2);
+    expect((s.getBan('10.1.1.1', 150) as BanRecord | undefined)?.offences).toBe(2);
     expect(s.getBan('10.1.1.1', 200)).toBeUndefined();
   });
 });

@@ -67,7 +67,7 @@ export async function attempt(
   await once(socket, 'connect');
   if (prefix) socket.write(prefix);
   let greeting = '';
-  let rest = Buffer.alloc(0);
+  let rest: Buffer = Buffer.alloc(0);
   const admitted = await new Promise<boolean>((resolve) => {
     socket.once('data', (d: Buffer) => {
       const length = d.readUInt32BE(0);
