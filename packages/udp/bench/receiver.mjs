@@ -1,6 +1,6 @@
 // Receiver (child process): one variant of the receiving side. Prints {"port"} once bound, counts
 // datagrams, and answers 'start' (reset the window) and 'report' ({ count, cpuMs, ms, ... }) over IPC.
-// Usage: node receiver.mjs <raw|udp>
+// Usage: node receiver.mjs <raw|udp|udp-bare>
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 
@@ -22,13 +22,16 @@ if (variant === 'raw') {
   process.stdout.write(`${JSON.stringify({ port: socket.address().port })}\n`);
 } else {
   const { createUdpSocket } = await import('../dist/index.js');
-  const guards = await loadGuards();
-  const socket = createUdpSocket({ guards: [guards.guard], antiAmplification: true, maxQueue: 4096 });
+  const bare = variant === 'udp-bare';
+  const guards = bare ? { kind: 'none', guard: undefined } : await loadGuards();
+  const socket = createUdpSocket(
+    bare ? { maxQueue: 4096 } : { guards: [guards.guard], antiAmplification: true, maxQueue: 4096 },
+  );
   const { port } = await socket.bind({ host: '127.0.0.1', port: 0 });
   details = () => ({ admission: guards.kind, dropped: socket.stats().dropped });
   close = async () => {
     await socket.close();
-    guards.guard.close?.();
+    guards.guard?.close?.();
   };
   (async () => {
     for await (const _ of socket) count++;
