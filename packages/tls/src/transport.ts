@@ -417,7 +417,14 @@ class Transport implements TlsServerTransport {
             resolve(tlsSocket);
           },
           (err) =>
-            fail(TlsReason.UNAUTHORIZED, `authorize failed: ${(err as Error)?.message ?? String(err)}`, err),
+            // A certificate that does not parse keeps its reason; a throwing policy refuses.
+            SockError.isInstance(err) && err.reason === TlsReason.CERT_INVALID
+              ? fail(err.reason, err.message, err)
+              : fail(
+                  TlsReason.UNAUTHORIZED,
+                  `authorize failed: ${(err as Error)?.message ?? String(err)}`,
+                  err,
+                ),
         );
       };
       const timer = setTimeout(
