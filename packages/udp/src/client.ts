@@ -75,6 +75,18 @@ export function createUdpClient<Req = Uint8Array, Res = Buffer>(
   return new Client(options);
 }
 
+/** The error a server's `error` reply stands for: it refused the request, or its handler failed. */
+function serverError(payload: Buffer): SockError {
+  const reason = payload.toString('latin1', 0, 64).replace(/[^\x20-\x7e]/g, '?');
+  const code =
+    reason === 'invalid-message'
+      ? SockErrorCode.INVALID_MESSAGE
+      : reason === 'validation-failed'
+        ? SockErrorCode.VALIDATION_FAILED
+        : SockErrorCode.HANDLER_FAILED;
+  return new SockError(code, `the server could not answer the request: ${reason}`, { reason });
+}
+
 /** A server may ask for a new cookie this many times per request before the request gives up on it. */
 const MAX_CHALLENGES = 2;
 const NO_COOKIE = Buffer.alloc(COOKIE_BYTES);
@@ -271,13 +283,7 @@ class Client<Req, Res> implements UdpClient<Req, Res> {
         this.transmit(entry);
         return;
       case 'error':
-        entry.reject(
-          new SockError(
-            SockErrorCode.HANDLER_FAILED,
-            `the server could not answer the request: ${envelope.payload.toString('latin1').slice(0, 64)}`,
-            { reason: envelope.payload.toString('latin1').slice(0, 64) },
-          ),
-        );
+        entry.reject(serverError(envelope.payload));
         return;
       default:
         this.counts.responses++;

@@ -106,7 +106,7 @@ class Socket<In, Out> implements UdpSocket<In, Out> {
     return this.endpoint.connect(options.port, options.host, options.signal);
   }
 
-  send(message: Out, options: UdpSendOptions = {}): Promise<boolean> {
+  async send(message: Out, options: UdpSendOptions = {}): Promise<boolean> {
     const encoded = this.codec.encode(message);
     return this.endpoint.send(encoded, options.address, options.port, options.signal);
   }

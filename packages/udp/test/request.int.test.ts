@@ -186,7 +186,10 @@ describe('request/response', () => {
       createUdpClient<unknown, unknown>({ host: '127.0.0.1', port, codec: json(), retry: fast }),
     );
     expect(await client.request(41)).toBe(42);
-    await expect(client.request('x')).rejects.toMatchObject({ reason: 'validation-failed' });
+    await expect(client.request('x')).rejects.toMatchObject({
+      code: 'ERR_SOCK_VALIDATION_FAILED',
+      reason: 'validation-failed',
+    });
     expect(server.stats().dropped).toEqual({ 'validation-failed': 1 });
     expect(strikes).toEqual(['validation-failed']);
   });

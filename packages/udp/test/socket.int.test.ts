@@ -113,6 +113,10 @@ describe('UDP socket', () => {
     expect(err).toMatchObject({ code: 'ERR_SOCK_FRAME_TOO_LARGE' });
     expect(err.message).toMatch(/1233 bytes exceeds maxPayloadBytes 1232; raise maxPayloadBytes/);
     expect(() => createUdpSocket({ maxPayloadBytes: 65_508 })).toThrow(/from 1 to 65507/);
+    const jsonSocket = track(createUdpSocket({ codec: json() }));
+    await expect(jsonSocket.send(undefined, { address: '127.0.0.1', port: 9 })).rejects.toMatchObject({
+      code: 'ERR_SOCK_INVALID_MESSAGE',
+    });
 
     const big = track(createUdpSocket({ maxPayloadBytes: 65_507, receiveBufferSize: 1 << 20 }));
     const { port } = await big.bind();
