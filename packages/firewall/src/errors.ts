@@ -77,7 +77,13 @@ export class FirewallError extends Error {
 
 /** Show user input safely inside an error message: quoted, escaped, truncated. */
 export function quote(input: unknown): string {
-  const text = typeof input === 'string' ? input : String(input);
+  let text: string;
+  try {
+    text = typeof input === 'string' ? input : String(input);
+  } catch {
+    // Objects without a usable toString (Object.create(null), { toString: undefined }) or one that throws.
+    text = Object.prototype.toString.call(input);
+  }
   const shown = text.length > 80 ? `${text.slice(0, 80)}…` : text;
   return JSON.stringify(shown);
 }
