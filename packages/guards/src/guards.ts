@@ -23,7 +23,14 @@ import {
   resolvePolicy,
 } from './policy.js';
 import { parseProxyHeader } from './proxy-protocol.js';
-import { createMemoryStore, type GuardStore, type MaybePromise, type StoreStats } from './store.js';
+import {
+  type AcquireResult,
+  createMemoryStore,
+  type GuardStore,
+  type MaybePromise,
+  type SharedStoreStats,
+  type StoreStats,
+} from './store.js';
 
 /** Which guard made a decision. */
 export type GuardName = 'ip' | 'connections' | 'rates' | 'timeouts' | 'bans' | 'proxy';
@@ -54,6 +61,7 @@ export const GUARD_REASONS: Readonly<Record<string, GuardName>> = {
   'proxy-untrusted': 'proxy',
   'proxy-invalid': 'proxy',
   'proxy-timeout': 'proxy',
+  'store-unavailable': 'connections',
 };
 
 export interface BanEvent {
@@ -123,6 +131,8 @@ export interface GuardsSnapshot {
     }>;
   };
   readonly store: StoreStats['tables'];
+  /** A shared store's health (Redis, cluster primary): fallbacks, failures, resyncs. */
+  readonly shared?: SharedStoreStats;
   readonly ip: IpPolicyStats;
 }
 
@@ -207,6 +217,7 @@ class GuardsEngine implements Guards {
   private readonly trusted: CidrMatcher<true>;
   private readonly hasFrameHook: boolean;
   private readonly hasTimeouts: boolean;
+  private readonly unwatch: (() => void) | undefined;
   private active = 0;
   private strikes = 0;
   private bansIssued = 0;
@@ -236,6 +247,13 @@ class GuardsEngine implements Guards {
     const t = policy.timeouts;
     this.hasTimeouts = t.handshakeMs > 0 || t.idleMs > 0 || t.lifetimeMs > 0 || t.minRate !== undefined;
     this.plugin = this.createPlugin();
+    // Bans made on other nodes of a shared store reach this process's hooks (and so its firewall).
+    this.unwatch = this.store.watchBans?.({
+      ban: (e) => {
+        if (!policy.bans.shadow) this.options.onBan?.(e);
+      },
+      unban: (e) => this.options.onUnban?.(e),
+    });
   }
 
   private error(err: SockError): void {
@@ -369,8 +387,15 @@ class GuardsEngine implements Guards {
     const p = this.policy;
     const rate = p.rates.connections;
     if (!rate) return this.acceptCount(conn, state);
+    // A shared store takes the rate and counts the connection in one round trip.
+    let acquired: AcquireResult | undefined;
     return after(
-      this.store.take('connections', state.key, 1, rate.emissionMs, rate.burst, now),
+      this.store.admit
+        ? after(this.store.admit(state.key, rate, p.connections.perKey, now), (a) => {
+            acquired = a.acquired;
+            return a.wait;
+          })
+        : this.store.take('connections', state.key, 1, rate.emissionMs, rate.burst, now),
       (wait): Verdict | Promise<Verdict> => {
         if (wait < 0) {
           if (p.store.onFull === 'reject')
@@ -410,19 +435,23 @@ class GuardsEngine implements Guards {
             });
           } else return r;
         }
-        return this.acceptCount(conn, state);
+        return this.acceptCount(conn, state, acquired);
       },
     );
   }
 
-  private acceptCount(conn: ConnectionControl, state: ConnState): Verdict | Promise<Verdict> {
+  private acceptCount(
+    conn: ConnectionControl,
+    state: ConnState,
+    acquired?: AcquireResult,
+  ): Verdict | Promise<Verdict> {
     const p = this.policy;
     const finish = (): Verdict => {
       if (this.hasTimeouts) this.startTimer(conn, state);
       return undefined;
     };
     if (p.connections.perKey === Number.POSITIVE_INFINITY) return finish();
-    return after(this.store.acquire(state.key, p.connections.perKey), (result): Verdict => {
+    return after(acquired ?? this.store.acquire(state.key, p.connections.perKey), (result): Verdict => {
       if (result === 'ok') state.keyCounted = true;
       else if (result === 'limit') {
         const r = this.rejection(
@@ -505,7 +534,7 @@ class GuardsEngine implements Guards {
         const ms = durationMs ?? Math.min(b.maxMs, b.durationMs * b.factor ** (offences - 1));
         const until = now + ms;
         return after(
-          this.store.setBan(key, { until, offences, forgetAt: until + b.forgetMs }, now),
+          this.store.setBan(key, { until, offences, forgetAt: until + b.forgetMs }, now, reason),
           (stored) => {
             if (!stored) {
               this.count({ reason: 'table-full' }, false);
@@ -648,9 +677,10 @@ class GuardsEngine implements Guards {
   private startTimer(conn: ConnectionControl, state: ConnState): void {
     const t = this.policy.timeouts;
     const now = this.now();
-    const opened = conn.openedAt;
-    if (t.handshakeMs > 0) state.firstFrameBy = opened + t.handshakeMs;
-    if (t.lifetimeMs > 0) state.lifetimeEnd = opened + t.lifetimeMs;
+    // Deadlines count from accept on the guards' clock (`openedAt` is core's; the PROXY header, before
+    // accept, has its own deadline).
+    if (t.handshakeMs > 0) state.firstFrameBy = now + t.handshakeMs;
+    if (t.lifetimeMs > 0) state.lifetimeEnd = now + t.lifetimeMs;
     if (t.idleMs > 0) state.idleAt = now + t.idleMs;
     state.lastBytes = conn.stats.bytesIn;
     state.rateAt = now;
@@ -752,9 +782,10 @@ class GuardsEngine implements Guards {
     const key = this.keyOf(peer) ?? peer;
     const fail = (reason: string, message: string): Rejection => {
       const r = { reason, key, message: `proxy: ${message}` };
-      // Preface rejections reach no violation hook (accept was not entered): count and strike here.
+      // Preface rejections reach no violation hook (accept was not entered): count and strike here,
+      // only untrusted peers: a trusted proxy relaying a broken client must not earn the ban.
       this.count(r, true);
-      void this.addStrikes(key, reason);
+      if (reason === 'proxy-untrusted') void this.addStrikes(key, reason);
       return r;
     };
     if (!this.trusted.lookup(peer)) {
@@ -886,6 +917,7 @@ class GuardsEngine implements Guards {
       strikes: this.strikes,
       bans: { issued: this.bansIssued, skipped: this.bansSkipped, active },
       store: stats.tables,
+      ...(stats.shared ? { shared: stats.shared } : {}),
       ip: this.ip.stats(),
     }));
   }
@@ -895,6 +927,7 @@ class GuardsEngine implements Guards {
   }
 
   close(): void {
+    this.unwatch?.();
     this.ip.close();
   }
 }

@@ -20,6 +20,14 @@
  */
 export { type CidrMatcher, type CidrRule, createCidrMatcher } from './cidr-matcher.js';
 export {
+  type ClusterPrimary,
+  type ClusterPrimaryOptions,
+  type ClusterStore,
+  type ClusterStoreOptions,
+  createClusterStore,
+  serveClusterPrimary,
+} from './cluster-store.js';
+export {
   type BanEvent,
   createGuards,
   type Decision,
@@ -63,12 +71,28 @@ export {
   proxyV1Header,
   proxyV2Header,
 } from './proxy-protocol.js';
+export { redisKeySlot } from './redis-scripts.js';
+export {
+  createRedisStore,
+  type RedisClientLike,
+  type RedisConnectionOptions,
+  type RedisStore,
+  type RedisStoreOptions,
+} from './redis-store.js';
+export {
+  type OnStoreError,
+  type SharedGuardStore,
+  type SharedGuardStoreOptions,
+  STORE_UNAVAILABLE,
+} from './shared-store.js';
 export {
   type AcquireResult,
+  type BanListener,
   type BanRecord,
   createMemoryStore,
   type GuardStore,
   type MaybePromise,
   type MemoryStoreOptions,
+  type SharedStoreStats,
   type StoreStats,
 } from './store.js';

@@ -148,6 +148,7 @@ export const DEFAULT_STRIKE_WEIGHTS: Readonly<Record<string, number>> = {
   'table-full': 0,
   throttled: 0,
   'server-closing': 0,
+  'store-unavailable': 0,
   'drain-timeout': 0,
   'handler-error': 0,
   'socket-error': 0,

@@ -46,8 +46,8 @@ export interface GuardStore {
   clearStrikes(key: string): MaybePromise<void>;
   /** The ban record of `key` (possibly an ended ban remembered for escalation), if any. */
   getBan(key: string, now: number): MaybePromise<BanRecord | undefined>;
-  /** Store a ban; false when the table is full and refuses new keys. */
-  setBan(key: string, record: BanRecord, now: number): MaybePromise<boolean>;
+  /** Store a ban; false when the table is full and refuses new keys. `reason` travels to other nodes. */
+  setBan(key: string, record: BanRecord, now: number, reason?: string): MaybePromise<boolean>;
   /** Forget a ban entirely; resolves whether there was one. */
   deleteBan(key: string): MaybePromise<boolean>;
   /** Keys currently banned (for snapshots; may be capped). */
@@ -57,12 +57,60 @@ export interface GuardStore {
   ): MaybePromise<Array<{ key: string; until: number; offences: number }>>;
   /** Table sizes, evictions and refusals. */
   stats(): StoreStats;
+  /**
+   * Optional, for shared stores: the accept decision in one call (one round trip, atomic): take one unit
+   * of `rate` (if given), then, only if it was taken, `acquire(key, perKey)` (if `perKey` is finite).
+   * `wait` is as `take` answers; `acquired` is undefined when no count was attempted.
+   */
+  admit?(
+    key: string,
+    rate: { readonly emissionMs: number; readonly burst: number } | undefined,
+    perKey: number,
+    now: number,
+  ): MaybePromise<{ wait: number; acquired?: AcquireResult }>;
+  /**
+   * Optional, for shared stores: bans and unbans made elsewhere (another process or host). Guards pass
+   * them to their `onBan` / `onUnban` hooks. Returns a function that stops the listener.
+   */
+  watchBans?(listener: BanListener): () => void;
+}
+
+/** Bans learnt from a shared store (made on another node, or found in a resync). */
+export interface BanListener {
+  ban(event: { key: string; durationMs: number; reason: string; offences: number; until: number }): void;
+  unban(event: { key: string; reason: 'manual'; offences: number }): void;
 }
 
 export interface StoreStats {
   /** Keys with at least one open connection. */
   readonly activeKeys: number;
   readonly tables: Readonly<Record<string, TableStats>>;
+  /** A shared store's health: where decisions were made, failures, fallbacks (see `SharedStoreStats`). */
+  readonly shared?: SharedStoreStats;
+}
+
+/** Counters of a shared store (Redis, or the cluster primary): what it decided, what the fallback did. */
+export interface SharedStoreStats {
+  readonly backend: 'redis' | 'cluster';
+  /** `shared` while decisions go to the backend; `fallback` while they are made in this process. */
+  readonly state: 'shared' | 'fallback';
+  readonly onStoreError: 'fail-open' | 'fail-closed';
+  /** Decisions the backend made. */
+  readonly decisions: number;
+  /** Decisions made by the local memory store because the backend was down or slow (fail-open). */
+  readonly fallbackDecisions: number;
+  /** Decisions refused `store-unavailable` (fail-closed). */
+  readonly failedClosed: number;
+  /** Backend calls that failed, and those that took longer than the decision timeout. */
+  readonly errors: number;
+  readonly timeouts: number;
+  /** Times the backend came back (each followed by a ban resync). */
+  readonly reconnects: number;
+  readonly resyncs: number;
+  /** Bans and unbans learnt from other nodes. */
+  readonly bansReceived: number;
+  /** Bans and unbans made here and not yet written to the backend (bounded). */
+  readonly pendingBans: number;
 }
 
 export interface MemoryStoreOptions {
