@@ -1,6 +1,6 @@
 // Memory held by 1M distinct keys in the per-key state (run with --expose-gc, in its own process).
 // Usage: node --expose-gc bench/memory.mjs [keys] [ipv4|ipv6]
-import { createGuards } from '../dist/index.js';
+const { createGuards } = await import(process.env.SOCK_GUARDS_DIST ?? '../dist/index.js');
 
 const keys = Number(process.argv[2] ?? 1_000_000);
 const family = process.argv[3] ?? 'ipv4';

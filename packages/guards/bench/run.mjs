@@ -1,10 +1,12 @@
 // pnpm bench (guards): the CIDR matcher vs net.BlockList; echo throughput and accept rate with every guard
-// on vs raw node:net (core's harness, child processes, loopback only); memory at 1M keys.
+// on vs raw node:net and vs core alone (core's load generator, child processes, loopback only; throughput
+// and server CPU per operation); memory at 1M keys.
 // Usage: node bench/run.mjs [--json] [--only matcher,memory,load] [--seconds N] [--rounds N]
 import { execFile } from 'node:child_process';
+import { cpSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { compare, printTable } from '../../core/bench/harness.mjs';
+import { compareLoad, loadTable } from './load.mjs';
 import { runMatcher } from './matcher.mjs';
 
 const args = process.argv.slice(2);
@@ -16,6 +18,12 @@ const only = args.includes('--only')
 const seconds = num('--seconds', 2);
 const rounds = num('--rounds', 3);
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
+
+// Child processes load a snapshot of dist, taken now, inside the package (so '@sock/core' resolves).
+const snapshot = here(`./.dist-${process.pid}`);
+cpSync(here('../dist'), snapshot, { recursive: true });
+process.env.SOCK_GUARDS_DIST = `${snapshot}/index.js`;
+process.on('exit', () => rmSync(snapshot, { recursive: true, force: true }));
 const log = json ? () => {} : (l) => console.error(l);
 const result = { package: '@sock/guards', node: process.version };
 const out = [];
@@ -69,7 +77,7 @@ if (only.includes('memory')) {
 if (only.includes('load')) {
   const options = { echo: { conns: 64, seconds, size: 1024 }, accept: { conns: 16, seconds, size: 64 } };
   const targets = { echo: 0.95, accept: 0.9 };
-  const vsRaw = await compare({
+  const vsRaw = await compareLoad({
     baseline: here('../../core/bench/raw-server.mjs'),
     candidate: here('./guards-server.mjs'),
     modes: ['echo', 'accept'],
@@ -77,7 +85,7 @@ if (only.includes('load')) {
     options,
     log,
   });
-  const vsCore = await compare({
+  const vsCore = await compareLoad({
     baseline: here('../../core/bench/core-server.mjs'),
     candidate: here('./guards-server.mjs'),
     modes: ['echo', 'accept'],
@@ -86,8 +94,8 @@ if (only.includes('load')) {
     log,
   });
   result.load = { targets, vsRaw, vsCore };
-  out.push(printTable('core + every guard vs raw node:net (median of alternating runs)', vsRaw, targets));
-  out.push(printTable('core + every guard vs core without guards (the guards alone)', vsCore, targets));
+  out.push(loadTable('core + every guard vs raw node:net (medians of alternating runs)', vsRaw, targets));
+  out.push(loadTable('core + every guard vs core without guards (what the guards alone cost)', vsCore, targets));
 }
 
 if (json) console.log(JSON.stringify(result));
