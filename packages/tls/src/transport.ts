@@ -196,6 +196,12 @@ class Transport implements TlsServerTransport {
     if (reload) {
       const r = reload === true ? {} : reload;
       const dirs = sourceDirs(this.sources());
+      if (dirs.length === 0) {
+        throw new SockError(
+          SockErrorCode.INVALID_OPTION,
+          'tlsTransport: reload watches files, but cert, key and ca are all PEM text; give them as { path }',
+        );
+      }
       this.watching = watchDirectories({
         dirs,
         debounceMs: parseDuration(r.debounce ?? 250, 'reload.debounce'),

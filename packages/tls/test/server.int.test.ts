@@ -266,6 +266,9 @@ describe('TLS server transport', () => {
     expect(() => tlsTransport({ cert: ecdsa.cert, key: ecdsa.key, clientAuth: 'require' })).toThrow(
       /needs `ca`/,
     );
+    expect(() => tlsTransport({ cert: ecdsa.cert, key: ecdsa.key, reload: true })).toThrow(
+      /give them as \{ path \}/,
+    );
     const expired = await issueServerCert(ca, {
       names: ['localhost'],
       notBefore: new Date(Date.now() - 5 * 86_400_000),
