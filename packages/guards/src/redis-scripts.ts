@@ -47,14 +47,14 @@ export function crc16(bytes: Uint8Array, start = 0, end = bytes.length): number 
   return crc;
 }
 
-/** Braces would change the hash tag: a key never contains them, but a table name could. */
+/** Braces would change the hash tag (a key never contains them, a prefix or table name could). */
 function clean(part: string): string {
   return part.replace(/[{}]/g, '_');
 }
 
 /** The Redis keys of one guards key (all in one slot). */
 export function redisKeys(prefix: string, key: string) {
-  const base = `${prefix}{${clean(key)}}`;
+  const base = `${clean(prefix)}{${clean(key) || '_'}}`;
   return {
     rate: (table: string) => `${base}:r:${clean(table)}`,
     conns: `${base}:c`,
@@ -64,8 +64,9 @@ export function redisKeys(prefix: string, key: string) {
 
 /** The ban record hash, its forget-time index (one slot), and the broadcast channel. */
 export function redisBanKeys(prefix: string) {
-  const tag = `${prefix}{${clean(prefix)}bans}`;
-  return { records: `${tag}:rec`, index: `${tag}:idx`, epoch: `${tag}:epoch`, channel: `${prefix}bans` };
+  const p = clean(prefix);
+  const tag = `${p}{${p}bans}`;
+  return { records: `${tag}:rec`, index: `${tag}:idx`, epoch: `${tag}:epoch`, channel: `${p}bans` };
 }
 
 const NOW = `local t = redis.call('TIME')

@@ -1,5 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BanEvent, createGuards, createRedisStore, type RedisStore } from '../src/index.js';
+import {
+  type BanEvent,
+  createGuards,
+  createRedisStore,
+  type RedisStore,
+  redisKeySlot,
+} from '../src/index.js';
+import { redisBanKeys, redisKeys } from '../src/redis-scripts.js';
 import { attempt, closeAndWait, guardedServer, until } from './helpers.js';
 import { type RedisServer, SKIP_REDIS, startRedis } from './redis-server.js';
 
@@ -196,5 +206,31 @@ describe.skipIf(SKIP_REDIS)('redis store (real redis-server)', () => {
     expect(s.stats().shared!.timeouts).toBe(1);
     await new Promise((r) => setTimeout(r, 350));
     await expect(s.admit!('10.1.1.1', undefined, 5, Date.now())).resolves.toMatchObject({ acquired: 'ok' });
+  });
+});
+
+describe.skipIf(SKIP_REDIS)('Redis Cluster key hashing (a cluster-enabled redis-server)', () => {
+  it('our slot of every store key equals CLUSTER KEYSLOT', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sock-redis-cluster-'));
+    const server = await startRedis(['--cluster-enabled', 'yes', '--dir', dir]);
+    try {
+      const keys = [
+        ...Object.values(redisBanKeys('sock:')).slice(0, 3),
+        ...['203.0.113.7', '2001:db8:1:2::/64', '10.0.0.1'].flatMap((k) => {
+          const r = redisKeys('sock:', k);
+          return [r.conns, r.strikes, r.rate('connections'), r.rate('messages')];
+        }),
+        'foo',
+        'foo{}{bar}',
+        'foo{{bar}}zap',
+      ];
+      for (const key of keys) {
+        const reply = await server.command('CLUSTER', 'KEYSLOT', key);
+        expect(Number(reply.slice(1)), key).toBe(redisKeySlot(key));
+      }
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
