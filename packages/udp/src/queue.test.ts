@@ -27,4 +27,16 @@ describe('BoundedQueue', () => {
     blocked.clear();
     expect((await pending).done).toBe(true);
   });
+
+  it('withdraws a wait when its signal aborts, so no item is lost to it', async () => {
+    const q = new BoundedQueue<number>(4);
+    const ac = new AbortController();
+    const waiting = q.next(ac.signal);
+    ac.abort(new Error('stop'));
+    await expect(waiting).rejects.toThrow('stop');
+    expect(q.push(1)).toBe(true);
+    expect(q.length).toBe(1);
+    expect((await q.next()).value).toBe(1);
+    await expect(q.next(AbortSignal.abort(new Error('already')))).rejects.toThrow('already');
+  });
 });

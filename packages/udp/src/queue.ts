@@ -31,8 +31,11 @@ export class BoundedQueue<T> {
     return true;
   }
 
-  /** The next item; once ended and drained, `done`. */
-  next(): Promise<IteratorResult<T>> {
+  /**
+   * The next item; once ended and drained, `done`. When `signal` aborts first, the wait is withdrawn
+   * (no item is handed to it) and the promise rejects with the signal's reason.
+   */
+  next(signal?: AbortSignal): Promise<IteratorResult<T>> {
     if (this.count > 0) {
       const value = this.ring[this.head] as T;
       this.ring[this.head] = undefined;
@@ -41,7 +44,21 @@ export class BoundedQueue<T> {
       return Promise.resolve({ value, done: false });
     }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (signal === undefined) return new Promise((resolve) => this.waiters.push(resolve));
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const waiter = (result: IteratorResult<T>) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      const onAbort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
   }
 
   /** No more items: readers drain what is queued, then see `done`. */

@@ -144,19 +144,13 @@ class Socket<In, Out> implements UdpSocket<In, Out> {
     const { signal } = options;
     if (!signal) return this;
     const queue = this.queue;
+    const aborted = () => abortedError(signal, 'udp socket.datagrams');
     return {
       [Symbol.asyncIterator]: () => ({
-        next: (): Promise<IteratorResult<Datagram<In>>> => {
-          if (signal.aborted) return Promise.reject(abortedError(signal, 'udp socket.datagrams'));
-          return new Promise((resolve, reject) => {
-            const onAbort = () => reject(abortedError(signal, 'udp socket.datagrams'));
-            signal.addEventListener('abort', onAbort, { once: true });
-            queue.next().then((result) => {
-              signal.removeEventListener('abort', onAbort);
-              resolve(result);
-            });
-          });
-        },
+        next: () =>
+          queue.next(signal).catch((err: unknown) => {
+            throw signal.aborted ? aborted() : err;
+          }),
       }),
     };
   }

@@ -274,6 +274,10 @@ describe('UDP socket', () => {
     })();
     ac.abort();
     await expect(loop).rejects.toMatchObject({ code: 'ERR_SOCK_ABORTED' });
+    // The aborted iteration took nothing with it: the next datagram reaches the next reader.
+    const peer = track(await rawPeer());
+    await peer.send(Buffer.from('after'), server.address()!.port);
+    expect((await next(server)).message.toString()).toBe('after');
     const other = track(createUdpSocket());
     await expect(other.bind({ signal: AbortSignal.abort() })).rejects.toMatchObject({
       code: 'ERR_SOCK_ABORTED',
