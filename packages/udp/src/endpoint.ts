@@ -268,6 +268,8 @@ export class Endpoint {
       if (to) socket.send(bytes, done);
       else socket.send(bytes, targetPort, this.outboundAddress(target), done);
     });
+    // The first send of an unbound socket binds it to a free port.
+    if (!this.bound && !this.closing) this.bound = this.settle(socket);
     this.counts.sent++;
     this.counts.bytesOut += bytes.length;
     return true;

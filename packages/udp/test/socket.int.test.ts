@@ -122,8 +122,11 @@ describe('UDP socket', () => {
     const { port } = await big.bind();
     await socket.close();
     const sender = track(createUdpSocket({ maxPayloadBytes: 65_507 }));
+    expect(sender.address()).toBeNull();
     await sender.send(Buffer.alloc(65_507, 7), { address: '127.0.0.1', port });
-    expect((await next(big)).size).toBe(65_507);
+    const received = await next(big);
+    expect(received.size).toBe(65_507);
+    expect(sender.address()?.port).toBe(received.port);
   });
 
   it('sets receive and send buffer sizes', async () => {
