@@ -2,6 +2,7 @@
 // 10,000 deny rules, connection limits, connection/message/byte rates per connection and per key,
 // timeouts, strikes and bans. Limits are set high enough that the load generator is never limited.
 import { createServer, lengthPrefixed } from '@sock/core';
+
 // run.mjs points this at a snapshot of dist taken when the benchmark started (a concurrent build that
 // cleans dist cannot pull it away mid-run).
 const { createGuards } = await import(process.env.SOCK_GUARDS_DIST ?? '../dist/index.js');

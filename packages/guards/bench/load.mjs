@@ -56,7 +56,9 @@ export async function compareLoad({ baseline, candidate, modes, rounds, options,
       const order = r % 2 === 0 ? ['baseline', 'candidate'] : ['candidate', 'baseline'];
       for (const name of order) {
         const result = await measure(name === 'baseline' ? baseline : candidate, mode, options[mode]);
-        log(`  ${mode} ${name} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.cpuUsPerOp.toFixed(1)} µs CPU/op`);
+        log(
+          `  ${mode} ${name} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.cpuUsPerOp.toFixed(1)} µs CPU/op`,
+        );
         runs[name].push(result);
       }
     }

@@ -19,10 +19,11 @@ const seconds = num('--seconds', 2);
 const rounds = num('--rounds', 3);
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 
-// Child processes load a snapshot of dist, taken now, inside the package (so '@sock/core' resolves).
-const snapshot = here(`./.dist-${process.pid}`);
-cpSync(here('../dist'), snapshot, { recursive: true });
-process.env.SOCK_GUARDS_DIST = `${snapshot}/index.js`;
+// Child processes load a snapshot of dist, taken now, inside the package (so '@sock/core' resolves) and
+// under a `dist` folder (ignored by git and biome).
+const snapshot = here(`./.snapshot-${process.pid}`);
+cpSync(here('../dist'), `${snapshot}/dist`, { recursive: true });
+process.env.SOCK_GUARDS_DIST = `${snapshot}/dist/index.js`;
 process.on('exit', () => rmSync(snapshot, { recursive: true, force: true }));
 const log = json ? () => {} : (l) => console.error(l);
 const result = { package: '@sock/guards', node: process.version };
@@ -95,7 +96,9 @@ if (only.includes('load')) {
   });
   result.load = { targets, vsRaw, vsCore };
   out.push(loadTable('core + every guard vs raw node:net (medians of alternating runs)', vsRaw, targets));
-  out.push(loadTable('core + every guard vs core without guards (what the guards alone cost)', vsCore, targets));
+  out.push(
+    loadTable('core + every guard vs core without guards (what the guards alone cost)', vsCore, targets),
+  );
 }
 
 if (json) console.log(JSON.stringify(result));
