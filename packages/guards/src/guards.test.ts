@@ -55,3 +55,44 @@ describe('check (datagrams)', () => {
     expect((shadow.snapshot() as { reported: Record<string, number> }).reported).toEqual({ 'ip-denied': 1 });
   });
 });
+
+describe('plug-in shape', () => {
+  it('declares only the hooks its policy needs', () => {
+    const off = createGuards({
+      rates: { messages: { perConnection: false }, bytes: { perConnection: false } },
+    });
+    expect(off.plugin.frame).toBeUndefined();
+    expect(off.plugin.preface).toBeUndefined();
+    expect(typeof off.plugin.accept).toBe('function');
+    const on = createGuards({ proxy: { trusted: ['10.0.0.1'] } });
+    expect(typeof on.plugin.frame).toBe('function');
+    expect(typeof on.plugin.preface).toBe('function');
+    expect(on.createPlugin({ proxy: false }).preface).toBeUndefined();
+    expect(() => off.createPlugin({ proxy: true })).toThrow(/needs a `proxy` section/);
+  });
+});
+
+describe('full tables', () => {
+  it('fail-closed refuses new keys with table-full; fail-open forgets the oldest', () => {
+    const closed = createGuards(
+      {
+        store: { maxKeys: 2, onFull: 'reject' },
+        rates: { datagrams: { perKey: { rate: 1, burst: 5 }, bytesPerKey: false } },
+      },
+      { now: () => 0 },
+    );
+    expect(closed.check('192.0.2.1')).toBeUndefined();
+    expect(closed.check('192.0.2.2')).toBeUndefined();
+    expect(closed.check('192.0.2.3')).toMatchObject({ reason: 'table-full' });
+    const open = createGuards(
+      {
+        store: { maxKeys: 2 },
+        rates: { datagrams: { perKey: { rate: 1, burst: 5 }, bytesPerKey: false } },
+      },
+      { now: () => 0 },
+    );
+    for (const a of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) expect(open.check(a)).toBeUndefined();
+    const snap = open.snapshot() as { store: Record<string, { evictions: number; size: number }> };
+    expect(snap.store.datagrams).toMatchObject({ size: 2, evictions: 1 });
+  });
+});
