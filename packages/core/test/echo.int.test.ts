@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   bytes,
   type Codec,
@@ -9,19 +9,11 @@ import {
   json,
   lengthPrefixed,
   raw,
-  type SockServer,
   text,
 } from '../src/index.js';
+import { closeAfterEach } from './helpers.js';
 
-const servers: SockServer<never, never>[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 200 })));
-});
-
-function track<I, O>(server: SockServer<I, O>): SockServer<I, O> {
-  servers.push(server as unknown as SockServer<never, never>);
-  return server;
-}
+const track = closeAfterEach();
 
 const framings: Array<[string, () => Framing]> = [
   ['length-u16', () => lengthPrefixed({ header: 'u16' })],

@@ -1,5 +1,7 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { afterEach } from 'vitest';
+import type { SockServer } from '../src/index.js';
 
 /** A raw TCP client for poking a server with exact bytes. */
 export async function rawClient(port: number, host = '127.0.0.1', localAddress?: string): Promise<Socket> {
@@ -26,4 +28,16 @@ export function u32(payload: Buffer | string): Buffer {
 
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Servers registered through the returned function are closed after each test, even when it fails. */
+export function closeAfterEach(): <I, O>(server: SockServer<I, O>) => SockServer<I, O> {
+  const servers: Array<{ close(o: { drainMs: number }): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 200 })));
+  });
+  return (server) => {
+    servers.push(server);
+    return server;
+  };
 }

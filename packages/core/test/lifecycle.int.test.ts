@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type Connection,
   connect,
@@ -7,19 +7,11 @@ import {
   json,
   type SockError,
   type SockEvent,
-  type SockServer,
   text,
 } from '../src/index.js';
-import { delay, rawClient, readAll, u32 } from './helpers.js';
+import { closeAfterEach, delay, rawClient, readAll, u32 } from './helpers.js';
 
-const servers: SockServer<never, never>[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 200 })));
-});
-function track<I, O>(server: SockServer<I, O>): SockServer<I, O> {
-  servers.push(server as unknown as SockServer<never, never>);
-  return server;
-}
+const track = closeAfterEach();
 
 describe('handler isolation', () => {
   it.each([

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   connect,
@@ -9,18 +9,10 @@ import {
   lengthPrefixed,
   type RejectEvent,
   type SockEvent,
-  type SockServer,
 } from '../src/index.js';
-import { delay, rawClient, readAll, u32 } from './helpers.js';
+import { closeAfterEach, delay, rawClient, readAll, u32 } from './helpers.js';
 
-const servers: SockServer<never, never>[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 200 })));
-});
-function track<I, O>(server: SockServer<I, O>): SockServer<I, O> {
-  servers.push(server as unknown as SockServer<never, never>);
-  return server;
-}
+const track = closeAfterEach();
 const rejects = (events: SockEvent[]) => events.filter((e): e is RejectEvent => e.type === 'reject');
 
 describe('oversized frames', () => {

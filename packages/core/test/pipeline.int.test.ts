@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type CloseInfo,
   connect,
@@ -8,20 +8,12 @@ import {
   type RejectEvent,
   reject,
   type SockEvent,
-  type SockServer,
   text,
   type Violation,
 } from '../src/index.js';
-import { delay, rawClient, readAll } from './helpers.js';
+import { closeAfterEach, delay, rawClient, readAll } from './helpers.js';
 
-const servers: SockServer<never, never>[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 200 })));
-});
-function track<I, O>(server: SockServer<I, O>): SockServer<I, O> {
-  servers.push(server as unknown as SockServer<never, never>);
-  return server;
-}
+const track = closeAfterEach();
 const echo = async (conn: AsyncIterable<string> & { send(m: string): Promise<void> }) => {
   for await (const m of conn) await conn.send(m);
 };
