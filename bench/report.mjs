@@ -42,6 +42,12 @@ for (const { name, dir } of packages) {
   }
 }
 
+// The attack lab (root only, minutes) is not run here: include its last result when there is one.
+try {
+  const lab = JSON.parse(readFileSync(join(out, 'attack-lab.json'), 'utf8'));
+  reports.push({ package: `attack-lab (pnpm bench:attack, ${lab.date})`, results: lab.results });
+} catch {}
+
 const machine = {
   node: process.version,
   cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
