@@ -1,13 +1,15 @@
 // pnpm bench (guards): the CIDR matcher vs net.BlockList; echo throughput and accept rate with every guard
 // on vs raw node:net and vs core alone (core's load generator, child processes, loopback only; throughput
 // and server CPU per operation); memory at 1M keys.
-// Usage: node bench/run.mjs [--json] [--only matcher,memory,load] [--seconds N] [--rounds N]
+// Usage: node bench/run.mjs [--json] [--only matcher,hooks,memory,load] [--seconds N] [--rounds N]
 import { execFile } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { compareLoad, loadTable } from './load.mjs';
 import { runMatcher } from './matcher.mjs';
+
+const { runHooks } = await import('./hooks.mjs');
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -50,6 +52,16 @@ if (only.includes('matcher')) {
     );
   if (at1m)
     t.push(`target ≤ 300 ns at 1M rules: ${at1m.oursNs.toFixed(0)} ns ${at1m.oursNs <= 300 ? 'ok' : 'MISS'}`);
+  out.push(t.join('\n'));
+}
+
+if (only.includes('hooks')) {
+  const rows = runHooks({ log });
+  result.hooks = rows;
+  const t = ['\nGuards hooks alone (stand-in connection, CPU time)'];
+  t.push('| policy | accept + close per connection | frame per 1 KiB message |', '|---|---:|---:|');
+  for (const r of rows)
+    t.push(`| ${r.policy} | ${r.acceptCloseNs.toFixed(0)} ns | ${r.frameNs.toFixed(0)} ns |`);
   out.push(t.join('\n'));
 }
 
