@@ -14,10 +14,11 @@ import { type Cidr, formatIPv4, formatIPv6, parseAddress, parseCidr, parseIPv4 }
  *   from the root, checks that each node's prefix covers the address and remembers the deepest node with
  *   a value: that is the most specific matching rule. Depth is bounded by 32 (IPv4) or 128 (IPv6) and in
  *   practice by log2(rules) plus the number of distinct prefix lengths on the path.
- * - IPv4 starts with a direct table indexed by the first 16 bits (DIR-16, as routers do): each of its
- *   65,536 entries holds the best rule of /16 or shorter covering it (prefix expansion) and the root of a
- *   small PATRICIA trie for the longer prefixes inside that /16. Sixteen levels of walking become one
- *   array read; a million random /24 rules leave ~15 per /16, a walk of about four nodes.
+ * - IPv4 starts with a direct table indexed by the first 16 bits (DIR-16, as routers do; 20 bits for
+ *   lists of 262,144 prefixes or more): each entry holds the best rule of /16 (/20) or shorter covering
+ *   it (prefix expansion) and the root of a small PATRICIA trie for the longer prefixes inside. Sixteen
+ *   (twenty) levels of walking become one array read; a million random /24 rules leave about one or two
+ *   per /20, a walk of one or two nodes, laid out next to each other (see `compact`).
  * - Nodes live in typed arrays, not objects. IPv4 nodes are 16 bytes side by side (prefix, length and
  *   rule, two children), so a step of the walk is one cache line; a lookup allocates nothing.
  *
@@ -35,9 +36,20 @@ export interface CidrRule<T> {
   readonly value: T;
 }
 
+export interface CidrMatcherOptions {
+  /**
+   * Bits of the IPv4 direct table: 16 (512 KB) or 20 (8 MB, shallower tries). Default: 20 from 262,144
+   * IPv4 prefixes (exact addresses not counted), else 16.
+   */
+  directBits?: 16 | 20;
+}
+
 /** Build a matcher. A later rule for the same prefix replaces an earlier one. Throws on an invalid CIDR. */
-export function createCidrMatcher<T>(rules: Iterable<CidrRule<T>>): CidrMatcher<T> {
-  return new Matcher<T>(rules);
+export function createCidrMatcher<T>(
+  rules: Iterable<CidrRule<T>>,
+  options: CidrMatcherOptions = {},
+): CidrMatcher<T> {
+  return new Matcher<T>(rules, options.directBits);
 }
 
 /** Path-compressed binary trie over `W` 32-bit words (1 for IPv4, 4 for IPv6). */
@@ -168,14 +180,24 @@ class Trie {
 class Trie4 {
   private nodes = new Int32Array(4 * 256);
   private count = 0;
+  private readonly shift: number;
+  private readonly size: number;
   /**
-   * Per first-16-bits `i`: `dir[2i]` the best rule of length ≤ 16, `dir[2i + 1]` 1 + the root node of
+   * Per first-`top`-bits `i`: `dir[2i]` the best rule of length ≤ top, `dir[2i + 1]` 1 + the root node of
    * the longer prefixes (0: none). Side by side, so a lookup's first step is one cache line.
    */
-  private readonly dir = new Int32Array(2 * 65536);
+  private readonly dir: Int32Array;
   /** Length of the rule in `dir[2i]` (-1: none), for building only. */
-  private readonly topLen = new Int8Array(65536).fill(-1);
+  private topLen: Int8Array;
   private readonly short = new Set<number>();
+
+  /** `top`: bits of the direct table, 16 (512 KB) or, for very large lists, 20 (8 MB, shallower tries). */
+  constructor(private readonly top: number) {
+    this.shift = 32 - top;
+    this.size = 1 << top;
+    this.dir = new Int32Array(2 * this.size);
+    this.topLen = new Int8Array(this.size).fill(-1);
+  }
 
   private node(prefix: number, bits: number, value: number): number {
     if ((this.count + 1) * 4 > this.nodes.length) {
@@ -195,25 +217,25 @@ class Trie4 {
   /** Insert or replace `prefix/bits` (host bits already clear); true when it is new. */
   insert(prefix: number, bits: number, value: number): boolean {
     if (value >= 1 << 24) throw new RangeError('more than 16,777,215 rules');
-    if (bits <= 16) {
+    if (bits <= this.top) {
       // Prefix expansion into the direct table; a longer prefix already there keeps its entries.
-      const first = prefix >>> 16;
-      const span = 1 << (16 - bits);
+      const first = prefix >>> this.shift;
+      const span = 1 << (this.top - bits);
       for (let i = first; i < first + span; i++) {
         if (this.topLen[i]! <= bits) {
           this.dir[2 * i] = value;
           this.topLen[i] = bits;
         }
       }
-      const id = (prefix >>> 16) * 17 + bits;
+      const id = (prefix >>> this.shift) * 33 + bits;
       const fresh = !this.short.has(id);
       this.short.add(id);
       return fresh;
     }
-    const bucket = prefix >>> 16;
+    const bucket = prefix >>> this.shift;
     let n = this.dir[2 * bucket + 1]! - 1;
     if (n < 0) {
-      n = this.node(prefix, 16, 0);
+      n = this.node(prefix, this.top, 0);
       this.dir[2 * bucket + 1] = n + 1;
     }
     for (;;) {
@@ -264,7 +286,7 @@ class Trie4 {
     const out = new Int32Array(Math.max(4, this.count * 4));
     let next = 0;
     const stack: number[] = [];
-    for (let i = 0; i < 65536; i++) {
+    for (let i = 0; i < this.size; i++) {
       const root = this.dir[2 * i + 1]! - 1;
       if (root < 0) continue;
       // Iterative DFS; each copied node's children are patched once they are placed.
@@ -289,11 +311,13 @@ class Trie4 {
       }
     }
     this.nodes = out;
+    // Building is over: the lengths of the direct entries are not needed for lookups.
+    this.topLen = new Int8Array(0);
   }
 
   /** The most specific rule covering `addr` (any 32-bit integer), 0 for none. */
   lookup(addr: number): number {
-    const d = (addr >>> 16) * 2;
+    const d = (addr >>> this.shift) * 2;
     let best = this.dir[d]!;
     let n = this.dir[d + 1]! - 1;
     if (n < 0) return best;
@@ -305,7 +329,7 @@ class Trie4 {
       const c = nodes[o + 2 + ((addr >>> (31 - l)) & 1)]!;
       if (c < 0) return best;
       const cv = nodes[c * 4 + 1]!;
-      // Does the child's whole (compressed) prefix cover addr? Its length is 17..32 here.
+      // Does the child's whole (compressed) prefix cover addr? Its length is more than `top` here.
       if ((addr ^ nodes[c * 4]!) >>> (32 - (cv >>> 24)) !== 0) return best;
       if ((cv & 0xffffff) !== 0) best = cv & 0xffffff;
       n = c;
@@ -327,11 +351,13 @@ class Matcher<T> implements CidrMatcher<T> {
   private readonly values: T[] = [];
   private readonly exact4 = new Map<number, number>();
   private readonly exact6 = new Map<string, number>();
-  private readonly trie4 = new Trie4();
+  private trie4!: Trie4;
+  /** IPv4 prefixes (prefix, bits, rule) in rule order, until the trie is built. */
+  private pending4: number[] = [];
   private readonly trie6 = new Trie(4);
   readonly size: number;
 
-  constructor(rules: Iterable<CidrRule<T>>) {
+  constructor(rules: Iterable<CidrRule<T>>, directBits: 16 | 20 | undefined) {
     let size = 0;
     for (const rule of rules) {
       this.values.push(rule.value);
@@ -343,16 +369,17 @@ class Matcher<T> implements CidrMatcher<T> {
         const addr = parseIPv4(text, 0, slash < 0 ? text.length : slash);
         const bits = slash < 0 ? 32 : prefixLength(text, slash + 1, 32);
         if (addr < 0 || bits < 0) throw new TypeError(`not an IP address or CIDR: ${JSON.stringify(text)}`);
-        if (!this.insert4(addr | 0, bits, v)) size--;
-        size++;
+        if (this.insert4(addr | 0, bits, v)) size++;
         continue;
       }
       const cidr = typeof rule.cidr === 'string' ? parseCidr(rule.cidr) : rule.cidr;
       if (!cidr) throw new TypeError(`not an IP address or CIDR: ${JSON.stringify(rule.cidr)}`);
       let replaced: boolean;
       if (cidr.family === 4) {
-        replaced = !this.insert4(cidr.words[0]! | 0, cidr.bits, v);
-      } else if (cidr.family === 6 && cidr.bits === 128) {
+        if (this.insert4(cidr.words[0]! | 0, cidr.bits, v)) size++;
+        continue;
+      }
+      if (cidr.bits === 128) {
         const key = key6(cidr.words);
         replaced = this.exact6.has(key);
         this.exact6.set(key, v);
@@ -361,18 +388,30 @@ class Matcher<T> implements CidrMatcher<T> {
       }
       if (!replaced) size++;
     }
+    // Prefixes go into the trie once all are known: a very large list gets a wider direct table.
+    const pending = this.pending4;
+    const long = pending.length / 3;
+    this.trie4 = new Trie4(directBits ?? (long >= 1 << 18 ? 20 : 16));
+    for (let i = 0; i < pending.length; i += 3) {
+      if (this.trie4.insert(pending[i]!, pending[i + 1]!, pending[i + 2]!)) size++;
+    }
+    this.pending4 = [];
     this.size = size;
     this.trie4.compact();
   }
 
-  /** IPv4 rule: exact addresses in the hash (keys as small integers: never boxed), the rest in the trie. */
+  /**
+   * IPv4 rule: exact addresses in the hash (keys as small integers: never boxed; true when new), prefixes
+   * queued for the trie (counted when they are inserted).
+   */
   private insert4(addr: number, bits: number, v: number): boolean {
     if (bits === 32) {
       const fresh = !this.exact4.has(addr);
       this.exact4.set(addr, v);
       return fresh;
     }
-    return this.trie4.insert(bits === 0 ? 0 : addr & (-1 << (32 - bits)), bits, v);
+    this.pending4.push(bits === 0 ? 0 : addr & (-1 << (32 - bits)), bits, v);
+    return false;
   }
 
   lookup(address: string): T | undefined {

@@ -18,7 +18,12 @@
  * const server = createServer({ plugins: [guards.plugin], handler: async (conn) => {} });
  * ```
  */
-export { type CidrMatcher, type CidrRule, createCidrMatcher } from './cidr-matcher.js';
+export {
+  type CidrMatcher,
+  type CidrMatcherOptions,
+  type CidrRule,
+  createCidrMatcher,
+} from './cidr-matcher.js';
 export {
   type ClusterPrimary,
   type ClusterPrimaryOptions,
