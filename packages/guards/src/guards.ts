@@ -552,7 +552,7 @@ class GuardsEngine implements Guards {
     const ms = duration === undefined ? undefined : parseDuration(duration, 'ban duration');
     const key = this.normalizeKey(addressOrKey);
     const now = this.now();
-    // A manual ban ignores neverBan only if explicitly asked for that key: it is checked like any other.
+    // Manual bans respect neverBan like strike bans: an allowlisted key is never banned.
     return this.banKey(key, reason, ms, now);
   }
 
