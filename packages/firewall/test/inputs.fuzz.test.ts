@@ -4,13 +4,7 @@
  * property (see fuzz/harness.ts).
  */
 import { isIP } from 'node:net';
-import {
-  MAX_DURATION_MS,
-  parseDuration,
-  parsePort,
-  parseProtocol,
-  parseTarget,
-} from '@sock/firewall';
+import { MAX_DURATION_MS, parseDuration, parsePort, parseProtocol, parseTarget } from '@sock/firewall';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { check, expectTyped, fuzzIt } from '../../../fuzz/harness.js';
