@@ -43,6 +43,7 @@ if (mode === 'guarded') {
     plugins: [guards.plugin],
     noDelay: true,
     maxWriteBufferBytes: 256 * 1024,
+    maxQueuedMessages: 8,
     observers: [
       (e) => {
         if (e.type === 'reject') rejects.set(e.reason, (rejects.get(e.reason) ?? 0) + 1);

@@ -86,7 +86,10 @@ fuzzIt(
     const issued = cookies.issue(addr, port);
     check(issued.length === COOKIE_BYTES, 'size');
     check(cookies.verify(issued, addr, port) === 'valid', 'fresh cookie not valid');
-    check(cookies.verify(mutate(issued, x), addr, port) === 'invalid', 'altered cookie accepted');
+    // Two edits of one byte may cancel out: only a cookie that really differs must be refused.
+    const altered = mutate(issued, x);
+    if (!altered.equals(issued))
+      check(cookies.verify(altered, addr, port) === 'invalid', 'altered cookie accepted');
     check(
       cookies.verify(issued, addr, (port + 1) & 0xffff) === 'invalid' ||
         (port & 0xffff) === ((port + 1) & 0xffff),
