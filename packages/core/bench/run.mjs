@@ -18,16 +18,28 @@ const rows = await compare({
   options: { echo: { conns: 64, seconds, size: 1024 }, accept: { conns: 16, seconds, size: 64 } },
   log: json ? () => {} : (l) => console.error(l),
 });
-const targets = { echo: 0.95, accept: 0.9 };
+// The same echo with callback delivery (`onMessage`): no promise per message.
+const [callback] = await compare({
+  baseline: here('./raw-server.mjs'),
+  candidate: here('./core-callback-server.mjs'),
+  modes: ['echo'],
+  rounds,
+  options: { echo: { conns: 64, seconds, size: 1024 } },
+  log: json ? () => {} : (l) => console.error(l),
+});
+rows.push({ ...callback, mode: 'echo-onMessage' });
+const targets = { echo: 0.95, 'echo-onMessage': 0.95, accept: 0.9 };
+const names = {
+  echo: 'echo throughput, 64 conns, 1 KiB, for-await handler (core / raw node:net)',
+  'echo-onMessage': 'echo throughput, 64 conns, 1 KiB, onMessage callback (core / raw node:net)',
+  accept: 'new connections/s (core / raw node:net)',
+};
 if (json) {
   // The shape every package's benchmark prints with --json; bench/report.mjs at the root collects them.
   const results = rows.flatMap((r) => [
     {
-      name:
-        r.mode === 'echo'
-          ? 'echo throughput, 64 conns, 1 KiB (core / raw node:net)'
-          : 'new connections/s (core / raw node:net)',
-      unit: r.mode === 'echo' ? 'msg/s' : 'conn/s',
+      name: names[r.mode],
+      unit: r.mode === 'accept' ? 'conn/s' : 'msg/s',
       baseline: r.baselinePerSecond,
       value: r.candidatePerSecond,
       ratio: r.ratio,

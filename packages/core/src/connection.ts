@@ -119,6 +119,10 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   acceptEntered = false;
   reachedHandler = false;
   handlerRunning = false;
+  /** @internal Set by the server when messages go to `onMessage` instead of iteration. */
+  listener: ((message: In, conn: Connection<In, Out>) => void | Promise<void>) | undefined;
+  private listenerBusy = false;
+  private closeWhenIdle = false;
 
   constructor(
     socket: Socket,
@@ -193,8 +197,10 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     socket.on('end', () => {
       if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
       this.endInbound();
-      // Half-open is kept only while a handler may still answer what it read.
-      if (!this.handlerRunning) void this.close();
+      // Half-open is kept only while a handler or listener may still answer what it read.
+      if (this.listener) this.closeWhenIdle = true;
+      else if (!this.handlerRunning) void this.close();
+      this.maybeCloseIdle();
     });
     this.updateFlow();
   }
@@ -255,9 +261,14 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (err !== undefined) this.onInvalid(err);
     else if (!this.discarding) this.enqueue(message as In);
     this.maybeFinishInbound();
+    this.maybeCloseIdle();
   }
 
   private enqueue(message: In): void {
+    if (this.listener) {
+      this.deliver(message);
+      return;
+    }
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = undefined;
@@ -269,6 +280,67 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.backpressured = true;
       this.updateFlow();
     }
+  }
+
+  /**
+   * Callback delivery (`onMessage`): no queue and no promise per message. A listener that returns a
+   * promise pauses reading until it settles, so messages stay in order and a slow listener is backpressure.
+   */
+  private deliver(message: In): void {
+    if (this.listenerBusy) {
+      this.queue.push(message);
+      if (!this.backpressured && this.queue.length >= this.maxQueued) {
+        this.backpressured = true;
+        this.updateFlow();
+      }
+      return;
+    }
+    let result: void | Promise<void>;
+    try {
+      result = this.listener!(message, this);
+    } catch (err) {
+      this.onListenerError(err);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.listenerBusy = true;
+      result.then(this.onListenerDone, (err) => this.onListenerError(err));
+    }
+  }
+
+  private readonly onListenerDone = (): void => {
+    this.listenerBusy = false;
+    while (this.queue.length > 0 && !this.listenerBusy && !this.discarding) {
+      const next = this.queue.shift() as In | PendingReply;
+      if (next instanceof PendingReply) void this.sendErrorReply(next.error);
+      else this.deliver(next);
+    }
+    if (this.backpressured && this.queue.length < this.maxQueued / 2) {
+      this.backpressured = false;
+      this.updateFlow();
+    }
+    this.maybeCloseIdle();
+  };
+
+  /** The peer has ended and the listener has answered everything: close our side too. */
+  private maybeCloseIdle(): void {
+    if (this.closeWhenIdle && !this.listenerBusy && this.queue.length === 0 && this.pendingDecodes === 0) {
+      void this.close();
+    }
+  }
+
+  private onListenerError(err: unknown): void {
+    this.reportError(err);
+    this.destroy(
+      new SockError(
+        SockErrorCode.HANDLER_FAILED,
+        `onMessage failed: ${(err as Error)?.message ?? String(err)}`,
+        {
+          cause: err,
+          reason: 'handler-error',
+        },
+      ),
+    );
   }
 
   private onDecodeFailure(err: unknown): void {
@@ -326,8 +398,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
    * peer sees answers in the order it asked.
    */
   private replyInOrder(error: SockError): void {
-    if (this.waiter || !this.handlerRunning) void this.sendErrorReply(error);
-    else this.queue.push(new PendingReply(error));
+    const busy = this.listener ? this.listenerBusy : this.handlerRunning && !this.waiter;
+    if (busy) this.queue.push(new PendingReply(error));
+    else void this.sendErrorReply(error);
   }
 
   private async sendErrorReply(error: SockError): Promise<void> {

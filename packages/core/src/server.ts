@@ -8,8 +8,17 @@ import { notify, type Observer } from './observer.js';
 import type { Plugin, ServerTransport } from './pipeline.js';
 
 export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Out>> {
-  /** Called for every connection the pipeline lets through. A returned promise closes the connection when it settles. */
-  handler: (conn: Connection<In, Out>) => void | Promise<void>;
+  /**
+   * Called for every connection the pipeline lets through. A returned promise closes the connection when
+   * it settles. Optional when `onMessage` is given.
+   */
+  handler?: (conn: Connection<In, Out>) => void | Promise<void>;
+  /**
+   * Receive messages by callback instead of iterating the connection: no promise per message, the fastest
+   * path. A returned promise pauses reading until it settles (order and backpressure are kept); a throw or
+   * rejection closes that connection and is reported like a handler error.
+   */
+  onMessage?: (message: In, conn: Connection<In, Out>) => void | Promise<void>;
   /** Default: `lengthPrefixed()` (u32 header, 64 KiB). */
   framing?: Framing;
   /** Default: `bytes()`. */
@@ -101,8 +110,8 @@ class Server<In, Out> implements SockServer<In, Out> {
   private bound: ServerAddress | null = null;
 
   constructor(private readonly options: ServerOptions<In, Out>) {
-    if (typeof options.handler !== 'function') {
-      throw new SockError(SockErrorCode.INVALID_OPTION, 'createServer: handler must be a function');
+    if (typeof options.handler !== 'function' && typeof options.onMessage !== 'function') {
+      throw new SockError(SockErrorCode.INVALID_OPTION, 'createServer: give a handler or onMessage function');
     }
     const replying = options.onInvalidMessage === 'reply' || options.onFrameTooLarge === 'reply-close';
     if (replying && !options.errorReply) {
@@ -305,11 +314,15 @@ class Server<In, Out> implements SockServer<In, Out> {
     }
     conn.reachedHandler = true;
     notify(this.observers, { type: 'open', conn });
+    conn.listener = this.options.onMessage;
     conn.start();
-    this.runHandler(conn);
+    if (this.options.handler) this.runHandler(conn, this.options.handler);
   }
 
-  private runHandler(conn: SockConnection<In, Out>): void {
+  private runHandler(
+    conn: SockConnection<In, Out>,
+    handler: (conn: Connection<In, Out>) => void | Promise<void>,
+  ): void {
     const failed = (err: unknown) => {
       conn.reportError(err);
       conn.destroy(
@@ -325,7 +338,7 @@ class Server<In, Out> implements SockServer<In, Out> {
     };
     let result: void | Promise<void>;
     try {
-      result = this.options.handler(conn);
+      result = handler(conn);
     } catch (err) {
       failed(err);
       return;
