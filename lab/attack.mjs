@@ -24,6 +24,8 @@ const SCENARIOS = ['slowloris', 'flood', 'oversize', 'slowread', 'mix'];
 const seconds = Math.min(60, Number(opt('--seconds', 15)));
 const only = opt('--only', SCENARIOS.join(',')).split(',');
 const targets = opt('--targets', 'guarded,plain').split(',');
+// Guards' bans reach nftables in the server's namespace (the product's point); `--firewall none` to compare.
+const firewallBackend = opt('--firewall', 'nft');
 const TARGETS = { success: 99.9, p99Ratio: 3, rssMiB: 256 };
 
 async function listOurs() {
@@ -182,10 +184,16 @@ async function scenario(target, name) {
   const readyP = new Promise((r) => {
     ready = r;
   });
-  const srv = nodeIn(ns.srv, 'server.mjs', [target, '--host', '0.0.0.0', '--port', '7000'], (o) => {
-    if (o.ready) ready(o);
-    if (o.stats) stats = o.stats;
-  });
+  const fwArgs = target === 'guarded' ? ['--firewall', firewallBackend] : [];
+  const srv = nodeIn(
+    ns.srv,
+    'server.mjs',
+    [target, '--host', '0.0.0.0', '--port', '7000', ...fwArgs],
+    (o) => {
+      if (o.ready) ready(o);
+      if (o.stats) stats = o.stats;
+    },
+  );
   const info = await Promise.race([
     readyP,
     new Promise((_, j) => setTimeout(() => j(new Error('server not ready')), 15_000)),

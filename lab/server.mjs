@@ -9,6 +9,9 @@ const mode = args[0];
 const opt = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const host = opt('--host', '127.0.0.1');
 const port = Number(opt('--port', 0));
+// `--firewall nft`: guards' bans also go to the kernel (this process runs inside the server's namespace),
+// so a banned attacker's SYNs are dropped before they cost the server an accept.
+const firewallBackend = opt('--firewall', 'none');
 
 /** The lab's policy: defaults, with limits sized for a small server and short deadlines. */
 export const LAB_POLICY = {
@@ -36,7 +39,20 @@ if (mode === 'guarded') {
   const { createServer, lengthPrefixed } = await load('../packages/core/dist/index.js');
   const { createGuards } = await load('../packages/guards/dist/index.js');
   let bans = 0;
-  const guards = createGuards(LAB_POLICY, { onBan: () => bans++ });
+  let bridge;
+  let firewall;
+  if (firewallBackend !== 'none') {
+    const { createBanBridge, createFirewall } = await load('../packages/firewall/dist/index.js');
+    firewall = createFirewall({ backend: firewallBackend === 'nft' ? 'nftables' : firewallBackend });
+    await firewall.init();
+    bridge = createBanBridge(firewall, { windowMs: 50, maxBansPerSecond: 2000 });
+  }
+  const guards = createGuards(LAB_POLICY, {
+    onBan: (event) => {
+      bans++;
+      bridge?.onBan(event);
+    },
+  });
   const rejects = new Map();
   const server = createServer({
     framing: lengthPrefixed({ maxFrameBytes: 64 * 1024 }),
@@ -71,6 +87,8 @@ if (mode === 'guarded') {
     clearInterval(timer);
     await server.close({ drainMs: 500 }).catch(() => {});
     guards.close();
+    await bridge?.close().catch(() => {});
+    await firewall?.destroy().catch(() => {});
   };
 } else if (mode === 'plain') {
   const sockets = new Set();

@@ -26,7 +26,7 @@ export interface ConnectionOptions<In, Out> {
   codec: Codec<In, Out>;
   /** Largest number of bytes queued for a peer that does not read. Default 1 MiB. */
   maxWriteBufferBytes?: number;
-  /** Decoded messages held for a handler that has not read them yet; reading pauses above it. Default 64. */
+  /** Decoded messages held for a handler that has not read them yet; reading pauses above it. Default 16. */
   maxQueuedMessages?: number;
   onInvalidMessage?: InvalidMessagePolicy;
   onFrameTooLarge?: FrameTooLargePolicy;
@@ -140,7 +140,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.localAddress = canonicalPeer(socket.localAddress ?? '').address;
     this.localPort = socket.localPort ?? 0;
     this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
-    this.maxQueued = options.maxQueuedMessages ?? 64;
+    this.maxQueued = options.maxQueuedMessages ?? 16;
     this.frameHooks = env.plugins.filter((p) => p.frame);
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
