@@ -1,4 +1,4 @@
-import { type GuardsPolicy, loadPolicyFile } from '@sock/guards';
+import type { GuardsPolicy } from '@sock/guards';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 import { collect, parseCount, parseDur, parseRate } from './parse.js';
@@ -48,21 +48,24 @@ export function addGuardFlags(cmd: Command): Command {
     .option('--ban-time <dur>', 'first ban duration, doubled for each repeat offence (default 10m)')
     .option('--proxy-protocol', 'read PROXY protocol v1/v2 headers (only from --trusted-proxy peers)')
     .option('--trusted-proxy <cidr>', 'a proxy whose PROXY headers are believed (repeatable)', collect)
-    .option('--config <file>', 'guards policy file (JSON or YAML); flags override it');
+    .option(
+      '--config <file>',
+      'policy file (JSON or YAML): guards and/or tls sections, or a plain guards policy; flags override it',
+    );
 }
 
-/** The guards policy the flags ask for, with a short summary for the ready line; undefined when none. */
-export async function guardPolicy(
+/**
+ * The guards policy the flags ask for, on top of the `--config` file's guards part (already loaded and
+ * checked), with a short summary for the ready line; undefined when none.
+ */
+export function guardPolicy(
   flags: GuardFlags,
-): Promise<{ policy: GuardsPolicy; summary: string[] } | undefined> {
+  fromFile?: GuardsPolicy,
+): { policy: GuardsPolicy; summary: string[] } | undefined {
   const summary: string[] = [];
   let policy: GuardsPolicy = {};
-  if (flags.config) {
-    try {
-      policy = await loadPolicyFile(flags.config);
-    } catch (err) {
-      throw new UsageError(`--config: ${(err as Error).message}`);
-    }
+  if (fromFile) {
+    policy = fromFile;
     summary.push(`config ${flags.config}`);
   }
   const ip = { ...(policy.ip ?? {}) };

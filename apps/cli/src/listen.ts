@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { UsageError } from './errors.js';
 import { backendName, formatCommands, openFirewall, tableName } from './firewall-flags.js';
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
+import { loadListenConfig } from './listen-config.js';
 import { createLogger, type LogFormat } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { hostAndPort, oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
@@ -97,13 +98,17 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     flags.log === undefined ? undefined : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
   const metricsAt = flags.metrics === undefined ? undefined : parseHostPort(flags.metrics, '--metrics');
   const drainMs = parseDur(flags.drain ?? '5s', '--drain');
-  const guarded = await guardPolicy(flags);
+  const config = flags.config ? await loadListenConfig(flags.config) : undefined;
+  const guarded = guardPolicy(flags, config?.guards);
   const handshakeMs =
     flags.handshakeTimeout === undefined
       ? undefined
       : parseDur(flags.handshakeTimeout, '--handshake-timeout');
-  const tls = serverTls(flags, handshakeMs);
-  if (flags.udp && tls) throw new UsageError('--udp and --tls exclude each other (Node has no DTLS)');
+  const tls = serverTls(flags, handshakeMs, config?.tls);
+  if (flags.udp && tls)
+    throw new UsageError(
+      '--udp and --tls exclude each other (Node has no DTLS; a tls section in --config means --tls)',
+    );
   if (flags.udp && flags.proxyProtocol) throw new UsageError('--proxy-protocol is for TCP listeners');
   const fwBackend = flags.firewall === undefined ? undefined : backendName(flags.firewall, '--firewall');
   const fwTable = tableName(flags.firewallTable);

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { parseSpiffeId, type TlsClientOptions, type TlsProfile, type TlsTransportOptions } from '@sock/tls';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
+import type { ConfigTls } from './listen-config.js';
 import { collect, oneOf } from './parse.js';
 
 export interface ServerTlsFlags {
@@ -16,6 +17,7 @@ export interface ServerTlsFlags {
   requireClientCert?: boolean;
   allowSpiffe?: string[];
   tlsProfile?: string;
+  config?: string;
 }
 
 export function addServerTlsFlags(cmd: Command): Command {
@@ -37,21 +39,27 @@ export function addServerTlsFlags(cmd: Command): Command {
     .option('--tls-profile <profile>', 'intermediate (TLS 1.2+1.3, default) or modern (TLS 1.3 only)');
 }
 
-function file(path: string | undefined, flag: string): { path: string } | undefined {
+function existing(path: string | undefined, flag: string): { path: string } | undefined {
   if (path === undefined) return undefined;
   if (!existsSync(path)) throw new UsageError(`${flag}: no such file: ${path}`);
   return { path };
 }
 
-/** The TLS transport options the flags ask for; undefined for plain TCP. */
+/**
+ * The TLS transport options the flags ask for, on top of a `--config` file's `tls` section (which turns
+ * TLS on by itself); flags override the file. Undefined for plain TCP.
+ */
 export function serverTls(
   flags: ServerTlsFlags,
   handshakeTimeout?: number,
+  fromFile?: ConfigTls,
 ): { options: TlsTransportOptions; summary: string } | undefined {
-  const cert = flags.tlsCert ?? flags.sslCert;
-  const key = flags.tlsKey ?? flags.sslKey;
-  const ca = flags.tlsCa ?? flags.sslTrustfile;
-  const on = flags.tls || flags.ssl;
+  const file = fromFile ?? {};
+  const cert = flags.tlsCert ?? flags.sslCert ?? file.cert;
+  const key = flags.tlsKey ?? flags.sslKey ?? file.key;
+  const ca = flags.tlsCa ?? flags.sslTrustfile ?? file.ca;
+  const allowSpiffe = flags.allowSpiffe ?? file.allowSpiffe;
+  const on = flags.tls || flags.ssl || fromFile !== undefined;
   if (!on) {
     if (cert || key || ca || flags.requireClientCert || flags.allowSpiffe || flags.tlsProfile) {
       throw new UsageError('TLS flags given without --tls (or --ssl)');
@@ -59,10 +67,21 @@ export function serverTls(
     return undefined;
   }
   if (!cert || !key)
-    throw new UsageError('--tls needs --tls-cert <file> and --tls-key <file> (make them with `sock cert`)');
-  if ((flags.requireClientCert || flags.allowSpiffe) && !ca) {
     throw new UsageError(
-      '--require-client-cert and --allow-spiffe need --tls-ca <file>: the CA client certificates chain to',
+      '--tls needs --tls-cert <file> and --tls-key <file> (or tls.cert and tls.key in --config; make them with `sock cert`)',
+    );
+  let clientAuth = flags.requireClientCert ? 'require' : file.clientAuth;
+  if (allowSpiffe) {
+    if (clientAuth !== undefined && clientAuth !== 'require') {
+      throw new UsageError(
+        `--config: ${flags.config}: config.tls.clientAuth: must be require with allowSpiffe (or --allow-spiffe), got ${JSON.stringify(clientAuth)}`,
+      );
+    }
+    clientAuth = 'require';
+  }
+  if (clientAuth !== undefined && clientAuth !== 'none' && !ca) {
+    throw new UsageError(
+      '--require-client-cert, --allow-spiffe and tls.clientAuth optional|require need --tls-ca <file> (or tls.ca): the CA client certificates chain to',
     );
   }
   for (const id of flags.allowSpiffe ?? []) {
@@ -74,20 +93,20 @@ export function serverTls(
   }
   const profile = flags.tlsProfile
     ? oneOf(flags.tlsProfile, ['intermediate', 'modern'] as const, '--tls-profile')
-    : undefined;
-  const caFile = file(ca, '--tls-ca');
+    : file.profile;
+  const caFile = existing(ca, '--tls-ca');
   const options: TlsTransportOptions = {
-    cert: file(cert, '--tls-cert')!,
-    key: file(key, '--tls-key')!,
+    cert: existing(cert, '--tls-cert')!,
+    key: existing(key, '--tls-key')!,
     ...(caFile ? { ca: caFile } : {}),
-    clientAuth: flags.requireClientCert || flags.allowSpiffe ? 'require' : caFile ? 'optional' : 'none',
-    ...(flags.allowSpiffe ? { authorize: flags.allowSpiffe.map((spiffeId) => ({ spiffeId })) } : {}),
+    clientAuth: clientAuth ?? (caFile ? 'optional' : 'none'),
+    ...(allowSpiffe ? { authorize: allowSpiffe.map((spiffeId) => ({ spiffeId })) } : {}),
     ...(profile ? { profile: profile as TlsProfile } : {}),
     ...(handshakeTimeout !== undefined ? { handshakeTimeout } : {}),
   };
   const parts = [`tls ${profile ?? 'intermediate'}`];
   if (options.clientAuth !== 'none') parts.push(`client-cert ${options.clientAuth}`);
-  if (flags.allowSpiffe) parts.push(`spiffe ${flags.allowSpiffe.join(',')}`);
+  if (allowSpiffe) parts.push(`spiffe ${allowSpiffe.join(',')}`);
   return { options, summary: parts.join(', ') };
 }
 
@@ -129,9 +148,9 @@ export function clientTls(flags: ClientTlsFlags): TlsClientOptions | undefined {
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }
-  const caFile = file(flags.tlsCa, '--tls-ca');
-  const certFile = file(flags.tlsCert, '--tls-cert');
-  const keyFile = file(flags.tlsKey, '--tls-key');
+  const caFile = existing(flags.tlsCa, '--tls-ca');
+  const certFile = existing(flags.tlsCert, '--tls-cert');
+  const keyFile = existing(flags.tlsKey, '--tls-key');
   return {
     ...(caFile ? { ca: caFile } : {}),
     ...(certFile ? { cert: certFile } : {}),
