@@ -1,26 +1,8 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { afterAll, expect, it, vi } from 'vitest';
-
-// The README's Usage example, run as written: it must print what its comments say.
-const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
-const usage = readme.slice(readme.indexOf('## Usage'));
-const code = /```ts\n([\s\S]*?)```/.exec(usage)?.[1];
-const file = fileURLToPath(new URL('./.readme-example.ts', import.meta.url));
-
-afterAll(() => rmSync(file, { force: true }));
+import { expect, it } from 'vitest';
+import { runReadmeUsage } from '../../../test-support/readme-usage.js';
 
 it('the README usage example runs and prints what it says', async () => {
-  expect(code).toBeDefined();
-  writeFileSync(file, code!);
-  const logs: unknown[] = [];
-  const spy = vi.spyOn(console, 'log').mockImplementation((v: unknown) => logs.push(v));
-  try {
-    await import(file);
-  } finally {
-    spy.mockRestore();
-  }
-  expect(logs).toEqual([
+  expect(await runReadmeUsage(import.meta.url)).toEqual([
     { type: 'pong', seq: 1 },
     { type: 'error', code: 'ERR_SOCK_VALIDATION_FAILED', issues: 1 },
   ]);
