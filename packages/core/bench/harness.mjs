@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const loadgen = fileURLToPath(new URL('./loadgen.mjs', import.meta.url));
+const cpuWrap = fileURLToPath(new URL('./cpu-wrap.mjs', import.meta.url));
 
 async function firstLine(child) {
   const rl = createInterface({ input: child.stdout });
@@ -16,20 +17,35 @@ async function firstLine(child) {
   throw new Error('child exited before printing');
 }
 
-/** Start `script` (prints {"port"}), run the load generator against it, stop it. */
+const nextMessage = (child) => new Promise((resolve) => child.once('message', resolve));
+
+async function serverCpuUs(server) {
+  server.send('cpu');
+  const { cpu } = await nextMessage(server);
+  return cpu.user + cpu.system;
+}
+
+/**
+ * Start `script` (prints {"port"}), run the load generator against it, stop it. Besides throughput and
+ * latency it charges the server's CPU time per operation, which other load on a shared machine disturbs
+ * far less than throughput.
+ */
 export async function measure(script, mode, { conns = 64, seconds = 3, size = 1024, env = {} } = {}) {
-  const server = fork(script, [], {
+  const server = fork(cpuWrap, [script], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     env: { ...process.env, ...env },
   });
   try {
     const { port } = await firstLine(server);
+    const before = await serverCpuUs(server);
     const gen = fork(loadgen, [mode, String(port), String(conns), String(seconds), String(size)], {
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     });
     const result = await firstLine(gen);
     await once(gen, 'exit');
-    return result;
+    const ops = result.perSecond * seconds;
+    const cpuUsPerOp = ops > 0 ? ((await serverCpuUs(server)) - before) / ops : Number.POSITIVE_INFINITY;
+    return { ...result, cpuUsPerOp };
   } finally {
     server.send('stop');
     const timer = setTimeout(() => server.kill('SIGKILL'), 5000);
@@ -45,7 +61,8 @@ function median(values) {
 
 /**
  * Alternate baseline and candidate `rounds` times per mode; report medians and the candidate/baseline
- * ratio (higher is better for throughput; for latency the ratio is candidate/baseline, lower is better).
+ * ratios: throughput (higher is better), CPU per operation as baseline/candidate (higher is better), and
+ * latencies.
  */
 export async function compare({ baseline, candidate, modes, rounds = 3, options = {}, log = () => {} }) {
   const rows = [];
@@ -63,7 +80,7 @@ export async function compare({ baseline, candidate, modes, rounds = 3, options 
           ]) {
         const result = await measure(script, mode, options[mode]);
         log(
-          `  ${mode} ${name} round ${r + 1}: ${result.perSecond.toFixed(0)}/s p99 ${result.p99.toFixed(2)} ms`,
+          `  ${mode} ${name} round ${r + 1}: ${result.perSecond.toFixed(0)}/s p99 ${result.p99.toFixed(2)} ms, ${result.cpuUsPerOp.toFixed(1)} µs CPU/op`,
         );
         runs[name].push(result);
       }
@@ -74,12 +91,14 @@ export async function compare({ baseline, candidate, modes, rounds = 3, options 
       baselinePerSecond: pick('baseline', 'perSecond'),
       candidatePerSecond: pick('candidate', 'perSecond'),
       ratio: pick('candidate', 'perSecond') / pick('baseline', 'perSecond'),
+      baselineCpuUs: pick('baseline', 'cpuUsPerOp'),
+      candidateCpuUs: pick('candidate', 'cpuUsPerOp'),
+      cpuRatio: pick('baseline', 'cpuUsPerOp') / pick('candidate', 'cpuUsPerOp'),
       baselineP50: pick('baseline', 'p50'),
       candidateP50: pick('candidate', 'p50'),
       baselineP99: pick('baseline', 'p99'),
       candidateP99: pick('candidate', 'p99'),
-      errors:
-        runs.candidate.reduce((n, x) => n + x.errors, 0) + runs.baseline.reduce((n, x) => n + x.errors, 0),
+      errors: [...runs.baseline, ...runs.candidate].reduce((n, x) => n + x.errors, 0),
     });
   }
   return rows;

@@ -2,6 +2,7 @@
 // 10,000 deny rules, connection limits, connection/message/byte rates per connection and per key,
 // timeouts, strikes and bans. Limits are set high enough that the load generator is never limited.
 import { createServer, lengthPrefixed } from '@sock/core';
+import { serveForBench } from '../../core/bench/serve.mjs';
 
 // run.mjs points this at a snapshot of dist taken when the benchmark started (a concurrent build that
 // cleans dist cannot pull it away mid-run).
@@ -30,13 +31,4 @@ const server = createServer({
     for await (const message of conn) await conn.send(message);
   },
 });
-const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
-process.stdout.write(`${JSON.stringify({ port })}\n`);
-process.on('message', async (m) => {
-  if (m === 'stop') {
-    await server.close({ drainMs: 1000 });
-    guards.close();
-    process.exit(0);
-  }
-});
-process.on('SIGTERM', () => process.exit(0));
+await serveForBench(server, () => guards.close());

@@ -6,7 +6,8 @@ import { execFile } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { compareLoad, loadTable } from './load.mjs';
+import { compare as compareLoad } from '../../core/bench/harness.mjs';
+import { loadTable } from './load.mjs';
 import { runMatcher } from './matcher.mjs';
 
 const { runHooks } = await import('./hooks.mjs');
