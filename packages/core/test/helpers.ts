@@ -3,6 +3,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach } from 'vitest';
 import type { SockServer } from '../src/index.js';
 
+export { delay, u32 } from '../../../test-support/bytes.js';
+
 /** A raw TCP client for poking a server with exact bytes. */
 export async function rawClient(port: number, host = '127.0.0.1', localAddress?: string): Promise<Socket> {
   const socket = netConnect({ port, host, localAddress });
@@ -17,17 +19,6 @@ export async function readAll(socket: Socket): Promise<Buffer> {
   socket.on('error', () => {});
   if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve));
   return Buffer.concat(chunks);
-}
-
-export function u32(payload: Buffer | string): Buffer {
-  const p = Buffer.from(payload);
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(p.length);
-  return Buffer.concat([h, p]);
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Servers registered through the returned function are closed after each test, even when it fails. */

@@ -2,7 +2,10 @@ import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { createServer, type RejectEvent, type SockEvent, type SockServer } from '@sock/core';
 import { afterEach } from 'vitest';
+import { delay, u32 } from '../../../test-support/bytes.js';
 import type { Guards } from '../src/index.js';
+
+export { delay, u32 };
 
 const servers: SockServer<Buffer, Uint8Array>[] = [];
 const sockets: Socket[] = [];
@@ -86,17 +89,6 @@ export async function closeAndWait(socket: Socket): Promise<void> {
   socket.end();
   socket.destroy();
   await closed;
-}
-
-export function u32(payload: Buffer | string): Buffer {
-  const p = Buffer.from(payload);
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(p.length);
-  return Buffer.concat([h, p]);
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Poll until `check` is true, or fail after `ms`. */
