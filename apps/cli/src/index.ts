@@ -8,6 +8,7 @@ import { certCommand } from './cert.js';
 import { connectCommand } from './connect.js';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { fwCommand } from './fw.js';
+import { ipsecCommand } from './ipsec.js';
 import { listenCommand } from './listen.js';
 import { tlsCheckCommand } from './tls-check.js';
 
@@ -32,6 +33,7 @@ certCommand(program);
 fwCommand(program);
 benchCommand(program);
 tlsCheckCommand(program);
+ipsecCommand(program);
 
 function everyCommand(cmd: Command, path: string): void {
   for (const sub of cmd.commands) {
