@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capture, type Lab, startLab } from '../../../test-support/ipsec-lab.mjs';
+import { runReadmeUsage } from '../../../test-support/readme-usage.js';
 import { createFailClosed, createIpsec, type Ipsec, type LogLine, type UpDownEvent } from '../src/index.js';
 import { connectionFor, datagramFrom, echoFrom, echoServer, labUnavailable, notIkeOrEsp } from './helpers.js';
 import { type LabPki, labPki } from './pki.js';
@@ -123,6 +126,28 @@ describe.skipIf(missing)('a tunnel between two namespaces', () => {
     await expect(unknown).rejects.toMatchObject({ code: 'ERR_SOCK_IPSEC_UNKNOWN_COMMAND' });
     expect((await a.version()).daemon).toBe('charon');
   });
+
+  it("runs the README's Usage example as written", async () => {
+    const dir = join(lab.dir, 'readme-pki');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'ca.crt'), pki.ca.cert);
+    writeFileSync(join(dir, 'a.crt'), pki.a.cert);
+    writeFileSync(join(dir, 'a.key'), pki.a.key, { mode: 0o600 });
+    const env = { PKI_DIR: dir, VICI_SOCKET: lab.a.vici, NETNS: lab.a.netns };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      const logs = await runReadmeUsage(import.meta.url);
+      expect(logs[0]).toBe('ESTABLISHED AES_GCM_16-256 CURVE_25519');
+      expect(logs[1]).toMatch(/^CHILD_SA site-b\{\d+\} established with SPIs/);
+    } finally {
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+    await createFailClosed({ prefixes: ['10.2.0.1/32'], netns: lab.a.netns }).remove();
+    await a.unloadConnection('site-b');
+  }, 30_000);
 
   it('re-registers its events after charon restarts and sees the next tunnel come up', async () => {
     const events: UpDownEvent[] = [];
