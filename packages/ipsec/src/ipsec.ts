@@ -1,5 +1,6 @@
 import { type ConnectionOptions, prepareConnection } from './connection.js';
 import { IpsecError, IpsecErrorCode, throwIfAborted } from './errors.js';
+import { loadCertificate, loadPrivateKey, type PemInput } from './material.js';
 import {
   type ConnectionInfo,
   type IkeSaInfo,
@@ -45,6 +46,13 @@ export interface Ipsec {
     control?: { signal?: AbortSignal },
   ): Promise<{ name: string; localTs: string[]; remoteTs: string[] }>;
   unloadConnection(name: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Load one certificate into charon's credential store: a CA to trust (`ca: true`, which must be a CA
+   * certificate) or an end-entity certificate. `loadConnection` already sends what a connection needs.
+   */
+  loadCertificate(source: PemInput, options?: { ca?: boolean; signal?: AbortSignal }): Promise<void>;
+  /** Load a private key (PEM text or `{ path }`), re-encoded as PKCS#8. */
+  loadKey(source: PemInput, options?: { signal?: AbortSignal }): Promise<void>;
   /** Bring the connection's IKE SA and CHILD SA up; resolves when both are established. */
   initiate(name: string, options?: ControlOptions): Promise<void>;
   /** Tear down every SA of the connection; resolves when they are gone. */
@@ -141,6 +149,23 @@ export function createIpsec(options: IpsecOptions = {}): Ipsec {
         `loadConnection ${prepared.name}`,
       );
       return { name: prepared.name, localTs: prepared.localTs, remoteTs: prepared.remoteTs };
+    },
+    async loadCertificate(source, opts = {}) {
+      const { pem, cert } = await loadCertificate('certificate', source, opts.signal);
+      if (opts.ca && !cert.ca)
+        throw new IpsecError(
+          IpsecErrorCode.INVALID_OPTION,
+          'certificate: ca: true, but it is not a CA certificate',
+          {
+            details: { field: 'certificate' },
+          },
+        );
+      const message = { type: 'X509', flag: opts.ca ? 'CA' : 'NONE', data: pem };
+      check('load-cert', await vici.request('load-cert', message, opts), 'loadCertificate');
+    },
+    async loadKey(source, opts = {}) {
+      const key = await loadPrivateKey('key', source, undefined, opts.signal);
+      check('load-key', await vici.request('load-key', { type: 'any', data: key }, opts), 'loadKey');
     },
     async unloadConnection(name, opts = {}) {
       checkName('name', name);

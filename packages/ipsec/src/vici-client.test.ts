@@ -228,6 +228,25 @@ describe('VICI client against a misbehaving daemon', () => {
     ]);
   });
 
+  it('gives each of two concurrent streamed commands only its own events', async () => {
+    const d = await fakeDaemon((p, s) => {
+      if (p.type === PacketType.CMD_REQUEST) {
+        const n = p.message!.n as string;
+        for (let i = 0; i < 2; i++) s.write(encodePacket(PacketType.EVENT, 'list-sa', { from: n }));
+      }
+      polite(p, s);
+    });
+    const c = client(d.path);
+    const one: unknown[] = [];
+    const two: unknown[] = [];
+    await Promise.all([
+      c.streamed('list-sas', 'list-sa', { n: '1' }, (m) => one.push(m.from)),
+      c.streamed('list-sas', 'list-sa', { n: '2' }, (m) => two.push(m.from)),
+    ]);
+    expect(one).toEqual(['1', '1']);
+    expect(two).toEqual(['2', '2']);
+  });
+
   it('close() fails what is pending and ends subscriptions', async () => {
     const d = await fakeDaemon((p, s) => {
       if (p.type !== PacketType.CMD_REQUEST) polite(p, s);

@@ -45,6 +45,11 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+interface InternalRequestOptions extends RequestOptions {
+  /** Called when the packet is written: from then on the daemon works on this operation. */
+  onSent?: () => void;
+}
+
 /** One event from the daemon. */
 export interface ViciEvent {
   name: string;
@@ -89,6 +94,7 @@ interface Operation {
   resolve(packet: Packet): void;
   reject(err: unknown): void;
   sent: boolean;
+  onSent?: (() => void) | undefined;
 }
 
 interface Subscriber {
@@ -153,7 +159,7 @@ class Client implements ViciClient {
   async request(
     command: string,
     message?: ViciMessage,
-    options: RequestOptions = {},
+    options: InternalRequestOptions = {},
   ): Promise<DecodedMessage> {
     const packet = encodePacket(PacketType.CMD_REQUEST, command, message ?? {}, this.limits);
     const reply = await this.enqueue(packet, 'command', `command ${command}`, options);
@@ -167,11 +173,18 @@ class Client implements ViciClient {
     onEvent: (message: DecodedMessage) => void,
     options: RequestOptions = {},
   ): Promise<DecodedMessage> {
-    await this.listen(event, onEvent, options);
+    // Only the events that arrive while the daemon works on *this* command are its results: another
+    // streamed command queued behind it must not see them (answers come strictly in order).
+    let mine = false;
+    const handler = (m: DecodedMessage) => {
+      if (mine) onEvent(m);
+    };
+    await this.listen(event, handler, options);
     try {
-      return await this.request(command, message, options);
+      return await this.request(command, message, { ...options, onSent: () => (mine = true) });
     } finally {
-      await this.unlisten(event, onEvent).catch(() => undefined);
+      mine = false;
+      await this.unlisten(event, handler).catch(() => undefined);
     }
   }
 
@@ -327,7 +340,7 @@ class Client implements ViciClient {
     packet: Buffer,
     expects: Operation['expects'],
     label: string,
-    options: RequestOptions,
+    options: InternalRequestOptions,
   ): Promise<Packet> {
     if (this.closed)
       return Promise.reject(new IpsecError(IpsecErrorCode.CLOSED, `${label}: the client is closed`));
@@ -345,6 +358,7 @@ class Client implements ViciClient {
         expects,
         label,
         sent: false,
+        onSent: options.onSent,
         resolve: (p) => {
           settle();
           resolve(p);
@@ -402,6 +416,7 @@ class Client implements ViciClient {
       return;
     }
     head.sent = true;
+    head.onSent?.();
     if (head.expects === 'command') this.counters.commands++;
     this.socket.write(head.packet);
   }

@@ -118,6 +118,20 @@ describe.skipIf(missing)('a tunnel between two namespaces', () => {
     await guard.remove(); // idempotent
   }, 30_000);
 
+  it('loads certificates and keys on their own', async () => {
+    await b.loadCertificate(pki.ca.cert, { ca: true });
+    await b.loadKey(pki.b.key);
+    const listed: string[] = [];
+    await b.vici.streamed('list-certs', 'list-cert', { type: 'X509', flag: 'CA' }, (m) =>
+      listed.push(String(m.flag)),
+    );
+    expect(listed).toContain('CA');
+    await expect(b.loadCertificate(pki.b.cert, { ca: true })).rejects.toMatchObject({
+      code: 'ERR_SOCK_IPSEC_INVALID_OPTION',
+    });
+    await expect(b.loadKey('not a key')).rejects.toMatchObject({ code: 'ERR_SOCK_IPSEC_INVALID_OPTION' });
+  });
+
   it('reports what charon refused, with its reason', async () => {
     await expect(a.initiate('nosuchconn', { timeoutMs: 2000 })).rejects.toMatchObject({
       code: 'ERR_SOCK_IPSEC_COMMAND_FAILED',
