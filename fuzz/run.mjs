@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const runs = Number(opt('--runs', 1_000_000));
-const only = opt('--only', 'core,guards,firewall,tls,udp').split(',');
+const only = opt('--only', 'core,guards,firewall,tls,udp,ipsec').split(',');
 const dir = mkdtempSync(join(tmpdir(), 'sock-fuzz-'));
 const report = join(dir, 'report.jsonl');
 
