@@ -5,6 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -120,12 +121,24 @@ async function startCharon(s) {
   const exited = new Promise((r) => child.once('exit', r));
   s.charonExited = exited;
   const end = Date.now() + 10_000;
-  while (!existsSync(s.vici)) {
+  // The socket file appears at bind(), a moment before charon accepts: wait for a connection to succeed.
+  while (!existsSync(s.vici) || !(await accepts(s.vici))) {
     if (child.exitCode !== null) throw new Error(`charon in ${s.netns} exited: ${stderr}`);
     if (Date.now() > end)
       throw new Error(`charon in ${s.netns} opened no VICI socket within 10 s: ${stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+function accepts(path) {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** SIGTERM and wait (charon takes 1-2 s); SIGKILL after 6 s. */

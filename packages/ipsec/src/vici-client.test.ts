@@ -155,6 +155,19 @@ describe('VICI client against a misbehaving daemon', () => {
     await expect(c.request('what')).rejects.toThrow(code('ERR_SOCK_IPSEC_UNKNOWN_COMMAND'));
   });
 
+  it('forgets a half-written answer when charon hangs up mid-packet, and starts clean on the next', async () => {
+    let half = true;
+    const d = await fakeDaemon((p, s) => {
+      if (!half) return polite(p, s);
+      half = false;
+      const full = encodePacket(PacketType.CMD_RESPONSE, undefined, { big: 'x'.repeat(1000) });
+      s.end(full.subarray(0, 600));
+    });
+    const c = client(d.path);
+    await expect(c.request('first')).rejects.toThrow(code('ERR_SOCK_IPSEC_DISCONNECTED'));
+    expect(await c.request('second')).toEqual({ answer: 'second' });
+  });
+
   it('says clearly when no daemon listens', async () => {
     const c = client('/nonexistent/charon.vici');
     await expect(c.request('version')).rejects.toThrow(code('ERR_SOCK_IPSEC_CONNECT_FAILED'));

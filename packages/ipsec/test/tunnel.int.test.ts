@@ -64,7 +64,8 @@ describe.skipIf(missing)('a tunnel between two namespaces', () => {
     expect(raw.includes(secret)).toBe(false);
     expect(lines.length).toBeGreaterThan(4);
     expect(notIkeOrEsp(lines)).toEqual([]);
-    expect(lines.some((l) => /\.4500 > /.test(l))).toBe(true);
+    expect(lines.some((l) => /\.500 > /.test(l))).toBe(true); // IKE_SA_INIT
+    expect(lines.some((l) => /\.4500 > .*UDP-encap: ESP\(spi=/.test(l))).toBe(true); // the echo, as ESP in UDP 4500
 
     const [sa] = await a.listSas();
     expect(sa).toMatchObject({ name: 'net', state: 'ESTABLISHED', version: '2', keyExchange: 'CURVE_25519' });
