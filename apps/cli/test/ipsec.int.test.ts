@@ -30,7 +30,7 @@ function sockIn(side: LabSide, args: string[]): Promise<RunResult> {
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const t = setTimeout(() => child.kill('SIGKILL'), 45_000);
     child.on('close', (code, signal) => {
       clearTimeout(t);
       resolve({ code, signal, stdout, stderr });
@@ -63,18 +63,23 @@ ${extra}`,
     return file;
   };
 
+  // Every step is a node start-up (~0.5-1 s each on a busy 2-core machine): generous timeouts.
   beforeAll(async () => {
+    const pki = () => join(lab.dir, 'pki');
     lab = await startLab();
-    const pki = join(lab.dir, 'pki');
-    expect((await run(['cert', 'init', '--dir', pki])).code).toBe(0);
-    for (const s of ['a', 'b'])
-      expect(
-        (await run(['cert', 'issue', '--dir', pki, '--server', `${s}.ipsec.test`, '--name', s])).code,
-      ).toBe(0);
-  });
+    expect((await run(['cert', 'init', '--dir', pki()], { timeoutMs: 30_000 })).code).toBe(0);
+    const issued = await Promise.all(
+      ['a', 'b'].map((s) =>
+        run(['cert', 'issue', '--dir', pki(), '--server', `${s}.ipsec.test`, '--name', s], {
+          timeoutMs: 30_000,
+        }),
+      ),
+    );
+    expect(issued.map((r) => r.code)).toEqual([0, 0]);
+  }, 90_000);
   afterAll(async () => {
     await lab?.stop();
-  });
+  }, 30_000);
 
   it('up, status, watch, down — with fail-closed routes left in place', async () => {
     const b = await sockIn(lab.b, ['ipsec', 'up', config('b', 'initiate: false\n'), '--vici', lab.b.vici]);
@@ -161,7 +166,7 @@ ${extra}`,
       watch.kill('SIGINT');
     }
     expect(await watchExit).toBe(0);
-  });
+  }, 90_000);
 
   it('names the field of a bad config and exits 2, before anything reaches charon', async () => {
     const cases: Array<[string, RegExp]> = [
@@ -179,7 +184,7 @@ ${extra}`,
       cases.map(([extra], i) => {
         const file = config('a', extra).replace(/a\.yaml$/, `bad-${i}.yaml`);
         writeFileSync(file, readFileSync(config('a', extra)));
-        return run(['ipsec', 'up', file, '--vici', lab.a.vici]);
+        return run(['ipsec', 'up', file, '--vici', lab.a.vici], { timeoutMs: 45_000 });
       }),
     );
     results.forEach((r, i) => {
@@ -187,7 +192,9 @@ ${extra}`,
       expect(r.stderr).toMatch(cases[i]![1]);
       expect(r.code).toBe(2);
     });
-    const noDaemon = await run(['ipsec', 'status', '--vici', join(lab.dir, 'nope.sock')]);
+    const noDaemon = await run(['ipsec', 'status', '--vici', join(lab.dir, 'nope.sock')], {
+      timeoutMs: 30_000,
+    });
     expect(noDaemon.code).toBe(1);
     expect(noDaemon.stderr).toMatch(
       /^sock: cannot reach charon's VICI socket .*\(ERR_SOCK_IPSEC_CONNECT_FAILED\)\n$/,
@@ -197,8 +204,8 @@ ${extra}`,
     expect(unknown.stderr).toMatch(
       /^sock: terminate nosuch: charon refused terminate: .*ERR_SOCK_IPSEC_COMMAND_FAILED/,
     );
-    const badName = await run(['ipsec', 'down', '../x', '--vici', lab.a.vici]);
+    const badName = await run(['ipsec', 'down', '../x', '--vici', lab.a.vici], { timeoutMs: 30_000 });
     expect(badName.code).toBe(2);
     expect(badName.stderr).toMatch(/^sock: name: "\.\.\/x" is not a name/);
-  });
+  }, 90_000);
 });
