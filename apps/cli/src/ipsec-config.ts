@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { ConnectionOptions } from '@sock/ipsec';
 import { parse as parseYaml } from 'yaml';
@@ -33,6 +33,7 @@ const TOP = [
   'initiate',
 ];
 const LOCAL = ['cert', 'key', 'id'];
+const MAX_CONFIG_BYTES = 256 * 1024;
 const REMOTE = ['id', 'ca'];
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -49,8 +50,14 @@ export async function loadIpsecConfig(path: string): Promise<IpsecUpConfig> {
   };
   let text = '';
   try {
+    // A config is small: refuse a device or a huge file rather than read it into memory.
+    const info = await stat(path);
+    if (!info.isFile()) fail('not a regular file');
+    if (info.size > MAX_CONFIG_BYTES)
+      fail(`${info.size} bytes is more than a config (at most ${MAX_CONFIG_BYTES})`);
     text = await readFile(path, 'utf8');
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     fail((err as Error).message);
   }
   let data: unknown;

@@ -192,6 +192,8 @@ ${extra}`,
       expect(r.stderr).toMatch(cases[i]![1]);
       expect(r.code).toBe(2);
     });
+    const device = await run(['ipsec', 'up', '/dev/zero', '--vici', lab.a.vici], { timeoutMs: 30_000 });
+    expect(device).toMatchObject({ code: 2, stderr: 'sock: /dev/zero: not a regular file\n' });
     const noDaemon = await run(['ipsec', 'status', '--vici', join(lab.dir, 'nope.sock')], {
       timeoutMs: 30_000,
     });
