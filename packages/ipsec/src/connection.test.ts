@@ -53,6 +53,20 @@ describe('connection options', () => {
     expect(JSON.stringify(p.message)).not.toMatch(/psk|ikev1|sha1|modp1024|modp2048/i);
   });
 
+  it('asks for transport mode when told, selectors and all', async () => {
+    const c = base();
+    c.mode = 'transport';
+    c.localTs = ['192.0.2.1'];
+    c.remoteTs = ['192.0.2.2/32'];
+    const child = ((await prepareConnection(c)).message['site-b'] as Record<string, Record<string, unknown>>)
+      .children!['site-b'];
+    expect(child).toMatchObject({
+      mode: 'transport',
+      local_ts: ['192.0.2.1/32'],
+      remote_ts: ['192.0.2.2/32'],
+    });
+  });
+
   it('reads certificates and keys from absolute paths', async () => {
     for (const [f, v] of [
       ['a.crt', pki.a.cert],
