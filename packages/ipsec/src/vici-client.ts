@@ -1,6 +1,7 @@
 /**
- * A client for strongSwan's VICI socket. Written by hand: no maintained npm client exists (the packages
- * on the registry are years old and unmaintained), and the protocol is small (see vici-wire.ts).
+ * A client for strongSwan's VICI socket. Written by hand because no maintained npm client exists
+ * (strongSwan itself ships clients for C, Python, Perl and Ruby only), and the protocol is small (see
+ * vici-wire.ts).
  *
  * VICI answers strictly in order on one connection, so operations (commands and event (un)registrations)
  * go one at a time through a queue; events may arrive at any moment and go to their listeners. A command
