@@ -246,6 +246,7 @@ class Client implements ViciClient {
     this.subscribers.add(subscriber);
     const ready = (async () => {
       for (const name of events) {
+        if (done) break; // aborted or closed while registering the previous name
         const handler = (message: DecodedMessage) => subscriber.push({ name, message });
         handlers.set(name, handler);
         await this.listen(name, handler, options);
@@ -311,7 +312,8 @@ class Client implements ViciClient {
         `event registration ${name}`,
         options,
       );
-      this.confirmed.add(name);
+      // Unless everyone left while the registration was on its way.
+      if ((this.registered.get(name) ?? 0) > 0) this.confirmed.add(name);
     } catch (err) {
       set.delete(handler);
       this.registered.set(name, (this.registered.get(name) ?? 1) - 1);
