@@ -315,8 +315,8 @@ class Client implements ViciClient {
       // Unless everyone left while the registration was on its way.
       if ((this.registered.get(name) ?? 0) > 0) this.confirmed.add(name);
     } catch (err) {
-      set.delete(handler);
-      this.registered.set(name, (this.registered.get(name) ?? 1) - 1);
+      // unlisten() may already have taken this handler (and its count) away.
+      if (set.delete(handler)) this.registered.set(name, (this.registered.get(name) ?? 1) - 1);
       throw err;
     }
   }
