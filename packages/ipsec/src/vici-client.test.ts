@@ -260,6 +260,19 @@ describe('VICI client against a misbehaving daemon', () => {
     expect(two).toEqual(['2', '2']);
   });
 
+  it('ends a subscription on its signal: the waiting next() rejects, the daemon is told', async () => {
+    const d = await fakeDaemon(polite);
+    const c = client(d.path);
+    const ac = new AbortController();
+    const events = c.subscribe(['ike-updown', 'child-updown'], { signal: ac.signal });
+    const next = events.next();
+    await until(() => d.received.filter((p) => p.type === PacketType.EVENT_REGISTER).length === 2);
+    ac.abort();
+    await expect(next).rejects.toThrow(code('ERR_SOCK_IPSEC_ABORTED'));
+    expect((await events.next()).done).toBe(true);
+    await until(() => d.received.filter((p) => p.type === PacketType.EVENT_UNREGISTER).length === 2);
+  });
+
   it('close() fails what is pending and ends subscriptions', async () => {
     const d = await fakeDaemon((p, s) => {
       if (p.type !== PacketType.CMD_REQUEST) polite(p, s);

@@ -230,12 +230,12 @@ class Client implements ViciClient {
       },
       fail: (err) => {
         if (done) return;
-        failure = err;
         queued.length = 0;
+        // Delivered once: to the next() that waits, or to the next call of next().
         if (waiting) {
           waiting.reject(err);
           waiting = undefined;
-        }
+        } else failure = err;
         void finish();
       },
       end: () => void finish(),
