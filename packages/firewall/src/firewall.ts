@@ -886,7 +886,7 @@ class FirewallImpl implements Firewall {
       const driver = await this.resolve(options.signal);
       const path = this.opts.stateFile;
       // Restoring from a file that is not there would silently restore nothing: say so instead.
-      if (path !== undefined && !this.dry && (await readState(path)) === undefined) {
+      if (path !== undefined && (await readState(path)) === undefined) {
         throw new FirewallError(
           FirewallErrorCode.STATE_MISSING,
           `state file ${JSON.stringify(path)} does not exist, so there is nothing to restore; check the path (sock fw restore --state <file>)`,
