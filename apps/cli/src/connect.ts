@@ -151,7 +151,21 @@ async function connectUdp(host: string, port: number, waitMs: number, flags: Con
   const maxPayloadBytes = flags.maxFrame
     ? Math.min(makeFraming('raw', flags.maxFrame).maxFrameBytes, 65_507)
     : 65_507;
-  const socket = createUdpSocket({ maxPayloadBytes });
+  // A closed port answers with ICMP port unreachable, which a connected socket reports as
+  // ECONNREFUSED on a later send or receive: like ncat and socat, that is "Connection refused", exit 1.
+  let refused = false;
+  let stop: () => void = () => {};
+  const socket = createUdpSocket({
+    maxPayloadBytes,
+    observers: [
+      (e) => {
+        if (e.type === 'error' && e.error.code === SockErrorCode.CONNECTION_REFUSED) {
+          refused = true;
+          stop();
+        }
+      },
+    ],
+  });
   try {
     await socket.connect({ host, port });
   } catch (err) {
@@ -162,6 +176,7 @@ async function connectUdp(host: string, port: number, waitMs: number, flags: Con
   let idle: NodeJS.Timeout | undefined;
   let stdinEnded = false;
   const done = new Promise<void>((resolve) => {
+    stop = resolve;
     const arm = () => {
       clearTimeout(idle);
       if (stdinEnded) idle = setTimeout(resolve, waitMs);
@@ -169,22 +184,40 @@ async function connectUdp(host: string, port: number, waitMs: number, flags: Con
     void (async () => {
       for await (const d of socket) {
         received++;
-        process.stdout.write(Buffer.concat([d.message, Buffer.from('\n')]));
+        process.stdout.write(d.message);
         arm();
       }
     })().catch(() => {});
     void (async () => {
-      const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
-      for await (const line of lines) await socket.send(Buffer.from(line));
+      // One datagram per line, its newline kept (as ncat sends it).
+      for await (const line of linesWithNewline(process.stdin)) await socket.send(line);
       stdinEnded = true;
       arm();
-    })().catch((err: Error) => {
-      process.stderr.write(`sock: ${describeError(err)}\n`);
+    })().catch((err: unknown) => {
+      if (SockError.isInstance(err) && err.code === SockErrorCode.CONNECTION_REFUSED) refused = true;
+      else process.stderr.write(`sock: ${describeError(err)}\n`);
       resolve();
     });
   });
   await done;
   clearTimeout(idle);
   await socket.close();
+  if (refused) {
+    process.stderr.write('sock: Connection refused\n');
+    throw new ExitError(EXIT.RUNTIME);
+  }
   endReport(flags, { ok: true, transport: 'udp', datagramsIn: received });
+}
+
+/** Lines of a stream, each with its `\n` (the last one as it ends), for one datagram per line. */
+async function* linesWithNewline(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  let pending = Buffer.alloc(0);
+  for await (const chunk of input) {
+    pending = Buffer.concat([pending, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+    for (let nl = pending.indexOf(10); nl >= 0; nl = pending.indexOf(10)) {
+      yield pending.subarray(0, nl + 1);
+      pending = pending.subarray(nl + 1);
+    }
+  }
+  if (pending.length > 0) yield pending;
 }

@@ -191,7 +191,8 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   const summary: string[] = [];
   if (flags.udp) {
     const socket: UdpSocket = createUdpSocket({
-      maxPayloadBytes: Math.min(framing.maxFrameBytes, 65_507),
+      // The library's safe default (1232 bytes) unless --max-frame asks for more.
+      ...(flags.maxFrame !== undefined ? { maxPayloadBytes: Math.min(framing.maxFrameBytes, 65_507) } : {}),
       guards: guards ? [guards] : [],
       observers,
       antiAmplification: true,

@@ -34,6 +34,7 @@ export { type DelimitedOptions, delimited } from './framing/delimited.js';
 export { DEFAULT_MAX_FRAME_BYTES, type FrameDecoder, type Framing } from './framing/framing.js';
 export { type LengthPrefixedOptions, lengthPrefixed } from './framing/length-prefixed.js';
 export { type RawOptions, raw } from './framing/raw.js';
+export { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip-address.js';
 export { notify, type Observer, type RejectEvent, type SockEvent } from './observer.js';
 export {
   type ClientTransport,
