@@ -1,0 +1,115 @@
+import { createServer, delimited, reject, type SockServer } from '@sock/core';
+import { createGuards, type Guards } from '@sock/guards';
+import { Registry } from 'prom-client';
+import { afterEach, expect, it } from 'vitest';
+import { createSockMetrics } from '../src/collector.js';
+import { prometheusMetrics, serveMetrics } from '../src/prometheus.js';
+import { exchange, promtool, sample, until } from './helpers.js';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function echoServer(registry: Registry, guards: Guards) {
+  const metrics = prometheusMetrics(registry, { components: { guards } });
+  const server: SockServer = createServer({
+    framing: delimited({ maxFrameBytes: 16 }),
+    plugins: [guards.plugin, metrics.plugin('direct')],
+    observers: [metrics.observer('direct')],
+    async handler(conn) {
+      for await (const frame of conn) {
+        const done = metrics.startMessage('direct');
+        await conn.send(frame);
+        done();
+      }
+    },
+  });
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  cleanup.push(() => server.close({ drainMs: 0 }));
+  return { metrics, server, port };
+}
+
+it("counts a real server's connections, refusals, bytes and latencies on a prom-client registry; promtool is clean; HEAD works", async () => {
+  const registry = new Registry();
+  const guards = createGuards({ ip: { deny: ['127.0.0.66'] }, strikes: { threshold: 100 } });
+  cleanup.push(() => guards.close());
+  const { server, port } = await echoServer(registry, guards);
+
+  expect(await exchange(port, 'hello\n', { replies: 1 })).toBe('hello\n');
+  expect(await exchange(port, 'a\nb\n', { replies: 2 })).toBe('a\nb\n');
+  await exchange(port, `${'x'.repeat(40)}\n`); // frame-too-large: closed by core
+  await exchange(port, 'nope\n', { localAddress: '127.0.0.66' }); // ip-denied at accept
+  await until(() => server.connections.size === 0, 'every connection closed');
+
+  const http = await serveMetrics(registry);
+  cleanup.push(() => http.close());
+  const res = await fetch(http.url);
+  const body = await res.text();
+  const L = 'listener="direct"';
+  expect(sample(body, `sock_connections_opened_total{${L},transport="tcp"}`)).toBe(3);
+  expect(sample(body, `sock_connections_open{${L}}`)).toBe(0);
+  expect(sample(body, `sock_connections_closed_total{${L},reason="frame-too-large"}`)).toBe(1);
+  expect(
+    sample(
+      body,
+      `sock_rejections_total{${L},reason="frame-too-large",stage="frame",plugin="core",closed="true"}`,
+    ),
+  ).toBe(1);
+  expect(
+    sample(
+      body,
+      `sock_rejections_total{${L},reason="ip-denied",stage="accept",plugin="guards",closed="true"}`,
+    ),
+  ).toBe(1);
+  // The server's own counters agree.
+  expect(server.stats().rejected).toEqual({ 'frame-too-large': 1, 'ip-denied': 1 });
+  expect(server.stats().open).toBe(3);
+  // Bytes and frames at close: "hello\n" + "a\nb\n" echoed, plus 41 refused bytes read.
+  expect(sample(body, `sock_sent_bytes_total{${L},transport="tcp"}`)).toBe(10);
+  expect(sample(body, `sock_sent_frames_total{${L},transport="tcp"}`)).toBe(3);
+  expect(sample(body, `sock_received_frames_total{${L},transport="tcp"}`)).toBe(3);
+  expect(sample(body, `sock_handshake_duration_seconds_count{${L},transport="tcp"}`)).toBe(3);
+  expect(sample(body, `sock_message_duration_seconds_count{${L}}`)).toBe(3);
+  // No address is ever a label value.
+  expect(body).not.toMatch(/="127\./);
+  expect(await promtool(body)).toEqual({ code: 0, out: '' });
+
+  const head = await fetch(http.url, { method: 'HEAD' });
+  expect(head.status).toBe(200);
+  expect(head.headers.get('content-length')).toBe(res.headers.get('content-length'));
+  expect(await head.text()).toBe('');
+});
+
+it('caps labels: a plug-in inventing a reason per connection adds at most the cap plus `other`', async () => {
+  const registry = new Registry();
+  const metrics = prometheusMetrics(registry, { maxLabelValues: 8 });
+  let n = 0;
+  const server = createServer({
+    plugins: [{ name: 'inventive', accept: () => reject(`made-up-${n++}`) }],
+    observers: [metrics.observer()],
+    handler: async () => {},
+  });
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  cleanup.push(() => server.close({ drainMs: 0 }));
+  for (let i = 0; i < 30; i++) await exchange(port, '');
+  await exchange(port, ''); // and one whose reason is not even a code
+  const body = await registry.metrics();
+  const series = body.split('\n').filter((l) => l.startsWith('sock_rejections_total{'));
+  expect(series).toHaveLength(9);
+  expect(
+    sample(
+      body,
+      'sock_rejections_total{listener="default",reason="other",stage="accept",plugin="inventive",closed="true"}',
+    ),
+  ).toBe(23);
+  expect(await promtool(body)).toEqual({ code: 0, out: '' });
+});
+
+it('refuses to register twice on one registry, naming the metric', () => {
+  const registry = new Registry();
+  prometheusMetrics(registry);
+  expect(() => prometheusMetrics(registry)).toThrow(/sock_connections_opened_total is already registered/);
+  expect(() => prometheusMetrics(registry, { prefix: 'bad prefix' })).toThrow(/not a valid metric name/);
+  expect(() => createSockMetrics({ maxLabelValues: 0 })).toThrow(/maxLabelValues must be a positive integer/);
+});
