@@ -31,4 +31,5 @@ export type {
   UdpStats,
 } from './components.js';
 export type { FamilyInfo, MetricFamily, MetricType, MetricValue } from './families.js';
-export type { TopKey } from './top-keys.js';
+export { createRing, type Ring } from './status/ring.js';
+export { createTopKeys, type TopKey, type TopKeys } from './top-keys.js';
