@@ -57,9 +57,11 @@ const ports = await new Promise((resolve, reject) => {
     banner += d;
     const direct = /listening on 127\.0\.0\.1:(\d+)/.exec(banner);
     const edge = /edge \(PROXY protocol from [^)]*\): 127\.0\.0\.1:(\d+)/.exec(banner);
-    if (direct && edge) {
+    const metrics = /metrics: (http:\S+)/.exec(banner);
+    const status = /live status page: (http:\S+)/.exec(banner);
+    if (direct && edge && metrics && status) {
       clearTimeout(t);
-      resolve({ direct: Number(direct[1]), edge: Number(edge[1]) });
+      resolve({ direct: Number(direct[1]), edge: Number(edge[1]), metrics: metrics[1], status: status[1] });
     }
   });
 });
@@ -71,6 +73,8 @@ const tlsOptions = {
   cert: readFileSync(join(pki, 'alice.crt')),
   key: readFileSync(join(pki, 'alice.key')),
   servername: 'localhost',
+  // Its own source address: the attack's sources are 127.0.0.10-250.
+  localAddress: '127.0.0.2',
 };
 
 let legitOk = 0;
@@ -78,7 +82,9 @@ let legitFail = 0;
 /** One certified user: hello, say, close. */
 function chatOnce() {
   return new Promise((resolve) => {
-    const s = connect(tlsOptions, () => s.write('{"type":"hello","name":"alice"}\n{"type":"say","text":"hi"}\n'));
+    const s = connect(tlsOptions, () =>
+      s.write('{"type":"hello","name":"alice"}\n{"type":"say","text":"hi"}\n'),
+    );
     let got = '';
     const t = setTimeout(() => s.destroy(), 3000);
     s.on('data', (d) => {
@@ -132,7 +138,11 @@ const rss = () => {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${service.pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
 };
-const sampler = setInterval(() => samples.push({ t: (Date.now() - started) / 60_000, rssMiB: rss() }), everyMs);
+const quiet = [];
+const sampler = setInterval(
+  () => samples.push({ t: (Date.now() - started) / 60_000, rssMiB: rss() }),
+  everyMs,
+);
 let phase = 0;
 while (Date.now() - started < durationMs) {
   const s = Math.max(3, Math.min(phaseS, Math.ceil((durationMs - (Date.now() - started)) / 1000)));
@@ -143,6 +153,22 @@ while (Date.now() - started < durationMs) {
     attack(ports.edge, kind, s),
     legit(Date.now() + s * 1000),
   ]);
+  // A quiet point: load stopped, connections closed (slowloris ones hit the 1.5 s deadline).
+  await new Promise((r) => setTimeout(r, 3000));
+  quiet.push({ t: (Date.now() - started) / 60_000, rssMiB: rss() });
+}
+let refusals = {};
+let figures;
+try {
+  const body = await (await fetch(ports.metrics)).text();
+  for (const m of body.matchAll(
+    /^sock_rejections_total\{listener="(\w+)",reason="([\w-]+)"[^}]*closed="true"\} (\d+)$/gm,
+  )) {
+    refusals[`${m[1]} ${m[2]}`] = (refusals[`${m[1]} ${m[2]}`] ?? 0) + Number(m[3]);
+  }
+  figures = await (await fetch(new URL('status.json', ports.status))).json();
+} catch (err) {
+  refusals = { error: String(err) };
 }
 clearInterval(sampler);
 service.kill('SIGTERM');
@@ -158,29 +184,33 @@ function slope(points) {
   const den = points.reduce((a, p) => a + (p.t - mx) ** 2, 0);
   return den === 0 ? 0 : num / den;
 }
-// The first cycle of attack kinds sets the allocator's plateau; growth is judged after it.
-const warm = (KINDS.length * phaseS) / 60;
-const steady = samples.filter((p) => p.t >= warm);
+// The first cycle of attack kinds sets the allocator's plateau; growth is judged on the quiet points after it.
+const steady = quiet.slice(KINDS.length);
 const growth = slope(steady);
 const at = (p) => (p ? p.rssMiB.toFixed(1) : 'n/a');
 const result = {
   serve: serveJs,
   durationMs,
   first: samples[0]?.rssMiB,
-  afterWarmUp: steady[0]?.rssMiB,
   peak: Math.max(...samples.map((p) => p.rssMiB)),
   last: samples.at(-1)?.rssMiB,
+  quiet,
   growthMiBPerMinute: growth,
+  refusals,
+  opened: figures?.totals,
+  topKeys: figures?.topKeys?.slice(0, 5),
   limitMiBPerMinute: LIMIT_RSS_MIB_PER_MIN,
   legit: { ok: legitOk, fail: legitFail },
   samples,
 };
 console.log(
-  `RSS MiB: first ${at(samples[0])}, after warm-up ${at(steady[0])}, peak ${result.peak.toFixed(1)}, last ${at(samples.at(-1))}; growth after warm-up ${growth === null ? 'n/a (run longer)' : `${growth.toFixed(2)} MiB/min`} (limit ${LIMIT_RSS_MIB_PER_MIN}); certified chats ${legitOk} ok, ${legitFail} failed; ${samples.length} samples over ${((Date.now() - started) / 60_000).toFixed(1)} min`,
+  `RSS MiB: first ${at(samples[0])}, quiet points ${quiet.map((q) => q.rssMiB.toFixed(1)).join(' ')}, peak ${result.peak.toFixed(1)}; growth over the quiet points after the first cycle ${growth === null ? 'n/a (run longer)' : `${growth.toFixed(2)} MiB/min`} (limit ${LIMIT_RSS_MIB_PER_MIN}); certified chats ${legitOk} ok, ${legitFail} failed; ${samples.length} samples over ${((Date.now() - started) / 60_000).toFixed(1)} min`,
 );
 writeFileSync(join(root, 'bench', 'results', 'soak-demo.json'), `${JSON.stringify(result, null, 2)}\n`);
 if (growth !== null && growth > LIMIT_RSS_MIB_PER_MIN) {
+  console.log(`refusals: ${JSON.stringify(refusals)}`);
   console.log(`GROWTH TREND: RSS +${growth.toFixed(2)} MiB/min > ${LIMIT_RSS_MIB_PER_MIN}`);
   process.exit(1);
 }
+console.log(`refusals: ${JSON.stringify(refusals)}\nconnections: ${JSON.stringify(figures?.totals)}`);
 console.log('RSS flat');

@@ -266,7 +266,6 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
     },
     components,
     collect() {
-      const out: MetricFamily[] = Object.values(tables).map((t) => ({ ...t.info, values: t.values() }));
       const context: ReadContext = { now: now(), caps: read };
       const stats = new Map<keyof Components, unknown>();
       for (const kind of Object.keys(components) as Array<keyof Components>) {
@@ -278,8 +277,9 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
           tables.readErrors.add({ component: kind }, 1);
         }
       }
+      const out: MetricFamily[] = Object.values(tables).map((t) => ({ ...t.info, values: t.values() }));
       for (const family of COMPONENT_FAMILIES) {
-        if (!components[family.component]) continue;
+        if (!hasStats(components[family.component])) continue;
         const { read: reader, ...info } = family;
         const value = stats.get(family.component);
         out.push({ ...info, values: value === undefined ? [] : reader(value as never, context) });
@@ -289,7 +289,9 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
     get families() {
       return [
         ...Object.values(EVENT_FAMILIES),
-        ...COMPONENT_FAMILIES.filter((f) => components[f.component]).map(({ read: _r, ...info }) => info),
+        ...COMPONENT_FAMILIES.filter((f) => hasStats(components[f.component])).map(
+          ({ read: _r, ...info }) => info,
+        ),
       ];
     },
     histograms,
@@ -304,6 +306,11 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
       return [...perListener.values()].map((f) => ({ ...f }));
     },
   };
+}
+
+/** Only components with a `stats()` get families (an older component without one adds no zeros). */
+function hasStats(component: object | undefined): boolean {
+  return typeof (component as { stats?: unknown } | undefined)?.stats === 'function';
 }
 
 function positiveInt(value: number, name: string): number {

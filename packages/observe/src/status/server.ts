@@ -117,6 +117,10 @@ export async function serveStatus(
       });
       return;
     }
+    if (path === '/favicon.ico') {
+      res.writeHead(204, { 'cache-control': 'max-age=86400' }).end();
+      return;
+    }
     if (path === '/status.json') {
       if (!authorized(req)) {
         send(res, req, 401, 'application/json', '{"error":"unauthorized"}\n', {
