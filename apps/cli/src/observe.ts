@@ -2,7 +2,7 @@
  * `sock listen`'s observability: --metrics (Prometheus), --log (decision lines, rate-limited), --status
  * (the live page), all rendered by @sock/observe from one collector.
  */
-import type { Observer, Plugin } from '@sock/core';
+import { type Observer, type Plugin, SockError, SockErrorCode } from '@sock/core';
 import { type Components, createSockMetrics, type SockMetrics } from '@sock/observe';
 import { type BanInfo, decisionLog } from '@sock/observe/pino';
 import { prometheusMetrics, serveMetrics } from '@sock/observe/prometheus';
@@ -79,7 +79,11 @@ export function startObserve(flags: ObserveFlags, log: Logger, components: Compo
           out.statusUrl = s.url.replace(/#token=.*$/, '');
           summary.push(`status ${out.statusUrl}${token ? ' (bearer token)' : ''}`);
         } catch (err) {
-          throw new UsageError(`--status: ${(err as Error).message.replace(/^serveStatus: /, '')}`);
+          if (!SockError.isInstance(err) || err.code !== SockErrorCode.INVALID_OPTION) throw err;
+          const message = err.message
+            .replace(/^serveStatus: /, '')
+            .replace('allowRemote is set', '--status-allow-remote is given');
+          throw new UsageError(`--status: ${message}`);
         }
       }
       return out;
