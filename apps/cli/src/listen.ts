@@ -181,7 +181,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     const peers = new Set<Connection<Buffer, Uint8Array>>();
     const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
       framing,
-      plugins: guards ? [guards.plugin, observe.plugin] : [observe.plugin],
+      plugins: [...(guards ? [guards.plugin] : []), ...observe.plugins],
       observers,
       ...(transport ? { transport } : {}),
       handler: async (conn) => {

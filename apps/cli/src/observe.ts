@@ -36,7 +36,8 @@ export function addObserveFlags(cmd: Command): void {
 
 export interface Observe {
   readonly observers: Observer[];
-  readonly plugin: Plugin;
+  /** The handshake-timing plug-in when --metrics or --status asks for it (none costs no pipeline hook). */
+  readonly plugins: Plugin[];
   readonly metrics: SockMetrics;
   ban(e: BanInfo): void;
   /** Start the HTTP endpoints; returns the summary parts and URLs. */
@@ -55,7 +56,7 @@ export function startObserve(flags: ObserveFlags, log: Logger, components: Compo
   const closers: Array<() => Promise<void>> = [];
   return {
     observers: [metrics.observer(), decisions.observer],
-    plugin: metrics.plugin(),
+    plugins: metricsAt || statusAt ? [metrics.plugin()] : [],
     metrics,
     ban: (e) => decisions.ban(e),
     async serve() {

@@ -113,3 +113,53 @@ it('refuses to register twice on one registry, naming the metric', () => {
   expect(() => prometheusMetrics(registry, { prefix: 'bad prefix' })).toThrow(/not a valid metric name/);
   expect(() => createSockMetrics({ maxLabelValues: 0 })).toThrow(/maxLabelValues must be a positive integer/);
 });
+
+it("over TLS: handshake latency per transport, refused handshakes by reason, and the transport's own stats() once it has one", async () => {
+  const { createCA, issueServerCert, tlsTransport } = await import('@sock/tls');
+  const { connect } = await import('node:tls');
+  const ca = await createCA();
+  const { cert, key } = await issueServerCert(ca, { names: ['localhost', '127.0.0.1'] });
+  const transport = tlsTransport({ cert, key });
+  cleanup.push(() => transport.close());
+  const registry = new Registry();
+  const metrics = prometheusMetrics(registry, { components: { tls: transport } });
+  const server = createServer({
+    transport,
+    framing: delimited({ maxFrameBytes: 64 }),
+    plugins: [metrics.plugin('tls')],
+    observers: [metrics.observer('tls')],
+    async handler(conn) {
+      for await (const m of conn) await conn.send(m);
+    },
+  });
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  cleanup.push(() => server.close({ drainMs: 0 }));
+  for (let i = 0; i < 2; i++) {
+    await new Promise<void>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1', ca: ca.cert, servername: 'localhost' }, () =>
+        s.write('hi\n'),
+      );
+      s.on('data', () => s.end());
+      s.on('close', () => resolve());
+    });
+  }
+  await exchange(port, 'GET / HTTP/1.0\r\n\r\n'); // not TLS
+  await until(() => server.connections.size === 0, 'all closed');
+  const body = await registry.metrics();
+  expect(sample(body, 'sock_handshake_duration_seconds_count{listener="tls",transport="tls"}')).toBe(2);
+  expect(sample(body, 'sock_connections_opened_total{listener="tls",transport="tls"}')).toBe(2);
+  expect(
+    sample(
+      body,
+      'sock_rejections_total{listener="tls",reason="tls-not-tls",stage="handshake",plugin="tls",closed="true"}',
+    ),
+  ).toBe(1);
+  // @sock/tls gains stats() in its own branch (issue 15): then its families appear. Re-run after merging.
+  if (typeof (transport as { stats?: unknown }).stats === 'function') {
+    expect(sample(body, 'sock_tls_handshakes_total')).toBeGreaterThanOrEqual(2);
+    expect(body).toMatch(/^sock_tls_certificate_expiry_seconds\{certificate="[^"]+"\} \d+$/m);
+  } else {
+    expect(body).not.toContain('sock_tls_handshakes_total');
+  }
+  expect(await promtool(body)).toEqual({ code: 0, out: '' });
+});
