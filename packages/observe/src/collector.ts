@@ -80,6 +80,8 @@ export interface SockMetrics {
   topKeys(n?: number): TopKey[];
   /** Figures per listener, for the status page. */
   listeners(): ListenerFigures[];
+  /** Refusals since start by reason (closed connections and dropped datagrams; reported ones not). */
+  refusals(): Record<string, number>;
 }
 
 interface Series {
@@ -158,6 +160,7 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
   const perListener = new Map<string, { -readonly [K in keyof ListenerFigures]: ListenerFigures[K] }>();
   const sinks = new Set<(o: Observation) => void>();
   const addListeners = new Set<() => void>();
+  const refusedBy = new Map<string, number>();
   const top = createTopKeys(topCapacity);
   const histograms: HistogramInfo[] = [HISTOGRAM_FAMILIES.handshake, HISTOGRAM_FAMILIES.message];
 
@@ -212,8 +215,10 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
           1,
         );
         const f = figures(listener);
-        if (event.closed) f.rejected++;
-        else f.reported++;
+        if (refused(event)) {
+          f.rejected++;
+          refusedBy.set(reason, (refusedBy.get(reason) ?? 0) + 1);
+        } else f.reported++;
         top.add(event.key ?? event.conn.remoteAddress, event.reason, now());
         return;
       }
@@ -305,7 +310,18 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
     listeners() {
       return [...perListener.values()].map((f) => ({ ...f }));
     },
+    refusals() {
+      return Object.fromEntries(refusedBy);
+    },
   };
+}
+
+/**
+ * A refusal that cost the peer something: a closed connection, or a dropped datagram (UDP has no
+ * connection to close, so its drops arrive with `closed: false`); the rest was only reported.
+ */
+export function refused(event: { closed: boolean; shadow: boolean; conn: { transport: string } }): boolean {
+  return event.closed || (event.conn.transport === 'udp' && !event.shadow);
 }
 
 /** Only components with a `stats()` get families (an older component without one adds no zeros). */

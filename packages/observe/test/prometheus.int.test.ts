@@ -73,6 +73,15 @@ it("counts a real server's connections, refusals, bytes and latencies on a prom-
   expect(sample(body, `sock_message_duration_seconds_count{${L}}`)).toBe(3);
   // No address is ever a label value.
   expect(body).not.toMatch(/="127\./);
+  // @sock/guards gains stats() in its own branch (issue 14): then its families appear. Re-run after merging.
+  if (typeof (guards as { stats?: unknown }).stats === 'function') {
+    expect(body).toMatch(/^sock_guards_keys \d+$/m);
+    expect(body).toMatch(/^sock_guards_keys_max [1-9]\d*$/m);
+    expect(sample(body, 'sock_guards_bans_issued_total')).toBe(0);
+    expect(sample(body, 'sock_guards_bans_active')).toBe(0);
+  } else {
+    expect(body).not.toContain('sock_guards_');
+  }
   expect(await promtool(body)).toEqual({ code: 0, out: '' });
 
   const head = await fetch(http.url, { method: 'HEAD' });
@@ -161,5 +170,40 @@ it("over TLS: handshake latency per transport, refused handshakes by reason, and
   } else {
     expect(body).not.toContain('sock_tls_handshakes_total');
   }
+  expect(await promtool(body)).toEqual({ code: 0, out: '' });
+});
+
+it('a real UDP server: refused datagrams by reason under listener="udp", and its stats() read for what matches the contract', async () => {
+  const { createUdpServer } = await import('@sock/udp');
+  const { json } = await import('@sock/core');
+  const { createSocket } = await import('node:dgram');
+  const registry = new Registry();
+  const metrics = prometheusMetrics(registry);
+  const udp = createUdpServer({
+    codec: json(),
+    maxPayloadBytes: 64,
+    observers: [metrics.observer('udp')],
+    handler: (r) => r,
+  });
+  const { port } = await udp.bind({ host: '127.0.0.1', port: 0 });
+  cleanup.push(() => udp.close());
+  metrics.add({ udp });
+  const client = createSocket('udp4');
+  cleanup.push(() => client.close());
+  for (let i = 0; i < 3; i++) client.send(Buffer.alloc(200, 1), port, '127.0.0.1'); // too large
+  await until(
+    async () =>
+      (sample(
+        await registry.metrics(),
+        'sock_rejections_total{listener="udp",reason="frame-too-large",stage="frame",plugin="udp",closed="false"}',
+      ) ?? 0) >= 3,
+    'three refusals',
+  );
+  const body = await registry.metrics();
+  expect(body).not.toMatch(/="127\./);
+  // A dropped datagram is a refusal (there is no connection to close), as the status page counts it.
+  expect(metrics.refusals()).toEqual({ 'frame-too-large': 3 });
+  expect(metrics.listeners().find((l) => l.listener === 'udp')).toMatchObject({ rejected: 3, reported: 0 });
+  // Whatever its stats() holds today, the scrape stays valid (fields that are not numbers are skipped).
   expect(await promtool(body)).toEqual({ code: 0, out: '' });
 });

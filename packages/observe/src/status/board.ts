@@ -1,6 +1,5 @@
 import type { ListenerFigures, SockMetrics } from '../collector.js';
 import { guardsSource, readStats } from '../components.js';
-import type { MetricFamily } from '../families.js';
 import type { TopKey } from '../top-keys.js';
 import { createRing } from './ring.js';
 
@@ -64,18 +63,6 @@ export interface StatusBoard {
   close(): void;
 }
 
-/** Rejections (closed ones) summed by reason over listeners, stages and plug-ins. */
-function rejectedByReason(families: MetricFamily[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  const f = families.find((x) => x.name === 'rejections_total');
-  for (const v of f?.values ?? []) {
-    if (v.labels.closed !== 'true') continue;
-    const r = v.labels.reason ?? 'none';
-    out[r] = (out[r] ?? 0) + v.value;
-  }
-  return out;
-}
-
 /** Bounded history of a collector's figures, sampled on a timer, for the status page. */
 export function createStatusBoard(metrics: SockMetrics, options: StatusBoardOptions = {}): StatusBoard {
   const now = options.now ?? Date.now;
@@ -88,7 +75,7 @@ export function createStatusBoard(metrics: SockMetrics, options: StatusBoardOpti
     const figures = metrics.listeners();
     const opened = figures.reduce((n, f) => n + f.opened, 0);
     const open = figures.reduce((n, f) => n + f.open, 0);
-    const byReason = rejectedByReason(metrics.collect());
+    const byReason = metrics.refusals();
     const delta: Record<string, number> = {};
     for (const [r, n] of Object.entries(byReason)) {
       const d = n - (lastRejected[r] ?? 0);
@@ -154,7 +141,7 @@ export function createStatusBoard(metrics: SockMetrics, options: StatusBoardOpti
           reported: sum('reported'),
         },
         listeners,
-        rejectedByReason: rejectedByReason(metrics.collect()),
+        rejectedByReason: metrics.refusals(),
         history: history.toArray(),
         topKeys: metrics.topKeys(options.topKeys ?? 10),
         bans,
