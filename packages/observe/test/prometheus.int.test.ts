@@ -7,6 +7,36 @@ import { prometheusMetrics, serveMetrics } from '../src/prometheus.js';
 import { exchange, promtool, sample, until } from './helpers.js';
 
 const cleanup: Array<() => unknown> = [];
+
+/** A self-signed P-256 certificate for localhost from the real openssl (no dev-PKI API needed). */
+async function selfSigned(): Promise<{ cert: string; key: string }> {
+  const { execFile } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'sock-observe-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const args = [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+  ];
+  args.push('-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+  args.push('-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'));
+  await new Promise<void>((resolve, reject) =>
+    execFile('openssl', args, (err) => (err ? reject(err) : resolve())),
+  );
+  return {
+    cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+  };
+}
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
@@ -124,10 +154,9 @@ it('refuses to register twice on one registry, naming the metric', () => {
 });
 
 it("over TLS: handshake latency per transport, refused handshakes by reason, and the transport's own stats() once it has one", async () => {
-  const { createCA, issueServerCert, tlsTransport } = await import('@sock/tls');
+  const { tlsTransport } = await import('@sock/tls');
   const { connect } = await import('node:tls');
-  const ca = await createCA();
-  const { cert, key } = await issueServerCert(ca, { names: ['localhost', '127.0.0.1'] });
+  const { cert, key } = await selfSigned();
   const transport = tlsTransport({ cert, key });
   cleanup.push(() => transport.close());
   const registry = new Registry();
@@ -145,7 +174,7 @@ it("over TLS: handshake latency per transport, refused handshakes by reason, and
   cleanup.push(() => server.close({ drainMs: 0 }));
   for (let i = 0; i < 2; i++) {
     await new Promise<void>((resolve) => {
-      const s = connect({ port, host: '127.0.0.1', ca: ca.cert, servername: 'localhost' }, () =>
+      const s = connect({ port, host: '127.0.0.1', ca: cert, servername: 'localhost' }, () =>
         s.write('hi\n'),
       );
       s.on('data', () => s.end());
