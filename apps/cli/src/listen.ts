@@ -5,7 +5,6 @@ import {
   type Framing,
   lengthPrefixed,
   raw,
-  type SockEvent,
   type SockServer,
 } from '@sock/core';
 import { createBanBridge, FirewallError } from '@sock/firewall';
@@ -19,8 +18,8 @@ import { backendName, formatCommands, openFirewall, tableName } from './firewall
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { loadListenConfig } from './listen-config.js';
 import { createLogger, type LogFormat } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { hostAndPort, oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
+import { addObserveFlags, type ObserveFlags, startObserve } from './observe.js';
+import { hostAndPort, oneOf, parseDur, parseSize } from './parse.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
 
 export type FramingName = 'line' | 'length' | 'raw';
@@ -33,13 +32,12 @@ export function makeFraming(name: string | undefined, maxFrame: string | undefin
   return raw({ maxFrameBytes });
 }
 
-interface ListenFlags extends GuardFlags, ServerTlsFlags {
+interface ListenFlags extends GuardFlags, ServerTlsFlags, ObserveFlags {
   echo?: boolean;
   chat?: boolean;
   udp?: boolean;
   framing?: string;
   maxFrame?: string;
-  metrics?: string;
   log?: string;
   logLevel?: string;
   json?: boolean;
@@ -65,13 +63,13 @@ export function listenCommand(program: Command): void {
       '--firewall-table <name>',
       'nftables table / iptables chain prefix for --firewall (default sockfw)',
     )
-    .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics')
     .option('--log <format>', 'log connections and decisions to stderr: json or pretty')
     .option('--log-level <level>', 'pino level (default info with --log, warn without)')
     .option('--drain <dur>', 'on SIGINT/SIGTERM, let connections finish for this long', '5s')
     .option('--json', 'print the ready line as JSON');
   addServerTlsFlags(cmd);
   addGuardFlags(cmd);
+  addObserveFlags(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -96,7 +94,6 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   const framing = makeFraming(framingName, flags.maxFrame);
   const logFormat =
     flags.log === undefined ? undefined : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
-  const metricsAt = flags.metrics === undefined ? undefined : parseHostPort(flags.metrics, '--metrics');
   const drainMs = parseDur(flags.drain ?? '5s', '--drain');
   const config = flags.config ? await loadListenConfig(flags.config) : undefined;
   const guarded = guardPolicy(flags, config?.guards);
@@ -117,7 +114,6 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   }
 
   const log: Logger = createLogger(logFormat as LogFormat | undefined, flags.logLevel);
-  const metrics: Metrics | undefined = metricsAt ? createMetrics() : undefined;
 
   // Firewall: bans go to the kernel (or, in plan mode, the change is printed).
   const firewall = fwBackend ? openFirewall(fwBackend, { table: fwTable }) : undefined;
@@ -132,11 +128,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     try {
       guards = createGuards(guarded.policy, {
         onBan(e) {
-          metrics?.ban(e.reason);
-          log.warn(
-            { key: e.key, reason: e.reason, durationMs: e.durationMs, offences: e.offences },
-            'banned',
-          );
+          observe.ban(e);
           if (bridge) bridge.onBan({ key: e.key, durationMs: e.durationMs, reason: e.reason });
           else if (firewall) {
             firewall.ban(e.key, { ttl: Math.max(1000, e.durationMs), reason: e.reason }).then(
@@ -160,31 +152,15 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     }
   }
 
-  const observers = [
-    (e: SockEvent) => metrics?.observe(e),
-    (e: SockEvent) => {
-      if (e.type === 'open')
-        log.info({ peer: `${e.conn.remoteAddress}:${e.conn.remotePort}`, id: e.conn.id }, 'open');
-      else if (e.type === 'close')
-        log.info(
-          { peer: `${e.conn.remoteAddress}:${e.conn.remotePort}`, id: e.conn.id, reason: e.reason },
-          'close',
-        );
-      else if (e.type === 'reject') {
-        log.warn(
-          {
-            peer: e.conn.remoteAddress,
-            stage: e.stage,
-            plugin: e.plugin,
-            reason: e.reason,
-            key: e.key,
-            closed: e.closed,
-          },
-          e.message ?? 'rejected',
-        );
-      } else if (e.type === 'error') log.error({ code: e.error.code }, e.error.message);
-    },
-  ];
+  const transport = tls
+    ? tlsTransport({ ...tls.options, onReloadError: (e) => log.error(e.message) })
+    : undefined;
+  const observe = startObserve(flags, log, {
+    ...(guards ? { guards } : {}),
+    ...(transport ? { tls: transport } : {}),
+    ...(bridge ? { firewall: bridge } : {}),
+  });
+  const observers = observe.observers;
 
   let closeAll: () => Promise<void>;
   let bound: { address: string; port: number };
@@ -197,6 +173,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       observers,
       antiAmplification: true,
     });
+    observe.metrics.add({ udp: socket });
     bound = await socket.bind({ host, port });
     summary.push('udp', mode);
     void serveUdp(socket, mode, log);
@@ -205,11 +182,9 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     const peers = new Set<Connection<Buffer, Uint8Array>>();
     const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
       framing,
-      plugins: guards ? [guards.plugin] : [],
+      plugins: [...(guards ? [guards.plugin] : []), ...observe.plugins],
       observers,
-      ...(tls
-        ? { transport: tlsTransport({ ...tls.options, onReloadError: (e) => log.error(e.message) }) }
-        : {}),
+      ...(transport ? { transport } : {}),
       handler: async (conn) => {
         peers.add(conn);
         try {
@@ -233,12 +208,9 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   summary.push(guarded ? `guards: ${guarded.summary.join(', ')}` : 'guards: off');
   if (fwBackend)
     summary.push(`firewall: ${fwBackend === 'plan' ? 'plan (prints, applies nothing)' : fwBackend}`);
-  let metricsUrl: string | undefined;
-  if (metrics && metricsAt) {
-    const m = await metrics.serve(metricsAt.host, metricsAt.port);
-    metricsUrl = `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`;
-    summary.push(`metrics ${metricsUrl}`);
-  }
+  const served = await observe.serve();
+  summary.push(...served.summary);
+  const metricsUrl = served.metricsUrl;
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -249,7 +221,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
         await closeAll();
         guards?.close();
         await bridge?.close();
-        await metrics?.close();
+        await observe.close();
         log.info('stopped');
         resolve();
       })();
@@ -262,7 +234,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     : `${bound.address}:${bound.port}`;
   if (flags.json) {
     process.stdout.write(
-      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}\n`,
+      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null, status: served.statusUrl ?? null })}\n`,
     );
   } else {
     process.stdout.write(`listening on ${shown} (${summary.join(', ')})\n`);
