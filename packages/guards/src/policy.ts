@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { parseDuration, SockError, SockErrorCode, type SockIssue } from '@sock/core';
-import { parse as parseYaml } from 'yaml';
 import { parseCidr } from './ip.js';
 import type { OnFull } from './lru-table.js';
 
@@ -69,11 +68,15 @@ export interface RateLimits {
   connections?: RateLimit | false;
   /** Messages (frames). Default 1000/s per connection, no per-key limit. */
   messages?: { perConnection?: RateLimit | false; perKey?: RateLimit | false };
-  /** Inbound bytes. Default 1 MiB/s (burst 4 MiB) per connection, no per-key limit. */
-  bytes?: { perConnection?: RateLimit | false; perKey?: RateLimit | false };
+  /**
+   * Inbound bytes. Default 1 MiB/s (burst 4 MiB) per connection, no per-key limit. Exceeding it shapes
+   * (pauses reading until the tokens return) and never strikes: a fast legitimate client can hit it.
+   * `onExceed` here overrides that (default `pause`, whatever `rates.onExceed` says).
+   */
+  bytes?: { perConnection?: RateLimit | false; perKey?: RateLimit | false; onExceed?: ExceedAction };
   /** Per-source limits for datagrams (`guards.check`). Default 200/s (burst 400) and 1 MiB/s. */
   datagrams?: { perKey?: RateLimit | false; bytesPerKey?: RateLimit | false };
-  /** Default `pause` for message and byte rates; connection rates use `close` in its place. */
+  /** For message rates. Default `pause`; connection rates use `close` in its place, byte rates `bytes.onExceed`. */
   onExceed?: ExceedAction;
   /** How long a tarpitted connection is held. Default 5s. */
   tarpit?: Duration;
@@ -84,6 +87,8 @@ export interface RateLimits {
 
 export interface TimeoutOptions {
   /** From accept to the first complete frame (TLS included): an absolute deadline. Default 10s. */
+  firstFrame?: Duration | false;
+  /** @deprecated The old name of `firstFrame` (in core "handshake" means TLS); still accepted. */
   handshake?: Duration | false;
   /** No byte received for this long closes (checked lazily: closes within 1–2× this). Default 5m. */
   idle?: Duration | false;
@@ -104,6 +109,12 @@ export interface StrikeOptions {
   window?: Duration;
   /** Strikes per reason; unlisted reasons weigh 1. See `DEFAULT_STRIKE_WEIGHTS`. */
   weights?: Record<string, number>;
+  /**
+   * A second level of strikes per range (a /24 of IPv4, a /48 of IPv6 by default) with its own threshold,
+   * so an attacker rotating through more keys than the store holds is banned as the range it rotates in.
+   * Default threshold 50 within `window`; `false` turns it off.
+   */
+  aggregate?: { threshold?: number; ipv4Prefix?: number; ipv6Prefix?: number } | false;
 }
 
 export interface BanOptions {
@@ -115,8 +126,14 @@ export interface BanOptions {
   max?: Duration;
   /** How long offences are remembered for escalation after a ban ends. Default 7d. */
   forget?: Duration;
-  /** Addresses or CIDRs never banned (your monitoring, your proxies). */
+  /**
+   * Addresses or CIDRs never banned (your monitoring, your proxies). A ban that would cover one of them is
+   * not issued: a strike ban of an IPv6 prefix holding a protected host bans the offender's own address
+   * (/128) instead; a range (aggregate or manual) holding one is not banned at all.
+   */
   neverBan?: string[];
+  /** Close the banned key's open connections, on every listener these guards serve. Default true. */
+  closeConnections?: boolean;
   shadow?: boolean;
 }
 
@@ -154,6 +171,14 @@ export const DEFAULT_STRIKE_WEIGHTS: Readonly<Record<string, number>> = {
   'socket-error': 0,
   'frame-too-large': 2,
   'ip-denied': 1,
+  // Shaping, not abuse: a fast legitimate client exceeds a byte rate.
+  'rate-bytes': 0,
+  'rate-bytes-ip': 0,
+  // A throwing hook is the operator's bug, never the peer's.
+  'plugin-error': 0,
+  // A health check of a trusted proxy resets before any header: never the proxy's offence.
+  'proxy-invalid': 0,
+  'proxy-timeout': 0,
 };
 
 export interface ResolvedRate {
@@ -184,12 +209,13 @@ export interface ResolvedPolicy {
     readonly datagramsPerKey: ResolvedRate | undefined;
     readonly datagramBytesPerKey: ResolvedRate | undefined;
     readonly onExceed: ExceedAction;
+    readonly bytesOnExceed: ExceedAction;
     readonly tarpitMs: number;
     readonly maxPauseMs: number;
     readonly shadow: boolean;
   };
   readonly timeouts: {
-    readonly handshakeMs: number;
+    readonly firstFrameMs: number;
     readonly idleMs: number;
     readonly lifetimeMs: number;
     readonly minRate: { readonly bytesPerSecond: number; readonly graceMs: number } | undefined;
@@ -199,6 +225,9 @@ export interface ResolvedPolicy {
     readonly threshold: number;
     readonly windowMs: number;
     readonly weights: Readonly<Record<string, number>>;
+    readonly aggregate:
+      | { readonly threshold: number; readonly ipv4Prefix: number; readonly ipv6Prefix: number }
+      | undefined;
   };
   readonly bans: {
     readonly durationMs: number;
@@ -206,6 +235,7 @@ export interface ResolvedPolicy {
     readonly maxMs: number;
     readonly forgetMs: number;
     readonly neverBan: readonly string[];
+    readonly closeConnections: boolean;
     readonly shadow: boolean;
   };
   readonly proxy:
@@ -405,22 +435,52 @@ export function resolvePolicy(input: unknown = {}, source = 'policy'): ResolvedP
     'shadow',
   ] as const);
   const messages = c.section(rates.messages, ['rates', 'messages'], ['perConnection', 'perKey'] as const);
-  const bytes = c.section(rates.bytes, ['rates', 'bytes'], ['perConnection', 'perKey'] as const);
+  const bytes = c.section(rates.bytes, ['rates', 'bytes'], ['perConnection', 'perKey', 'onExceed'] as const);
   const datagrams = c.section(rates.datagrams, ['rates', 'datagrams'], ['perKey', 'bytesPerKey'] as const);
   const timeouts = c.section(top.timeouts, ['timeouts'], [
+    'firstFrame',
     'handshake',
     'idle',
     'lifetime',
     'minRate',
     'shadow',
   ] as const);
-  const strikes = c.section(top.strikes, ['strikes'], ['threshold', 'window', 'weights'] as const);
+  const strikes = c.section(top.strikes, ['strikes'], [
+    'threshold',
+    'window',
+    'weights',
+    'aggregate',
+  ] as const);
+  let aggregate: ResolvedPolicy['strikes']['aggregate'];
+  if (strikes.aggregate !== false) {
+    const a = c.section(strikes.aggregate, ['strikes', 'aggregate'], [
+      'threshold',
+      'ipv4Prefix',
+      'ipv6Prefix',
+    ] as const);
+    aggregate = {
+      threshold: c.number(a.threshold, ['strikes', 'aggregate', 'threshold'], 50, { min: 1 }),
+      ipv4Prefix: c.number(a.ipv4Prefix, ['strikes', 'aggregate', 'ipv4Prefix'], 24, {
+        min: 8,
+        max: 31,
+        int: true,
+      }),
+      ipv6Prefix: c.number(a.ipv6Prefix, ['strikes', 'aggregate', 'ipv6Prefix'], 48, {
+        min: 32,
+        max: 127,
+        int: true,
+      }),
+    };
+  }
+  if (timeouts.firstFrame !== undefined && timeouts.handshake !== undefined)
+    c.fail(['timeouts', 'handshake'], 'the old name of firstFrame: set one of them, not both');
   const bans = c.section(top.bans, ['bans'], [
     'duration',
     'factor',
     'max',
     'forget',
     'neverBan',
+    'closeConnections',
     'shadow',
   ] as const);
   const store = c.section(top.store, ['store'], ['maxKeys', 'onFull'] as const);
@@ -510,12 +570,21 @@ export function resolvePolicy(input: unknown = {}, source = 'policy'): ResolvedP
         ['close', 'tarpit', 'pause'] as const,
         'pause',
       ),
+      bytesOnExceed: c.oneOf(
+        bytes.onExceed,
+        ['rates', 'bytes', 'onExceed'],
+        ['close', 'tarpit', 'pause'] as const,
+        'pause',
+      ),
       tarpitMs,
       maxPauseMs: c.duration(rates.maxPause, ['rates', 'maxPause'], 5000),
       shadow: c.bool(rates.shadow, ['rates', 'shadow'], false),
     },
     timeouts: {
-      handshakeMs: c.duration(timeouts.handshake, ['timeouts', 'handshake'], 10_000, true),
+      firstFrameMs:
+        timeouts.handshake !== undefined
+          ? c.duration(timeouts.handshake, ['timeouts', 'handshake'], 10_000, true)
+          : c.duration(timeouts.firstFrame, ['timeouts', 'firstFrame'], 10_000, true),
       idleMs: c.duration(timeouts.idle, ['timeouts', 'idle'], 300_000, true),
       lifetimeMs: c.duration(timeouts.lifetime, ['timeouts', 'lifetime'], 0, true),
       minRate,
@@ -525,6 +594,7 @@ export function resolvePolicy(input: unknown = {}, source = 'policy'): ResolvedP
       threshold: c.number(strikes.threshold, ['strikes', 'threshold'], 10, { min: 1 }),
       windowMs: c.duration(strikes.window, ['strikes', 'window'], 600_000),
       weights,
+      aggregate,
     },
     bans: {
       durationMs: c.duration(bans.duration, ['bans', 'duration'], 600_000),
@@ -532,6 +602,7 @@ export function resolvePolicy(input: unknown = {}, source = 'policy'): ResolvedP
       maxMs: c.duration(bans.max, ['bans', 'max'], 7 * 86_400_000),
       forgetMs: c.duration(bans.forget, ['bans', 'forget'], 7 * 86_400_000),
       neverBan: c.cidrs(bans.neverBan, ['bans', 'neverBan']),
+      closeConnections: c.bool(bans.closeConnections, ['bans', 'closeConnections'], true),
       shadow: c.bool(bans.shadow, ['bans', 'shadow'], false),
     },
     proxy,
@@ -562,7 +633,8 @@ export async function loadPolicyFile(
   const text = await readFile(path, { encoding: 'utf8', signal: options.signal });
   let data: unknown;
   try {
-    data = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    // yaml is loaded only when a YAML file is read: JSON users never load it.
+    data = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : await parseYaml(text);
   } catch (err) {
     throw new SockError(
       SockErrorCode.INVALID_OPTION,
@@ -585,4 +657,9 @@ export async function loadPolicyFile(
     };
   }
   return policy;
+}
+
+async function parseYaml(text: string): Promise<unknown> {
+  const { parse } = await import('yaml');
+  return parse(text);
 }

@@ -52,7 +52,7 @@ describe('rate limits (injected clock)', () => {
 
   it('limits bytes per key across connections', async () => {
     const guards = createGuards(
-      { rates: { bytes: { perKey: { rate: 100, burst: 100 } }, onExceed: 'close' } },
+      { rates: { bytes: { perKey: { rate: 100, burst: 100 }, onExceed: 'close' } } },
       { now: () => 42 },
     );
     const { port, rejects } = await guardedServer(guards);

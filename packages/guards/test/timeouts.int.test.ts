@@ -17,7 +17,7 @@ const noRates = { connections: false as const };
 describe('timeouts', () => {
   it('cuts a slowloris client at the absolute first-frame deadline, however it trickles', async () => {
     const guards = createGuards({
-      timeouts: { handshake: '300ms', idle: '200ms', minRate: false },
+      timeouts: { firstFrame: '300ms', idle: '200ms', minRate: false },
       rates: noRates,
     });
     const { port, rejects } = await guardedServer(guards);

@@ -1,0 +1,133 @@
+import type { ConnectionControl, Verdict } from '@sock/core';
+import { connKey, GUARDS_PLUGIN, type GuardContext, rejection, toSockError } from './guard-context.js';
+import type { ExceedAction, ResolvedPolicy, ResolvedRate } from './policy.js';
+
+const STATE = Symbol('sock.guards.rates');
+
+/** GCRA state of one connection's own budgets (theoretical arrival times, ms). */
+interface RateState {
+  tatMessages: number;
+  tatBytes: number;
+}
+
+/** Whether a policy has any per-frame limit (a pipeline without one gets no frame hook at all). */
+export function hasFrameRates(p: ResolvedPolicy): boolean {
+  const r = p.rates;
+  return !!(r.messagesPerConnection || r.bytesPerConnection || r.messagesPerKey || r.bytesPerKey);
+}
+
+/**
+ * @internal Message and byte rates per connection and per key, on each frame (section `rates`). Message
+ * excess acts per `rates.onExceed`; byte excess shapes by default (`rates.bytes.onExceed`, `pause`) and
+ * weighs no strike: a fast legitimate client exceeds a byte rate, an abusive one is held back.
+ */
+export class FrameRates {
+  constructor(private readonly ctx: GuardContext) {}
+
+  frame(conn: ConnectionControl, frame: Buffer): Verdict {
+    const key = connKey(conn);
+    if (key === undefined) return undefined;
+    let state = conn.locals.get(STATE) as RateState | undefined;
+    if (!state) {
+      state = { tatMessages: 0, tatBytes: 0 };
+      conn.locals.set(STATE, state);
+    }
+    const r = this.ctx.policy.rates;
+    const now = this.ctx.now();
+    const m = r.messagesPerConnection;
+    if (m) {
+      const wait = localTake(state, 'tatMessages', 1, m, now);
+      if (wait > 0) return this.exceeded(conn, key, 'rate-messages', wait, r.onExceed);
+    }
+    const b = r.bytesPerConnection;
+    if (b) {
+      const wait = localTake(state, 'tatBytes', frame.length, b, now);
+      if (wait > 0) return this.exceeded(conn, key, 'rate-bytes', wait, r.bytesOnExceed);
+    }
+    if (r.messagesPerKey) {
+      const v = this.keyTake(conn, key, 'messages', 1, r.messagesPerKey, now, 'rate-messages-ip', r.onExceed);
+      if (v) return v;
+    }
+    if (r.bytesPerKey) {
+      const v = this.keyTake(
+        conn,
+        key,
+        'bytes',
+        frame.length,
+        r.bytesPerKey,
+        now,
+        'rate-bytes-ip',
+        r.bytesOnExceed,
+      );
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  private keyTake(
+    conn: ConnectionControl,
+    key: string,
+    table: string,
+    cost: number,
+    rate: ResolvedRate,
+    now: number,
+    reason: string,
+    action: ExceedAction,
+  ): Verdict {
+    const wait = this.ctx.store.take(table, key, cost, rate.emissionMs, rate.burst, now);
+    if (wait instanceof Promise) {
+      // A shared store answers later: act on the connection then (one frame late).
+      wait.then(
+        (w) => {
+          if (w > 0 && !conn.closing) {
+            const v = this.exceeded(conn, key, reason, w, action);
+            if (v) conn.reject(v, 'frame', GUARDS_PLUGIN);
+          }
+        },
+        (err) => this.ctx.error(toSockError(err, 'store take')),
+      );
+      return undefined;
+    }
+    return wait > 0 ? this.exceeded(conn, key, reason, wait, action) : undefined;
+  }
+
+  private exceeded(
+    conn: ConnectionControl,
+    key: string,
+    reason: string,
+    waitMs: number,
+    action: ExceedAction,
+  ): Verdict {
+    const r = this.ctx.policy.rates;
+    const wait = Math.ceil(waitMs);
+    const rej = rejection('rates', reason, key, `over the limit; tokens due in ${wait}ms`, r.shadow);
+    if (rej.shadow) {
+      conn.report(rej, 'frame', GUARDS_PLUGIN);
+      return undefined;
+    }
+    if (action === 'tarpit') return { ...rej, tarpitMs: r.tarpitMs };
+    if (action === 'pause' && wait <= r.maxPauseMs) {
+      conn.pauseReading(wait);
+      conn.report(
+        { ...rej, reason: 'throttled', message: `rates: ${reason}, reading paused ${wait}ms` },
+        'frame',
+        GUARDS_PLUGIN,
+      );
+      return undefined;
+    }
+    return rej;
+  }
+}
+
+/** GCRA on the connection's own state. The frame is already read, so it is always charged. */
+function localTake(
+  state: RateState,
+  field: 'tatMessages' | 'tatBytes',
+  cost: number,
+  rate: ResolvedRate,
+  now: number,
+): number {
+  const tat = Math.max(state[field], now) + cost * rate.emissionMs;
+  state[field] = tat;
+  return tat - now - rate.burst * rate.emissionMs;
+}
