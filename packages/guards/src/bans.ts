@@ -154,8 +154,11 @@ export class Bans {
     return probe(0);
   }
 
+  /** Whether a ban in force covers `target`: an address (any ban holding it, a /128 included) or a range. */
   isBanned(target: string): MaybePromise<boolean> {
-    return after(this.banFor(this.target(target).range), (b) => b !== undefined);
+    const range = target.indexOf('/') < 0 ? parseRange(target.trim()) : this.target(target).range;
+    if (!range) this.target(target); // throws the typed error
+    return after(this.banFor(range!), (b) => b !== undefined);
   }
 
   /**
