@@ -158,6 +158,8 @@ export class SharedStore implements GuardStore {
   /** The backend's identity when we last synced (it changes when Redis restarts empty). */
   private epoch: string | undefined;
   private syncing: Promise<void> | undefined;
+  /** Ban messages heard while a resync loads the backend's bans (applied to the new mirror after). */
+  private heardDuringResync: BanMessage[] | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly counts = {
@@ -474,6 +476,8 @@ export class SharedStore implements GuardStore {
   private onMessage(m: BanMessage): void {
     if (m.node === this.node) return;
     this.counts.bansReceived++;
+    // A resync in flight builds a new mirror from what it loaded: this message must reach that one too.
+    this.heardDuringResync?.push(m);
     const now = this.now();
     if (m.deleted) {
       const before = this.mirror.get(m.key, now);
@@ -550,6 +554,7 @@ export class SharedStore implements GuardStore {
           await this.backend.publish({ node: this.node, key, ...r, merge: true });
       }
       this.epoch = epoch;
+      this.heardDuringResync = [];
       const records = await this.backend.loadBans();
       const now = this.now();
       const next = new BanMirror(this.options.fallback?.maxKeys ?? 100_000);
@@ -559,6 +564,12 @@ export class SharedStore implements GuardStore {
         const before = this.mirror.get(key, now);
         if (r.until > now && before?.until !== r.until) this.emitBan(key, r, 'resync', now);
       }
+      // What was broadcast while the bans loaded is newer than the load (or as new): apply it on top.
+      for (const m of this.heardDuringResync) {
+        if (m.deleted) next.delete(m.key);
+        else next.set(m.key, { until: m.until ?? 0, offences: m.offences ?? 1, forgetAt: m.forgetAt ?? 0 });
+      }
+      this.heardDuringResync = undefined;
       for (const b of this.mirror.active(now, Number.MAX_SAFE_INTEGER)) {
         if (!next.get(b.key, now) || next.get(b.key, now)!.until <= now) this.emitUnban(b.key, b.offences);
       }
@@ -566,6 +577,7 @@ export class SharedStore implements GuardStore {
       this.counts.resyncs++;
       this.synced = this.backend.ready;
     } catch (err) {
+      this.heardDuringResync = undefined;
       this.fail(err, 'resync');
       this.synced = false;
       // Try again shortly while the backend claims to be up; a real loss re-announces itself with `up`.
