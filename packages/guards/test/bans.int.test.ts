@@ -77,13 +77,16 @@ describe('bans (issue 14)', () => {
       { store: { maxKeys: 3, onFull: 'reject' } },
       { now: () => now, onError: (e) => errors.push(e.message) },
     );
-    for (const k of ['10.9.0.1', '10.9.0.2', '10.9.0.3']) await guards.ban(k, '1s');
+    // The oldest ban is still in force; the two after it end: a full table must drop those, not refuse.
+    await guards.ban('10.9.0.1', '1h');
+    for (const k of ['10.9.0.2', '10.9.0.3']) await guards.ban(k, '1s');
     now += 2000;
-    for (const k of ['10.9.0.4', '10.9.0.5', '10.9.0.6']) await guards.ban(k, '1h');
-    for (const k of ['10.9.0.4', '10.9.0.5', '10.9.0.6']) expect(await guards.isBanned(k)).toBe(true);
+    for (const k of ['10.9.0.4', '10.9.0.5']) await guards.ban(k, '1h');
+    for (const k of ['10.9.0.1', '10.9.0.4', '10.9.0.5']) expect(await guards.isBanned(k)).toBe(true);
     expect(guards.stats().banStoreFailures).toBe(0);
+    // Full of bans in force: the next one cannot be stored, and says so.
     await guards.ban('10.9.0.7', '1h');
-    expect(guards.stats()).toMatchObject({ banStoreFailures: 1, bansIssued: 6, bansActive: 3 });
+    expect(guards.stats()).toMatchObject({ banStoreFailures: 1, bansIssued: 5, bansActive: 3 });
     expect(errors.some((m) => m.includes('10.9.0.7') && m.includes('could not be stored'))).toBe(true);
   });
 
