@@ -4,6 +4,8 @@ import type { BanRule } from './ban-rules.js';
 import { after, GUARDS_PLUGIN, type GuardContext } from './guard-context.js';
 import type { Cidr } from './ip.js';
 import { addressRange, formatRange, narrowTo, parseRange, rangeContains, rangesOverlap } from './ip-range.js';
+import type { Checker, ResolvedPolicy } from './policy.js';
+import { describe } from './policy.js';
 import type { BanRecord, MaybePromise } from './store.js';
 
 export interface BanEvent {
@@ -328,4 +330,93 @@ export class Bans {
     if (range) this.closeCovered(event.key, range, event.until);
     this.hooks.onBan?.(event);
   }
+}
+
+/**
+ * Strike weights for reasons that are not the peer's fault, or already punished: 0. Everything else
+ * (including core's `frame-too-large`, `validation-failed`, `invalid-message`) weighs 1 unless set.
+ */
+export const DEFAULT_STRIKE_WEIGHTS: Readonly<Record<string, number>> = {
+  banned: 0,
+  'conn-limit': 0,
+  'table-full': 0,
+  throttled: 0,
+  'server-closing': 0,
+  'store-unavailable': 0,
+  'drain-timeout': 0,
+  'handler-error': 0,
+  'socket-error': 0,
+  'frame-too-large': 2,
+  'ip-denied': 1,
+  // Shaping, not abuse: a fast legitimate client exceeds a byte rate.
+  'rate-bytes': 0,
+  'rate-bytes-ip': 0,
+  // A throwing hook is the operator's bug, never the peer's.
+  'plugin-error': 0,
+  // A health check of a trusted proxy resets before any header: never the proxy's offence.
+  'proxy-invalid': 0,
+  'proxy-timeout': 0,
+};
+
+/** The `strikes` section. */
+export function resolveStrikes(c: Checker, input: unknown): ResolvedPolicy['strikes'] {
+  const strikes = c.section(input, ['strikes'], ['threshold', 'window', 'weights', 'aggregate'] as const);
+  let aggregate: ResolvedPolicy['strikes']['aggregate'];
+  if (strikes.aggregate !== false) {
+    const a = c.section(strikes.aggregate, ['strikes', 'aggregate'], [
+      'threshold',
+      'ipv4Prefix',
+      'ipv6Prefix',
+    ] as const);
+    aggregate = {
+      threshold: c.number(a.threshold, ['strikes', 'aggregate', 'threshold'], 50, { min: 1 }),
+      ipv4Prefix: c.number(a.ipv4Prefix, ['strikes', 'aggregate', 'ipv4Prefix'], 24, {
+        min: 8,
+        max: 31,
+        int: true,
+      }),
+      ipv6Prefix: c.number(a.ipv6Prefix, ['strikes', 'aggregate', 'ipv6Prefix'], 48, {
+        min: 32,
+        max: 127,
+        int: true,
+      }),
+    };
+  }
+  const weights: Record<string, number> = { ...DEFAULT_STRIKE_WEIGHTS };
+  const w = strikes.weights;
+  if (w !== undefined) {
+    if (typeof w !== 'object' || w === null || Array.isArray(w))
+      c.fail(['strikes', 'weights'], `expected an object of reason: weight, got ${describe(w)}`);
+    else
+      for (const [reason, weight] of Object.entries(w))
+        weights[reason] = c.number(weight, ['strikes', 'weights', reason], 1);
+  }
+  return {
+    threshold: c.number(strikes.threshold, ['strikes', 'threshold'], 10, { min: 1 }),
+    windowMs: c.duration(strikes.window, ['strikes', 'window'], 600_000),
+    weights,
+    aggregate,
+  };
+}
+
+/** The `bans` section. */
+export function resolveBans(c: Checker, input: unknown): ResolvedPolicy['bans'] {
+  const bans = c.section(input, ['bans'], [
+    'duration',
+    'factor',
+    'max',
+    'forget',
+    'neverBan',
+    'closeConnections',
+    'shadow',
+  ] as const);
+  return {
+    durationMs: c.duration(bans.duration, ['bans', 'duration'], 600_000),
+    factor: c.number(bans.factor, ['bans', 'factor'], 2, { min: 1 }),
+    maxMs: c.duration(bans.max, ['bans', 'max'], 7 * 86_400_000),
+    forgetMs: c.duration(bans.forget, ['bans', 'forget'], 7 * 86_400_000),
+    neverBan: c.cidrs(bans.neverBan, ['bans', 'neverBan']),
+    closeConnections: c.bool(bans.closeConnections, ['bans', 'closeConnections'], true),
+    shadow: c.bool(bans.shadow, ['bans', 'shadow'], false),
+  };
 }

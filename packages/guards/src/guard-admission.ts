@@ -8,6 +8,7 @@ import {
   toSockError,
 } from './guard-context.js';
 import { IpPolicy } from './ip-policy.js';
+import type { Checker, ResolvedPolicy } from './policy.js';
 import type { AcquireResult } from './store.js';
 
 const STATE = Symbol('sock.guards.admission');
@@ -187,4 +188,38 @@ export class Admission {
         released.catch((err) => this.ctx.error(toSockError(err, 'store release')));
     }
   }
+}
+
+/** The `ip` section. */
+export function resolveIp(c: Checker, input: unknown): ResolvedPolicy['ip'] {
+  const ip = c.section(input, ['ip'], [
+    'default',
+    'allow',
+    'deny',
+    'allowFiles',
+    'denyFiles',
+    'watch',
+    'debounce',
+    'shadow',
+  ] as const);
+  return {
+    default: c.oneOf(ip.default, ['ip', 'default'], ['allow', 'deny'] as const, 'allow'),
+    allow: c.cidrs(ip.allow, ['ip', 'allow']),
+    deny: c.cidrs(ip.deny, ['ip', 'deny']),
+    allowFiles: c.strings(ip.allowFiles, ['ip', 'allowFiles']),
+    denyFiles: c.strings(ip.denyFiles, ['ip', 'denyFiles']),
+    watch: c.bool(ip.watch, ['ip', 'watch'], true),
+    debounceMs: c.duration(ip.debounce, ['ip', 'debounce'], 200),
+    shadow: c.bool(ip.shadow, ['ip', 'shadow'], false),
+  };
+}
+
+/** The `connections` section. */
+export function resolveConnections(c: Checker, input: unknown): ResolvedPolicy['connections'] {
+  const conns = c.section(input, ['connections'], ['max', 'perKey', 'shadow'] as const);
+  return {
+    max: c.limit(conns.max, ['connections', 'max'], 10_000),
+    perKey: c.limit(conns.perKey, ['connections', 'perKey'], 32),
+    shadow: c.bool(conns.shadow, ['connections', 'shadow'], false),
+  };
 }

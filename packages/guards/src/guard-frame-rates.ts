@@ -1,6 +1,6 @@
 import type { ConnectionControl, Verdict } from '@sock/core';
 import { connKey, GUARDS_PLUGIN, type GuardContext, rejection, toSockError } from './guard-context.js';
-import type { ExceedAction, ResolvedPolicy, ResolvedRate } from './policy.js';
+import type { Checker, ExceedAction, ResolvedPolicy, ResolvedRate } from './policy.js';
 
 const STATE = Symbol('sock.guards.rates');
 
@@ -130,4 +130,45 @@ function localTake(
   const tat = Math.max(state[field], now) + cost * rate.emissionMs;
   state[field] = tat;
   return tat - now - rate.burst * rate.emissionMs;
+}
+
+/** The `rates` section (connection and datagram rates included: admission and datagrams read them). */
+export function resolveRates(c: Checker, input: unknown): ResolvedPolicy['rates'] {
+  const rates = c.section(input, ['rates'], [
+    'connections',
+    'messages',
+    'bytes',
+    'datagrams',
+    'onExceed',
+    'tarpit',
+    'maxPause',
+    'shadow',
+  ] as const);
+  const messages = c.section(rates.messages, ['rates', 'messages'], ['perConnection', 'perKey'] as const);
+  const bytes = c.section(rates.bytes, ['rates', 'bytes'], ['perConnection', 'perKey', 'onExceed'] as const);
+  const datagrams = c.section(rates.datagrams, ['rates', 'datagrams'], ['perKey', 'bytesPerKey'] as const);
+  const actions = ['close', 'tarpit', 'pause'] as const;
+  return {
+    connections: c.rate(rates.connections, ['rates', 'connections'], { rate: 10, burst: 20 }),
+    messagesPerConnection: c.rate(messages.perConnection, ['rates', 'messages', 'perConnection'], {
+      rate: 1000,
+      burst: 2000,
+    }),
+    messagesPerKey: c.rate(messages.perKey, ['rates', 'messages', 'perKey'], false),
+    bytesPerConnection: c.rate(bytes.perConnection, ['rates', 'bytes', 'perConnection'], {
+      rate: 1 << 20,
+      burst: 4 << 20,
+    }),
+    bytesPerKey: c.rate(bytes.perKey, ['rates', 'bytes', 'perKey'], false),
+    datagramsPerKey: c.rate(datagrams.perKey, ['rates', 'datagrams', 'perKey'], { rate: 200, burst: 400 }),
+    datagramBytesPerKey: c.rate(datagrams.bytesPerKey, ['rates', 'datagrams', 'bytesPerKey'], {
+      rate: 1 << 20,
+      burst: 2 << 20,
+    }),
+    onExceed: c.oneOf(rates.onExceed, ['rates', 'onExceed'], actions, 'pause'),
+    bytesOnExceed: c.oneOf(bytes.onExceed, ['rates', 'bytes', 'onExceed'], actions, 'pause'),
+    tarpitMs: c.duration(rates.tarpit, ['rates', 'tarpit'], 5000),
+    maxPauseMs: c.duration(rates.maxPause, ['rates', 'maxPause'], 5000),
+    shadow: c.bool(rates.shadow, ['rates', 'shadow'], false),
+  };
 }

@@ -3,7 +3,7 @@ import type { ConnectionControl, PeerAddress, Rejection } from '@sock/core';
 import type { CidrMatcher } from './cidr-matcher.js';
 import { createCidrMatcher } from './cidr-matcher.js';
 import type { GuardContext } from './guard-context.js';
-import type { ResolvedPolicy } from './policy.js';
+import { type Checker, describe, type ResolvedPolicy } from './policy.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 
 export function trustedMatcher(policy: ResolvedPolicy): CidrMatcher<true> {
@@ -90,4 +90,27 @@ export class ProxyPreface {
       socket.resume();
     });
   }
+}
+
+/** The `proxy` section: off unless given. */
+export function resolveProxy(c: Checker, input: unknown): ResolvedPolicy['proxy'] {
+  if (input === undefined || input === false) return undefined;
+  const p = c.section(input, ['proxy'], ['trusted', 'ports', 'timeout', 'maxBytes'] as const);
+  if (p.trusted === undefined)
+    c.fail(['proxy', 'trusted'], 'required: the CIDRs of your proxies (an empty list trusts nobody)');
+  let ports: number[] | undefined;
+  if (p.ports !== undefined) {
+    if (!Array.isArray(p.ports))
+      c.fail(['proxy', 'ports'], `expected an array of port numbers, got ${describe(p.ports)}`);
+    else
+      ports = p.ports.map((port, i) =>
+        c.number(port, ['proxy', 'ports', i], 0, { min: 1, max: 65535, int: true }),
+      );
+  }
+  return {
+    trusted: c.cidrs(p.trusted, ['proxy', 'trusted']),
+    ports,
+    timeoutMs: c.duration(p.timeout, ['proxy', 'timeout'], 5000),
+    maxBytes: c.number(p.maxBytes, ['proxy', 'maxBytes'], 536, { min: 108, max: 65_551, int: true }),
+  };
 }

@@ -1,6 +1,6 @@
 import type { ConnectionControl, Stage } from '@sock/core';
 import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
-import type { ResolvedPolicy } from './policy.js';
+import type { Checker, ResolvedPolicy } from './policy.js';
 
 const STATE = Symbol('sock.guards.timeouts');
 
@@ -139,4 +139,39 @@ export class Timeouts {
     conn.reject(r, stage, GUARDS_PLUGIN);
     return true;
   }
+}
+
+/** The `timeouts` section (`handshake` is the old name of `firstFrame`). */
+export function resolveTimeouts(c: Checker, input: unknown): ResolvedPolicy['timeouts'] {
+  const t = c.section(input, ['timeouts'], [
+    'firstFrame',
+    'handshake',
+    'idle',
+    'lifetime',
+    'minRate',
+    'shadow',
+  ] as const);
+  let minRate: ResolvedPolicy['timeouts']['minRate'] = { bytesPerSecond: 128, graceMs: 10_000 };
+  if (t.minRate === false) minRate = undefined;
+  else if (t.minRate !== undefined) {
+    const m = c.section(t.minRate, ['timeouts', 'minRate'], ['bytesPerSecond', 'grace'] as const);
+    if (m.bytesPerSecond === undefined) c.fail(['timeouts', 'minRate', 'bytesPerSecond'], 'required');
+    minRate = {
+      bytesPerSecond: c.number(m.bytesPerSecond, ['timeouts', 'minRate', 'bytesPerSecond'], 128, { min: 1 }),
+      graceMs: c.duration(m.grace, ['timeouts', 'minRate', 'grace'], 10_000),
+    };
+    if (minRate.graceMs <= 0) c.fail(['timeouts', 'minRate', 'grace'], 'must be more than 0');
+  }
+  if (t.firstFrame !== undefined && t.handshake !== undefined)
+    c.fail(['timeouts', 'handshake'], 'the old name of firstFrame: set one of them, not both');
+  return {
+    firstFrameMs:
+      t.handshake !== undefined
+        ? c.duration(t.handshake, ['timeouts', 'handshake'], 10_000, true)
+        : c.duration(t.firstFrame, ['timeouts', 'firstFrame'], 10_000, true),
+    idleMs: c.duration(t.idle, ['timeouts', 'idle'], 300_000, true),
+    lifetimeMs: c.duration(t.lifetime, ['timeouts', 'lifetime'], 0, true),
+    minRate,
+    shadow: c.bool(t.shadow, ['timeouts', 'shadow'], false),
+  };
 }

@@ -53,8 +53,6 @@ describe('resolvePolicy', () => {
         proxy: { ports: [80] },
       }),
     ).toEqual([
-      expect.stringMatching(/^policy\.bans\.factr: unknown field/),
-      expect.stringMatching(/^policy\.proxy\.trusted: required/),
       expect.stringMatching(/^policy\.ipv6Prefix: expected an integer from 1 to 128, got 200/),
       expect.stringMatching(/^policy\.ip\.deny\[1\]: not an IP address or CIDR: "10\.0\.0\/8"/),
       expect.stringMatching(/^policy\.connections\.perKey: expected an integer/),
@@ -63,6 +61,8 @@ describe('resolvePolicy', () => {
         /^policy\.rates\.onExceed: expected one of "close", "tarpit", "pause", got "explode"/,
       ),
       expect.stringMatching(/^policy\.timeouts\.idle: expected a duration/),
+      expect.stringMatching(/^policy\.bans\.factr: unknown field/),
+      expect.stringMatching(/^policy\.proxy\.trusted: required/),
     ]);
     expect(problems('nope')).toEqual(['policy: expected an object, got "nope"']);
   });
