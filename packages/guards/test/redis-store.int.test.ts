@@ -155,9 +155,12 @@ describe.skipIf(SKIP_REDIS)('redis store (real redis-server)', () => {
     const go = createGuards({}, { store: other });
     await go.ban('127.0.0.6', '10m');
     await until(() => g.isBanned('127.0.0.6') === true, 100);
+    expect(g.stats().store).toMatchObject({ kind: 'redis', healthy: true });
 
     await redis.stop();
     await until(() => s.stats().shared?.state === 'fallback', 3000);
+    // The metrics contract says so too.
+    expect(g.stats().store).toMatchObject({ kind: 'redis', healthy: false });
     // Down: the fallback counts per process (limit 2 here), known bans still hold.
     const during = [];
     for (let i = 0; i < 3; i++) during.push(await attempt(srv.port, '127.0.0.1', '127.0.0.7'));
