@@ -275,8 +275,21 @@ export class Bans {
     );
   }
 
+  /**
+   * Lift the ban of an address's key or of a range, and forget its strikes. An IPv6 address also lifts
+   * a ban of that address alone (the /128 a never-ban neighbour narrowed a ban to).
+   */
   unban(target: string): MaybePromise<boolean> {
     const { key } = this.target(target);
+    const keys = [key];
+    const alone = target.indexOf('/') < 0 ? addressRange(target.trim()) : undefined;
+    if (alone && alone.family === 6 && formatRange(alone) !== key) keys.push(formatRange(alone));
+    const next = (i: number, any: boolean): MaybePromise<boolean> =>
+      i >= keys.length ? any : after(this.unbanKey(keys[i]!), (was) => next(i + 1, any || was));
+    return next(0, false);
+  }
+
+  private unbanKey(key: string): MaybePromise<boolean> {
     const store = this.ctx.store;
     const now = this.ctx.now();
     return after(store.getBan(key, now), (ban) =>

@@ -63,6 +63,9 @@ describe('bans (issue 14)', () => {
     expect(bans.map((b) => b.key)).toEqual(['2001:db8:1:2::99']);
     expect(await guards.isBanned('2001:db8:1:2::99')).toBe(true);
     expect(await guards.isBanned('2001:db8:1:2::10')).toBe(false);
+    // Unbanning the address lifts the ban made of it alone.
+    expect(await guards.unban('2001:db8:1:2::99')).toBe(true);
+    expect(await guards.isBanned('2001:db8:1:2::99')).toBe(false);
     // A range holding the protected host is not issued at all.
     await guards.ban('2001:db8:1::/48');
     expect(await guards.isBanned('2001:db8:1:2::10')).toBe(false);
