@@ -58,7 +58,11 @@ export class Admission {
     const ctx = this.ctx;
     const p = ctx.policy;
     const address = conn.remoteAddress;
-    const key = ctx.keyOf(address) ?? address;
+    const key = ctx.keyOf(address);
+    // A peer gone before its address was read (or anything not an address) has no key: refused, counted
+    // under nothing, struck never.
+    if (key === undefined)
+      return { reason: 'invalid-address', message: `ip: ${JSON.stringify(address)} is not an IP address` };
     setConnKey(conn, key);
     const state: AdmissionState = { key, counted: false, keyCounted: false };
     conn.locals.set(STATE, state);
