@@ -2,7 +2,7 @@ import type { ConnectionControl } from '@sock/core';
 import { SockError, SockErrorCode } from '@sock/core';
 import type { BanRule } from './ban-rules.js';
 import { after, GUARDS_PLUGIN, type GuardContext } from './guard-context.js';
-import type { Cidr } from './ip.js';
+import { type Cidr, formatIPv4, parseIPv4 } from './ip.js';
 import { addressRange, formatRange, narrowTo, parseRange, rangeContains, rangesOverlap } from './ip-range.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
 import { describe } from './policy.js';
@@ -49,7 +49,8 @@ export interface BansHooks {
  *   and reaches `onBan` (the firewall): never silently "no ban".
  */
 export class Bans {
-  private readonly open = new Map<string, Set<ConnectionControl>>();
+  /** Open connections per key: one connection as itself (the common case, nothing allocated), more as a Set. */
+  private readonly open = new Map<string, ConnectionControl | Set<ConnectionControl>>();
   private neverBan: Cidr[] = [];
   /** Range widths to probe at accept, per family (grown as bans of new widths are seen, never shrunk). */
   private readonly widths = { 4: new Set<number>([32]), 6: new Set<number>([128]) };
@@ -58,9 +59,15 @@ export class Bans {
   skipped = 0;
   storeFailures = 0;
 
+  /**
+   * `sharedStore`: the store is not this process's alone, so bans of any width may exist that this module
+   * has not seen being made: the aggregate widths are probed from the start. With the private memory
+   * store every ban passes through here, and a width is probed once a ban of it exists.
+   */
   constructor(
     private readonly ctx: GuardContext,
     private readonly hooks: BansHooks,
+    private readonly sharedStore = true,
   ) {
     this.configure();
   }
@@ -70,7 +77,7 @@ export class Bans {
     const p = this.ctx.policy;
     this.neverBan = p.bans.neverBan.map((c) => parseRange(c)!).filter(Boolean);
     this.widths[6].add(p.ipv6Prefix);
-    if (p.strikes.aggregate) {
+    if (p.strikes.aggregate && this.sharedStore) {
       this.widths[4].add(p.strikes.aggregate.ipv4Prefix);
       this.widths[6].add(p.strikes.aggregate.ipv6Prefix);
     }
@@ -96,19 +103,23 @@ export class Bans {
   // ---- open connections ----
 
   track(conn: ConnectionControl, key: string): void {
-    let set = this.open.get(key);
-    if (!set) {
-      set = new Set();
-      this.open.set(key, set);
-    }
-    set.add(conn);
+    const held = this.open.get(key);
+    if (held === undefined) this.open.set(key, conn);
+    else if (held instanceof Set) held.add(conn);
+    else if (held !== conn) this.open.set(key, new Set([held, conn]));
   }
 
   untrack(conn: ConnectionControl, key: string): void {
-    const set = this.open.get(key);
-    if (!set) return;
-    set.delete(conn);
-    if (set.size === 0) this.open.delete(key);
+    const held = this.open.get(key);
+    if (held === conn) this.open.delete(key);
+    else if (held instanceof Set) {
+      held.delete(conn);
+      if (held.size === 0) this.open.delete(key);
+    }
+  }
+
+  private connsOf(held: ConnectionControl | Set<ConnectionControl>): ConnectionControl[] {
+    return held instanceof Set ? [...held] : [held];
   }
 
   /** Close every open connection from `range`, whichever listener it came in on. */
@@ -126,11 +137,11 @@ export class Bans {
     // A ban of a connection key covers exactly the connections of that key (keys are one width).
     const exact = this.open.get(key);
     if (exact) {
-      for (const conn of [...exact]) close(conn);
+      for (const conn of this.connsOf(exact)) close(conn);
       return;
     }
-    for (const set of [...this.open.values()])
-      for (const conn of [...set]) {
+    for (const held of [...this.open.values()])
+      for (const conn of this.connsOf(held)) {
         const peer = addressRange(conn.remoteAddress);
         if (peer && rangeContains(range, peer)) close(conn);
       }
@@ -140,12 +151,21 @@ export class Bans {
 
   /** The ban in force that covers `address` (an address, or a range: a ban covering all of it), if any. */
   banFor(target: string | Cidr): MaybePromise<{ key: string; record: BanRecord } | undefined> {
-    const range = typeof target === 'string' ? parseRange(target) : target;
-    if (!range) return undefined;
     const now = this.ctx.now();
     const keys: string[] = [];
-    for (const bits of this.widths[range.family])
-      if (bits <= range.bits) keys.push(formatRange(narrowTo(range, bits)));
+    // The accept path: a dotted IPv4 address, its ranges written without building a range object.
+    const v4 = typeof target === 'string' && target.indexOf(':') < 0 ? parseIPv4(target) : -1;
+    if (v4 >= 0) {
+      for (const bits of this.widths[4]) {
+        const network = bits === 0 ? 0 : (v4 & (0xffffffff << (32 - bits))) >>> 0;
+        keys.push(bits === 32 ? (target as string) : `${formatIPv4(network)}/${bits}`);
+      }
+    } else {
+      const range = typeof target === 'string' ? parseRange(target) : target;
+      if (!range) return undefined;
+      for (const bits of this.widths[range.family])
+        if (bits <= range.bits) keys.push(formatRange(narrowTo(range, bits)));
+    }
     const probe = (i: number): MaybePromise<{ key: string; record: BanRecord } | undefined> => {
       if (i >= keys.length) return undefined;
       const key = keys[i]!;

@@ -198,7 +198,11 @@ class GuardsEngine implements Guards, GuardContext {
     this.policy = policy;
     this.now = options.now ?? Date.now;
     this.store = options.store ?? createMemoryStore(policy.store);
-    this.bans = new Bans(this, { onBan: options.onBan, onUnban: options.onUnban });
+    this.bans = new Bans(
+      this,
+      { onBan: options.onBan, onUnban: options.onUnban },
+      options.store !== undefined,
+    );
     this.admission = new Admission(this);
     this.rates = new FrameRates(this);
     this.timeouts = new Timeouts(this);
