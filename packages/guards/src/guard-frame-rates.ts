@@ -38,6 +38,9 @@ export class FrameRates {
     if (m) {
       const wait = localTake(state, 'tatMessages', 1, m, now);
       if (wait > 0) return this.exceeded(conn, key, 'rate-messages', wait, r.onExceed);
+      // Shaping: the budget is spent, so the next frame waits — paused now, before it is decoded (core
+      // stops decoding mid-read on a pause, so frames that arrived in the same read wait too).
+      if (r.onExceed === 'pause' && !r.shadow) this.shape(conn, 'rate-messages', wait + m.emissionMs, key);
     }
     const b = r.bytesPerConnection;
     if (b) {
@@ -62,6 +65,19 @@ export class FrameRates {
       if (v) return v;
     }
     return undefined;
+  }
+
+  /** Pause reading until the next unit of budget is due (nothing when it is due now). */
+  private shape(conn: ConnectionControl, reason: string, dueMs: number, key: string): void {
+    if (dueMs <= 0) return;
+    const wait = Math.ceil(dueMs);
+    if (wait > this.ctx.policy.rates.maxPauseMs) return;
+    conn.pauseReading(wait);
+    conn.report(
+      { reason: 'throttled', key, message: `rates: ${reason} budget spent, reading paused ${wait}ms` },
+      'frame',
+      GUARDS_PLUGIN,
+    );
   }
 
   private keyTake(

@@ -83,7 +83,8 @@ describe('rate limits (injected clock)', () => {
     // Three frames in one write, one read: the third is over the budget of 2 and pauses reading.
     socket.write(Buffer.concat([u32('m0'), u32('m1'), u32('m2')]));
     await until(() => echoes.length >= 3);
-    // What was read is delivered (core decodes a read whole; see README); what comes next waits ~500ms.
+    // What comes next waits ~500ms (frames of one read are held too where core pauses mid-read:
+    // pause-hold.int).
     socket.write(u32('m3'));
     await until(() => echoes.length >= 4, 3000);
     expect(echoes[3]! - echoes[2]!).toBeGreaterThanOrEqual(350);
