@@ -271,7 +271,8 @@ class GuardsEngine implements Guards, GuardContext {
 
   private violation(conn: ConnectionControl, v: Violation): void {
     this.count(v, v.closed);
-    if (v.shadow) return;
+    // A fault of our own side (core marks a throwing plug-in hook so) is never the peer's strike.
+    if (v.shadow || (v as { fault?: string }).fault === 'server') return;
     const key = connKey(conn);
     // Closing already: a ban this strike earns must not close it a second time.
     if (v.closed && key !== undefined) this.bans.untrack(conn, key);
