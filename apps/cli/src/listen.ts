@@ -8,7 +8,7 @@ import {
   type SockServer,
 } from '@sock/core';
 import { createBanBridge, FirewallError } from '@sock/firewall';
-import { createGuards, type Guards } from '@sock/guards';
+import { createGuards, type Guards, watchPolicyFile } from '@sock/guards';
 import { tlsTransport } from '@sock/tls';
 import { createUdpSocket, type UdpSocket } from '@sock/udp';
 import type { Command } from 'commander';
@@ -151,6 +151,17 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       throw new UsageError((err as Error).message);
     }
   }
+  // --config reloads whole on change and on SIGHUP (flags laid over it again); a bad file keeps the old.
+  const policyWatch =
+    guards && flags.config
+      ? watchPolicyFile(guards, flags.config, {
+          sighup: true,
+          load: async (path) => guardPolicy(flags, (await loadListenConfig(path)).guards)?.policy ?? {},
+          onReload: () => log.info({ config: flags.config }, 'policy reloaded'),
+          onError: (err) =>
+            log.error({ code: err.code }, `policy reload failed, keeping the old: ${err.message}`),
+        })
+      : undefined;
 
   const transport = tls
     ? tlsTransport({ ...tls.options, onReloadError: (e) => log.error(e.message) })
@@ -219,6 +230,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       log.info({ signal, drainMs }, 'draining');
       void (async () => {
         await closeAll();
+        policyWatch?.close();
         guards?.close();
         await bridge?.close();
         await observe.close();

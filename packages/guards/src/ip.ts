@@ -4,6 +4,7 @@
  * IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is IPv4 here, before anything else looks at it (CVE-2026-30827).
  */
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '@sock/core';
+import { embeddedIPv4 } from './ip-range.js';
 
 // The one IPv4/IPv6 text parser and formatter of sock lives in core (ip-address.ts); re-exported here
 // for guards' own modules and tests.
@@ -48,13 +49,17 @@ export function canonicalAddress(address: string): string | undefined {
  * The key per-address limits count against: an IPv4 address as is, an IPv6 address masked to
  * `ipv6Prefix` bits and written as a CIDR (`2001:db8:1:2::/64`), since one IPv6 user holds a whole /64 or
  * more. IPv4-mapped IPv6 becomes IPv4 first, so IPv4 clients on a dual-stack listener never share one
- * bucket (CVE-2026-30827). Undefined when `address` is not an IP address.
+ * bucket (CVE-2026-30827); NAT64 (`64:ff9b::/96`) and IPv4-compatible (`::a.b.c.d`) addresses are keyed
+ * by the IPv4 address they embed. Undefined when `address` is not an IP address.
  */
 export function addressKey(address: string, ipv6Prefix = 64): string | undefined {
   if (address.indexOf(':') < 0) return parseIPv4(address) < 0 ? undefined : address;
   const family = parseAddress(address, scratch);
   if (family === 4) return formatIPv4(scratch[0]!);
   if (family === 0) return undefined;
+  // NAT64 and IPv4-compatible sources are the IPv4 clients they carry (ip-range.ts says why).
+  const v4 = embeddedIPv4(scratch);
+  if (v4 >= 0) return formatIPv4(v4);
   if (ipv6Prefix >= 128) return formatIPv6(scratch);
   maskWords(scratch, ipv6Prefix, 4);
   return `${formatIPv6(scratch)}/${ipv6Prefix}`;
