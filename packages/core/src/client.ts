@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type BackoffOptions, backoffDelay, checkBackoff, sleep } from './backoff.js';
 import { bytes, type Codec } from './codec.js';
-import { type Connection, type ConnectionOptions, SockConnection } from './connection.js';
+import { type Connection, type ConnectionOptions, clientEnv, SockConnection } from './connection.js';
 import { fromSocketError, SockError, SockErrorCode } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
@@ -124,10 +124,9 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
       framing: options.framing ?? lengthPrefixed(),
       codec: options.codec ?? (bytes() as unknown as Codec<In, Out>),
     },
-    { plugins: [], observers: [], now: Date.now, transport: transport.name },
+    clientEnv<In, Out>(transport.name),
   );
-  conn.reachedHandler = true;
-  conn.start();
+  conn.open();
   return conn;
 }
 

@@ -103,6 +103,12 @@ export interface Violation {
   readonly closed: boolean;
   readonly shadow: boolean;
   readonly error?: SockError | undefined;
+  /**
+   * Who is to blame: `peer` (the default when absent) for what the peer did, `server` for a fault of
+   * our own side (a plug-in hook that threw, reason `plugin-error`). Strike counters must weigh `server`
+   * violations 0: an innocent peer is never banned for an operator's bug.
+   */
+  readonly fault?: 'peer' | 'server' | undefined;
 }
 
 export interface CloseInfo {

@@ -40,6 +40,16 @@ function feed(framing: Framing, parts: readonly Uint8Array[]): { frames: Buffer[
   }
 }
 
+/** Encode payloads as one stream. A payload byte equal to the delimiter's first could form a delimiter: replaced. */
+function encodeAll(
+  framing: Framing,
+  payloads: readonly Uint8Array[],
+  forbidden: number,
+): { clean: Uint8Array[]; stream: Buffer } {
+  const clean = payloads.map((p) => (forbidden ? Buffer.from(p.map((b) => (b === forbidden ? 0 : b))) : p));
+  return { clean, stream: Buffer.concat(clean.map((p) => framing.encode(p))) };
+}
+
 const framings: Array<[string, (max: number) => Framing, number]> = [
   ['length-u16', (max) => lengthPrefixed({ header: 'u16', maxFrameBytes: max }), 0],
   ['length-u32', (max) => lengthPrefixed({ maxFrameBytes: max }), 0],
@@ -70,13 +80,42 @@ describe.each(framings)('core/%s', (name, make, forbidden) => {
     ),
     ([payloads, cuts]) => {
       const framing = make(64);
-      // A payload holding the delimiter's first byte could form a delimiter: the encoder refuses those.
-      const clean = payloads.map((p) =>
-        forbidden ? Buffer.from(p.map((b) => (b === forbidden ? 0 : b))) : p,
-      );
-      const stream = Buffer.concat(clean.map((p) => framing.encode(p)));
+      const { clean, stream } = encodeAll(framing, payloads, forbidden);
       const { frames, refused } = feed(framing, split(stream, cuts));
       check(!refused, 'a valid stream was refused');
+      check(frames.length === clean.length, 'frame count differs');
+      for (const [i, f] of frames.entries()) check(f.equals(clean[i]!), `frame ${i} differs`);
+    },
+  );
+
+  fuzzIt(
+    `core/${name}`,
+    'stopping after any frame and pushing the rest later loses and repeats nothing',
+    fc.tuple(
+      fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 6 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      fc.array(fc.boolean(), { maxLength: 12 }),
+    ),
+    ([payloads, cuts, stops]) => {
+      const framing = make(64);
+      const { clean, stream } = encodeAll(framing, payloads, forbidden);
+      const decoder = framing.createDecoder();
+      const frames: Buffer[] = [];
+      let n = 0;
+      for (const part of split(stream, cuts)) {
+        let rest = Buffer.from(part);
+        while (rest.length > 0) {
+          const consumed = decoder.push(rest, (f) => {
+            frames.push(Buffer.from(f));
+            return stops[n++ % Math.max(1, stops.length)] === true;
+          });
+          check(
+            typeof consumed === 'number' && consumed > 0 && consumed <= rest.length,
+            'bad consumed count',
+          );
+          rest = rest.subarray(consumed as number);
+        }
+      }
       check(frames.length === clean.length, 'frame count differs');
       for (const [i, f] of frames.entries()) check(f.equals(clean[i]!), `frame ${i} differs`);
     },
