@@ -11,7 +11,8 @@ import {
   json,
   lengthPrefixed,
   type Plugin,
-  type SockError,
+  SockError,
+  SockErrorCode,
   type Violation,
 } from '../src/index.js';
 import { closeAfterEach, delay, rawClient, readAll, u32 } from './helpers.js';
@@ -313,5 +314,33 @@ describe('issue 13', () => {
     expect(errors).toMatchObject([{ code: 'ERR_SOCK_HANDLER_FAILED', reason: 'plugin-error' }]);
     expect(server.stats().rejected).toEqual({ 'plugin-error': 1 });
     expect(strikes).toEqual([]);
+  });
+
+  it('7c. a hook that throws an ERR_SOCK_REJECTED with a reason is a rejection, not a plug-in error', async () => {
+    const errors: SockError[] = [];
+    const violations: Violation[] = [];
+    const server = track(
+      createServer({
+        plugins: [
+          {
+            name: 'fail-closed-store',
+            accept: async () => {
+              throw new SockError(SockErrorCode.REJECTED, 'store unavailable', {
+                reason: 'store-unavailable',
+              });
+            },
+            violation: (_c, v) => violations.push(v),
+          },
+        ],
+        onError: (err) => errors.push(err),
+        handler() {},
+      }),
+    );
+    const { port } = await server.listen();
+    await readAll(await rawClient(port));
+    await until(() => server.stats().closed === 1);
+    expect(errors).toEqual([]);
+    expect(server.stats().rejected).toEqual({ 'store-unavailable': 1 });
+    expect(violations).toMatchObject([{ reason: 'store-unavailable', fault: 'peer' }]);
   });
 });

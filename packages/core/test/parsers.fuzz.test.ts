@@ -253,6 +253,12 @@ fuzzIt(
     fc.ipV4().map((a) => [a, a] as const),
     fc.ipV4().map((a) => [`::ffff:${a}`, a] as const),
     fc.ipV4().map((a) => [`::FFFF:${a}`, a] as const),
+    // Spelled in hex, uncompressed, as a PROXY v2 header's 16 bytes are often formatted.
+    fc.ipV4().map((a) => {
+      const [b0, b1, b2, b3] = a.split('.').map(Number) as [number, number, number, number];
+      const hex = `${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+      return [`0:0:0:0:0:ffff:${hex}`, a] as const;
+    }),
     fc.ipV6().map((a) => [a, undefined] as const),
     fc.string({ maxLength: 50 }).map((a) => [a, undefined] as const),
   ),
