@@ -169,6 +169,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private unread: Buffer | undefined;
   /** No more frames are cut: the peer ended, the server drains, or the peer broke the protocol. */
   private inboundEnded = false;
+  /** The peer sent its FIN; inbound ends once the rest of the last read is decoded. */
+  private peerEnded = false;
   /** The inbox filled: reading stays paused until it is down to half. */
   private backpressured = false;
   private waiter: ((r: IteratorResult<In>) => void) | undefined;
@@ -358,7 +360,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
-      this.endInbound();
+      // The rest of the last read may still hold frames: inbound ends once it is decoded.
+      this.peerEnded = true;
+      if (this.unread === undefined) this.endInbound();
       // Half-open is kept only while the handler or listener may still answer what it read.
       this.closeWhenIdle();
     });
@@ -417,7 +421,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     }
     if (typeof consumed === 'number' && consumed < chunk.length && !this.inboundEnded) {
       this.unread = chunk.subarray(consumed);
-    }
+    } else if (this.peerEnded) this.endInbound();
     this.updateFlow();
   }
 
@@ -553,8 +557,13 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
    * may hold more now), or resume the socket.
    */
   private refill(): boolean {
-    if (this.backpressured && this.inbox.lowEnough) this.backpressured = false;
-    if (this.unread && !this.backpressured && this.pauses === 0 && !this.inboundEnded) {
+    // The hot path: nothing held back, nothing to do.
+    if (!this.backpressured && this.unread === undefined) return false;
+    if (this.backpressured) {
+      if (!this.inbox.lowEnough) return false;
+      this.backpressured = false;
+    }
+    if (this.unread && this.pauses === 0 && !this.inboundEnded) {
       const rest = this.unread;
       this.unread = undefined;
       this.feed(rest);
@@ -705,7 +714,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (!this.closeWhenDone || ORDER[this.phase] >= ORDER.closing) return;
     // onMessage: idle once nothing is in the listener or the inbox. A handler (or a client's caller, which
     // has no handler) closes when its promise settles; until then the connection stays half-open.
-    const idle = this.listener ? !this.listenerBusy && this.inbox.size === 0 : !this.handlerActive;
+    const idle = this.listener
+      ? !this.listenerBusy && this.inbox.size === 0 && this.unread === undefined
+      : !this.handlerActive;
     if (idle) void this.close();
   }
 
@@ -761,7 +772,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     this.pauseTimer = undefined;
     this.pauses = 0;
-    if (this.reached === 'open') this.refill();
+    if (this.reached === 'open' && !this.refill()) this.updateFlow();
   }
 
   private updateFlow(): void {
