@@ -110,6 +110,33 @@ describe('issue 13', () => {
     socket.destroy();
   });
 
+  it('1c. a message of ours that cannot be encoded rejects its send, is reported, and closes nothing', async () => {
+    const errors: SockError[] = [];
+    const failures: unknown[] = [];
+    const server = track(
+      createServer({
+        framing: lengthPrefixed({ maxFrameBytes: 8 }),
+        onError: (err) => errors.push(err),
+        async handler(conn) {
+          for await (const m of conn) {
+            await conn.send(Buffer.alloc(64)).catch((err) => failures.push(err));
+            void conn.send(Buffer.alloc(64)); // not awaited: still no unhandled rejection
+            await conn.send(m);
+          }
+        },
+      }),
+    );
+    const { port } = await server.listen();
+    const client = await connect({ port, framing: lengthPrefixed({ maxFrameBytes: 8 }) });
+    await client.send(Buffer.from('ok'));
+    expect(String((await client[Symbol.asyncIterator]().next()).value)).toBe('ok');
+    expect(failures).toMatchObject([{ code: 'ERR_SOCK_FRAME_TOO_LARGE' }]);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_SOCK_FRAME_TOO_LARGE', 'ERR_SOCK_FRAME_TOO_LARGE']);
+    await delay(20);
+    expect(unhandled).toEqual([]);
+    await client.close();
+  });
+
   it('2. error replies count against maxQueuedMessages: reading pauses', async () => {
     const slow = gate();
     let conn!: Connection<unknown, unknown>;
