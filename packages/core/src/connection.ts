@@ -85,7 +85,14 @@ export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionCon
  * has begun to end the stream; `closed` is after the socket's `close`.
  */
 export type Phase = 'preface' | 'accept' | 'handshake' | 'open' | 'closing' | 'closed';
-const ORDER: Record<Phase, number> = { preface: 0, accept: 1, handshake: 2, open: 3, closing: 4, closed: 5 };
+// Phases as small integers: compared on every send and read, so a number, not a string lookup.
+const PREFACE = 0;
+const ACCEPT = 1;
+const HANDSHAKE = 2;
+const OPEN = 3;
+const CLOSING = 4;
+const CLOSED = 5;
+const PHASES: readonly Phase[] = ['preface', 'accept', 'handshake', 'open', 'closing', 'closed'];
 
 /** What every connection of one server (or one client) shares: computed once, read per connection. */
 export interface ConnectionEnv<In, Out> {
@@ -156,9 +163,10 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   /** @internal Everything read and not yet handed over, under one bound. */
   readonly inbox: Inbox<In>;
 
-  private phase: Phase = 'preface';
+  /** Where the connection is in its life (an index into PHASES); it only moves forward. */
+  private at = PREFACE;
   /** The furthest phase before closing began: says whether plug-ins saw accept and the handler ran. */
-  private reached: Phase = 'preface';
+  private reached = PREFACE;
   private localsMap: Map<symbol, unknown> | undefined;
   /** Created on first use: most connections never ask for a signal, and abort() costs a DOMException. */
   private abort: AbortController | undefined;
@@ -221,7 +229,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   get signal(): AbortSignal {
     this.abort ??= new AbortController();
-    if (this.phase === 'closed' && !this.abort.signal.aborted) this.abort.abort();
+    if (this.at === CLOSED && !this.abort.signal.aborted) this.abort.abort();
     return this.abort.signal;
   }
 
@@ -231,18 +239,23 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   get closing(): boolean {
-    return this.closeReason !== undefined || ORDER[this.phase] >= ORDER.closing;
+    return this.closeReason !== undefined || this.at >= CLOSING;
   }
 
   /** @internal The connection reached its handler (for the server's `active` count). */
   get admitted(): boolean {
-    return this.reached === 'open';
+    return this.reached === OPEN;
   }
 
-  private enter(phase: Phase): void {
-    if (ORDER[phase] <= ORDER[this.phase]) return;
-    this.phase = phase;
-    if (ORDER[phase] < ORDER.closing) this.reached = phase;
+  /** @internal The phase, by name. */
+  get phase(): Phase {
+    return PHASES[this.at]!;
+  }
+
+  private enter(phase: number): void {
+    if (phase <= this.at) return;
+    this.at = phase;
+    if (phase < CLOSING) this.reached = phase;
   }
 
   private watch(socket: Duplex): void {
@@ -259,13 +272,13 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const prefaces = adopted ? 0 : env.prefaceHooks.length;
     if (!transport && prefaces + env.acceptHooks.length + env.handshakeHooks.length === 0) {
       // Nothing to await: skip the async machinery entirely (the common plain-TCP server).
-      this.enter('accept');
+      this.enter(ACCEPT);
       this.admit();
       return;
     }
     this.runStages(transport, adopted).catch((err) => {
       // Only core itself can get here (every hook is wrapped): report it, never blame the peer.
-      this.pluginFailed(this.phase === 'preface' ? 'preface' : 'accept', 'core', err);
+      this.pluginFailed(this.at === PREFACE ? 'preface' : 'accept', 'core', err);
     });
   }
 
@@ -286,11 +299,11 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         if (!this.applyVerdict(p.name, 'preface', result)) return;
       } else this.setPeer(result);
     }
-    this.enter('accept');
+    this.enter(ACCEPT);
     for (const p of this.env.acceptHooks) {
       if (!(await this.runHook(p, 'accept'))) return;
     }
-    this.enter('handshake');
+    this.enter(HANDSHAKE);
     if (transport) {
       let upgraded: Duplex;
       try {
@@ -354,7 +367,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   /** @internal Begin reading frames (a client connection calls this directly). */
   open(): void {
     if (this.closing) return;
-    this.enter('open');
+    this.enter(OPEN);
     this.decoder = this.options.framing.createDecoder();
     const socket = this.socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -421,8 +434,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     }
     if (typeof consumed === 'number' && consumed < chunk.length && !this.inboundEnded) {
       this.unread = chunk.subarray(consumed);
-    } else if (this.peerEnded) this.endInbound();
-    this.updateFlow();
+      this.updateFlow();
+      return;
+    }
+    if (this.peerEnded) this.endInbound();
+    // The hot path reads on: only a full inbox (or a plug-in's pause) changes the flow here.
+    if (this.backpressured || this.pauses > 0) this.updateFlow();
   }
 
   /** One frame cut; returns true to stop decoding the rest of the read (the inbox is full, or we stopped). */
@@ -567,6 +584,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       const rest = this.unread;
       this.unread = undefined;
       this.feed(rest);
+      // The held read is used up: the socket, paused while it was held, may read again.
+      if (this.unread === undefined) this.updateFlow();
       return true;
     }
     this.updateFlow();
@@ -665,7 +684,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
    * one (nothing valid is lost), optionally tell the peer why, then flush and close without its FIN.
    */
   private violate(stage: Stage, error: SockError, reply: boolean, at: PendingDecode<In> | undefined): void {
-    if (this.fatal || ORDER[this.phase] >= ORDER.closing) return;
+    if (this.fatal || this.at >= CLOSING) return;
     this.emitReject(stage, 'core', { reason: error.reason ?? 'error', message: error.message }, true, error);
     this.recordClose(error.reason ?? 'error', error);
     this.fatal = true;
@@ -687,12 +706,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   /** @internal Server drain: stop reading; what was read is still delivered, then our side closes. */
   shutdown(): void {
-    if (this.phase === 'open') {
+    if (this.at === OPEN) {
       this.endInbound();
       this.unread = undefined;
       this.updateFlow();
       this.closeWhenIdle();
-    } else if (ORDER[this.phase] < ORDER.open) {
+    } else if (this.at < OPEN) {
       this.destroy(
         new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
       );
@@ -711,7 +730,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private maybeCloseIdle(): void {
-    if (!this.closeWhenDone || ORDER[this.phase] >= ORDER.closing) return;
+    if (!this.closeWhenDone || this.at >= CLOSING) return;
     // onMessage: idle once nothing is in the listener or the inbox. A handler (or a client's caller, which
     // has no handler) closes when its promise settles; until then the connection stays half-open.
     const idle = this.listener
@@ -772,13 +791,13 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     this.pauseTimer = undefined;
     this.pauses = 0;
-    if (this.reached === 'open' && !this.refill()) this.updateFlow();
+    if (this.reached === OPEN && !this.refill()) this.updateFlow();
   }
 
   private updateFlow(): void {
-    if (this.reached !== 'open' || this.phase === 'closed') return;
+    if (this.reached !== OPEN || this.at === CLOSED) return;
     // After close(), keep reading (and discarding) so the peer's FIN arrives and the socket can close.
-    if (this.phase === 'closing' && !this.fatal) this.socket.resume();
+    if (this.at === CLOSING && !this.fatal) this.socket.resume();
     else if (this.pauses > 0 || this.backpressured || this.inboundEnded || this.unread) this.socket.pause();
     else this.socket.resume();
   }
@@ -786,7 +805,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   // ---- outbound ----
 
   send(message: Out, options?: SendOptions): Promise<void> {
-    if (ORDER[this.phase] >= ORDER.closing) {
+    if (this.at >= CLOSING) {
       return refused(
         new SockError(SockErrorCode.CONNECTION_CLOSED, 'send on a closed connection', {
           cause: this.closeReason?.error,
@@ -860,8 +879,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   // ---- closing ----
 
   close(): Promise<void> {
-    if (ORDER[this.phase] < ORDER.closing) {
-      this.enter('closing');
+    if (this.at < CLOSING) {
+      this.enter(CLOSING);
       this.recordClose('closed');
       this.endInbound();
       this.updateFlow();
@@ -876,7 +895,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   destroy(error?: SockError): void {
     this.recordClose(error?.reason ?? 'destroyed', error);
     this.stopInbound();
-    this.enter('closing');
+    this.enter(CLOSING);
     this.socket.destroy();
   }
 
@@ -890,7 +909,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   /** Apply a plug-in's verdict; false when the connection is now closing. */
   private applyVerdict(plugin: string, stage: Stage, rejection: Rejection): boolean {
-    if (this.phase === 'closed') return false;
+    if (this.at === CLOSED) return false;
     if (rejection.shadow) {
       this.emitReject(stage, plugin, rejection, false);
       return true;
@@ -903,7 +922,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.emitReject(stage, plugin, rejection, true, error);
     this.recordClose(rejection.reason, error);
     this.stopInbound();
-    this.enter('closing');
+    this.enter(CLOSING);
     const socket = this.socket;
     if (rejection.tarpitMs && rejection.tarpitMs > 0) {
       socket.pause();
@@ -917,11 +936,11 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   /** Close on a SockError raised by core itself (or a transport): the peer did it. */
   private fail(stage: Stage, plugin: string, error: SockError): void {
-    if (this.phase === 'closed') return;
+    if (this.at === CLOSED) return;
     this.emitReject(stage, plugin, { reason: error.reason ?? 'error', message: error.message }, true, error);
     this.recordClose(error.reason ?? 'error', error);
     this.stopInbound();
-    this.enter('closing');
+    this.enter(CLOSING);
     this.socket.destroy();
   }
 
@@ -931,7 +950,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
    * the connection closes, and the violation says `fault: 'server'` so no guard counts a strike for it.
    */
   private pluginFailed(stage: Stage, plugin: string, err: unknown): void {
-    if (this.phase === 'closed') return;
+    if (this.at === CLOSED) return;
     if (SockError.isInstance(err) && err.code === SockErrorCode.REJECTED && err.reason) {
       // Not a bug: a hook may refuse by throwing a rejection (a shared store that fails closed).
       this.applyVerdict(plugin, stage, { reason: err.reason, message: err.message });
@@ -946,7 +965,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.emitReject(stage, plugin, { reason: 'plugin-error', message: error.message }, true, error, 'server');
     this.recordClose('plugin-error', error);
     this.stopInbound();
-    this.enter('closing');
+    this.enter(CLOSING);
     this.socket.destroy();
   }
 
@@ -967,7 +986,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     fault: 'peer' | 'server' = 'peer',
   ): void {
     const shadow = rejection.shadow === true;
-    if (ORDER[this.reached] >= ORDER.accept) {
+    if (this.reached >= ACCEPT) {
       const violation: Violation = {
         stage,
         plugin,
@@ -1023,8 +1042,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private finish(): void {
-    if (this.phase === 'closed') return;
-    this.enter('closed');
+    if (this.at === CLOSED) return;
+    this.enter(CLOSED);
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.inboundEnded = true;
@@ -1035,9 +1054,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const info: CloseInfo = {
       reason: this.closeReason?.reason ?? 'closed',
       error: this.closeReason?.error,
-      rejectedEarly: this.reached !== 'open',
+      rejectedEarly: this.reached !== OPEN,
     };
-    if (ORDER[this.reached] >= ORDER.accept) {
+    if (this.reached >= ACCEPT) {
       for (const p of this.env.plugins) {
         if (!p.close) continue;
         try {
@@ -1047,7 +1066,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         }
       }
     }
-    if (this.reached === 'open') {
+    if (this.reached === OPEN) {
       notify(this.env.observers, { type: 'close', conn: this, reason: info.reason, error: info.error });
     }
     this.resolveClosed(info);
@@ -1055,7 +1074,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   /** @internal Wait for the socket to be fully closed. */
   async waitClosed(): Promise<void> {
-    if (this.phase === 'closed') return;
+    if (this.at === CLOSED) return;
     await once(this.socket, 'close').catch(() => undefined);
   }
 }

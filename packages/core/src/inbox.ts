@@ -43,7 +43,13 @@ export class Inbox<In> {
   peakEntries = 0;
   peakBytes = 0;
 
-  constructor(readonly limits: InboxLimits) {}
+  private readonly maxMessages: number;
+  private readonly maxBytes: number;
+
+  constructor(limits: InboxLimits) {
+    this.maxMessages = limits.maxMessages;
+    this.maxBytes = limits.maxBytes;
+  }
 
   get size(): number {
     return this.entries.length;
@@ -54,12 +60,12 @@ export class Inbox<In> {
   }
 
   get full(): boolean {
-    return this.entries.length >= this.limits.maxMessages || this.held >= this.limits.maxBytes;
+    return this.entries.length >= this.maxMessages || this.held >= this.maxBytes;
   }
 
   /** Down to half of both limits: reading may resume (hysteresis, so a busy reader is not paused per frame). */
   get lowEnough(): boolean {
-    return this.entries.length <= this.limits.maxMessages / 2 && this.held <= this.limits.maxBytes / 2;
+    return this.entries.length <= this.maxMessages / 2 && this.held <= this.maxBytes / 2;
   }
 
   push(entry: InboxEntry<In>, bytes: number): void {
