@@ -1,11 +1,13 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { canonicalPeer } from './address.js';
 import type { Codec } from './codec.js';
 import { fromSocketError, SockError, SockErrorCode } from './errors.js';
 import type { FrameDecoder, Framing } from './framing/framing.js';
 import { notify, type Observer } from './observer.js';
 import type {
+  AdoptedPeer,
   CloseInfo,
   ConnectionControl,
   ConnectionStats,
@@ -53,8 +55,11 @@ export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionCon
   destroy(error?: SockError): void;
   /** Resolves (never rejects) when the socket is closed. */
   readonly closed: Promise<CloseInfo>;
-  /** The underlying socket (a TLSSocket under TLS): for what sock does not wrap. */
-  readonly socket: Socket;
+  /**
+   * The underlying stream: a net.Socket, a TLSSocket under TLS, or the Duplex given to `server.adopt()`.
+   * For what sock does not wrap.
+   */
+  readonly socket: Duplex;
 }
 
 export interface ConnectionEnv {
@@ -62,6 +67,8 @@ export interface ConnectionEnv {
   readonly observers: readonly Observer[];
   readonly now: () => number;
   readonly transport: string;
+  /** Set for a stream given to `server.adopt()`: its peer replaces what a TCP socket would report. */
+  readonly adopted?: AdoptedPeer | undefined;
 }
 
 let nextId = 1;
@@ -87,7 +94,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   readonly localPort: number;
   readonly socketAddress: string;
   readonly socketPort: number;
-  socket: Socket;
+  socket: Duplex;
+  readonly identity: Readonly<Record<string, unknown>> | undefined;
   readonly closed: Promise<CloseInfo>;
 
   /** Created on first use: most connections never ask for a signal, and abort() costs a DOMException. */
@@ -125,20 +133,24 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private closeWhenIdle = false;
 
   constructor(
-    socket: Socket,
+    socket: Duplex,
     private readonly options: ConnectionOptions<In, Out>,
     private readonly env: ConnectionEnv,
   ) {
     this.socket = socket;
     this.openedAt = env.now();
-    const peer = canonicalPeer(socket.remoteAddress ?? '');
+    // A net.Socket knows its addresses; any other Duplex gets them from adopt() (or reports none).
+    const tcp = socket as Partial<Socket>;
+    const adopted = env.adopted;
+    const peer = canonicalPeer(adopted?.remoteAddress ?? tcp.remoteAddress ?? '');
     this.remoteAddress = peer.address;
     this.remoteFamily = peer.family;
-    this.remotePort = socket.remotePort ?? 0;
+    this.remotePort = adopted?.remotePort ?? tcp.remotePort ?? 0;
     this.socketAddress = peer.address;
     this.socketPort = this.remotePort;
-    this.localAddress = canonicalPeer(socket.localAddress ?? '').address;
-    this.localPort = socket.localPort ?? 0;
+    this.localAddress = canonicalPeer(adopted?.localAddress ?? tcp.localAddress ?? '').address;
+    this.localPort = adopted?.localPort ?? tcp.localPort ?? 0;
+    this.identity = adopted?.identity;
     this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
     this.maxQueued = options.maxQueuedMessages ?? 16;
     this.frameHooks = env.plugins.filter((p) => p.frame);
@@ -176,13 +188,13 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   /** @internal The transport replaced the socket (TLS over TCP). */
-  replaceSocket(socket: Socket): void {
+  replaceSocket(socket: Duplex): void {
     if (socket === this.socket) return;
     this.socket = socket;
     this.watch(socket);
   }
 
-  private watch(socket: Socket): void {
+  private watch(socket: Duplex): void {
     socket.on('error', (err) => this.recordClose('socket-error', fromSocketError(err, 'socket')));
     socket.once('close', () => this.finish());
   }
@@ -527,7 +539,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.stats.framesOut++;
     this.stats.bytesOut += data.length;
     const socket = this.socket;
-    if (socket.writableLength === 0 && !socket.writableCorked && !socket.connecting) {
+    if (socket.writableLength === 0 && !socket.writableCorked && (socket as Socket).connecting !== true) {
       // Nothing queued: Node tries the write synchronously. If the kernel took every byte, the send is
       // done now, and a shared resolved promise saves a callback and a promise per message (the hot path).
       socket.write(data);

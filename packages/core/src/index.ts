@@ -36,6 +36,7 @@ export { type LengthPrefixedOptions, lengthPrefixed } from './framing/length-pre
 export { type RawOptions, raw } from './framing/raw.js';
 export { notify, type Observer, type RejectEvent, type SockEvent } from './observer.js';
 export {
+  type AdoptedPeer,
   type ClientTransport,
   type CloseInfo,
   type ConnectionControl,

@@ -1,11 +1,12 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { bytes, type Codec } from './codec.js';
 import { type Connection, type ConnectionOptions, SockConnection } from './connection.js';
 import { SockError, SockErrorCode } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { notify, type Observer } from './observer.js';
-import type { Plugin, ServerTransport } from './pipeline.js';
+import type { AdoptedPeer, Plugin, ServerTransport } from './pipeline.js';
 
 export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Out>> {
   /**
@@ -82,6 +83,13 @@ export interface SockServer<In = Buffer, Out = Uint8Array> {
    * every socket is closed.
    */
   close(options?: CloseOptions): Promise<void>;
+  /**
+   * Serve a stream that did not come from this server's listener (an SSH channel, a pipe): it runs the
+   * `accept` and `handshake` hooks, then the handler, exactly like an accepted socket. `preface` hooks and
+   * the server's `transport` are skipped: the stream is already past them, and `peer` names its peer.
+   * Counted, drained and closed with the server's own connections.
+   */
+  adopt(stream: Duplex, peer: AdoptedPeer): Connection<In, Out>;
   /** Connections currently open, from accept to close. */
   readonly connections: ReadonlySet<Connection<In, Out>>;
   stats(): ServerStats;
@@ -236,13 +244,20 @@ class Server<In, Out> implements SockServer<In, Out> {
     await stopped;
   }
 
-  private onSocket(socket: Socket): void {
+  adopt(stream: Duplex, peer: AdoptedPeer): Connection<In, Out> {
+    // Adopted streams are not paused by a listener: hold their bytes until the pipeline lets them through.
+    stream.pause();
+    return this.onSocket(stream, peer);
+  }
+
+  private onSocket(socket: Duplex, adopted?: AdoptedPeer): SockConnection<In, Out> {
     this.counts.accepted++;
     const conn = new SockConnection(socket, this.connOptions, {
       plugins: this.options.plugins ?? [],
       observers: this.observers,
       now: this.options.now ?? Date.now,
-      transport: this.options.transport?.name ?? 'tcp',
+      transport: adopted?.transport ?? this.options.transport?.name ?? 'tcp',
+      adopted,
     });
     this.conns.add(conn);
     void conn.closed.then(() => {
@@ -253,23 +268,26 @@ class Server<In, Out> implements SockServer<In, Out> {
       conn.destroy(
         new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
       );
-      return;
+      return conn;
     }
     if (this.syncPipeline) {
       // No stage hook and no transport: nothing to await, so skip the async machinery entirely.
       conn.acceptEntered = true;
       this.admit(conn);
-      return;
+      return conn;
     }
-    this.runPipeline(conn, socket).catch((err) => {
+    this.runPipeline(conn, socket, adopted !== undefined).catch((err) => {
       conn.reportError(err, 'pipeline');
       conn.fail('accept', 'core', toSockError(err, 'pipeline'));
     });
+    return conn;
   }
 
   /** Synchronous unless a hook returns a promise, so a server without async plug-ins pays no extra ticks. */
-  private async runPipeline(conn: SockConnection<In, Out>, socket: Socket): Promise<void> {
-    for (const p of this.prefaceHooks) {
+  private async runPipeline(conn: SockConnection<In, Out>, stream: Duplex, adopted: boolean): Promise<void> {
+    // The listener hands out net.Sockets; an adopted stream is past the preface and transport stages.
+    const socket = stream as Socket;
+    for (const p of adopted ? [] : this.prefaceHooks) {
       const result = await p.preface!(socket, conn);
       if (conn.closing) return;
       if (result === undefined) continue;
@@ -284,7 +302,7 @@ class Server<In, Out> implements SockServer<In, Out> {
       if (conn.closing) return;
       if (verdict && !conn.applyVerdict(p.name, 'accept', verdict)) return;
     }
-    const transport = this.options.transport;
+    const transport = adopted ? undefined : this.options.transport;
     if (transport) {
       try {
         conn.replaceSocket(await transport.upgrade(socket, conn));
