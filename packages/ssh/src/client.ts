@@ -4,11 +4,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { type ClientTransport, type DialOptions, SockError, SockErrorCode } from '@sock/core';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import type { ClientChannel, ConnectConfig, Client as SshClient } from 'ssh2';
 import { DEFAULT_ALGORITHMS, type SshAlgorithms, toSsh2Algorithms } from './algorithms.js';
 import { normalizeFingerprint, sha256Fingerprint } from './fingerprint.js';
 import { checkHostKey, hashedKnownHostLine, knownHostName, parseKnownHosts } from './known-hosts.js';
 import { invalidOption, SshReason, socketError, sshError } from './reasons.js';
+import { Client } from './ssh2.js';
 import { parseSshUrl, type SshTarget } from './url.js';
 
 export interface SshTransportOptions {
@@ -43,6 +44,8 @@ export interface SshTransportOptions {
 export interface SshClientTransport extends ClientTransport {
   /** SHA256 fingerprint of the host key the current (or last) connection verified. */
   readonly hostFingerprint: string | undefined;
+  /** SSH connections opened so far, and channels opened over them. */
+  stats(): { connections: number; channels: number };
   /** Close the SSH connection (and every channel on it). The next dial opens a new one. */
   close(): Promise<void>;
 }
@@ -71,12 +74,13 @@ export function sshTransport(options: SshTransportOptions): SshClientTransport {
       'sshTransport: give privateKey, an ssh-agent (SSH_AUTH_SOCK) or an explicit password',
     );
   }
-  let current: Promise<Client> | undefined;
+  let current: Promise<SshClient> | undefined;
   let fingerprint: string | undefined;
+  const counts = { connections: 0, channels: 0 };
 
-  const open = async (signal: AbortSignal): Promise<Client> => {
+  const open = async (signal: AbortSignal): Promise<SshClient> => {
     const known = pins ? [] : parseKnownHosts(await readKnownHosts(knownHostsPath));
-    return new Promise<Client>((resolve, reject) => {
+    return new Promise<SshClient>((resolve, reject) => {
       const client = new Client();
       let hostKeyError: SockError | undefined;
       let settled = false;
@@ -171,6 +175,7 @@ export function sshTransport(options: SshTransportOptions): SshClientTransport {
         current = undefined;
       });
       try {
+        counts.connections++;
         client.connect(config);
       } catch (err) {
         fail(invalidOption(`sshTransport: ${(err as Error).message}`));
@@ -178,7 +183,7 @@ export function sshTransport(options: SshTransportOptions): SshClientTransport {
     });
   };
 
-  const connection = (signal: AbortSignal): Promise<Client> => {
+  const connection = (signal: AbortSignal): Promise<SshClient> => {
     if (!current) {
       const opening = open(signal);
       current = opening;
@@ -194,6 +199,7 @@ export function sshTransport(options: SshTransportOptions): SshClientTransport {
     get hostFingerprint() {
       return fingerprint;
     },
+    stats: () => ({ ...counts }),
     async dial(dial: DialOptions): Promise<Duplex> {
       const client = await connection(dial.signal);
       const channel = await new Promise<ClientChannel>((resolve, reject) => {
@@ -206,7 +212,10 @@ export function sshTransport(options: SshTransportOptions): SshClientTransport {
                 err,
               ),
             );
-          } else resolve(ch);
+          } else {
+            counts.channels++;
+            resolve(ch);
+          }
         });
       });
       if (dial.signal.aborted) {

@@ -12,13 +12,14 @@ import {
   type ServerAddress,
   type SockServer,
 } from '@sock/core';
-import { type AuthContext, type Connection as Ssh2Connection, Server as Ssh2Server, utils } from 'ssh2';
+import type { AuthContext, Connection as Ssh2Connection, Server as Ssh2ServerType } from 'ssh2';
 import { DEFAULT_ALGORITHMS, type SshAlgorithms, toSsh2Algorithms } from './algorithms.js';
 import { type AuthorizedKey, keyAllowsAddress, keyAllowsForward } from './authorized-keys.js';
 import { type AuthorizedKeysSource, authorizedKeysFile } from './authorized-keys-file.js';
 import { sha256Fingerprint } from './fingerprint.js';
 import type { SshIdentity } from './identity.js';
 import { invalidOption, SshReason, sshError } from './reasons.js';
+import { Server as Ssh2Server, utils } from './ssh2.js';
 
 /** Where an authenticated channel goes: a `direct-tcpip` destination or a subsystem, served by a core server. */
 export type SshRoute =
@@ -97,7 +98,7 @@ export function createSshServer(options: SshServerOptions): SshServer {
       : options.authorizedKeys;
   const counters = { handshakes: 0, authFailures: 0, channelsOpen: 0, channelsTotal: 0 };
   const pending = new WeakMap<Socket, (client: Ssh2Connection) => void>();
-  let ssh2: Ssh2Server;
+  let ssh2: Ssh2ServerType;
   try {
     ssh2 = new Ssh2Server({
       hostKeys: [...options.hostKeys],

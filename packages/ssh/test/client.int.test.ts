@@ -1,9 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, createServer, type SockServer } from '@sock/core';
+import { connect, createServer, reconnect, type SockServer } from '@sock/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHostKey, SshReason, sha256Fingerprint, sshTransport } from '../src/index.js';
-import { type Sshd, startSshd } from './openssh.js';
+import { type Sshd, sshKeygen, startSshd } from './openssh.js';
 
 const user = process.env.USER ?? 'root';
 let sshd: Sshd;
@@ -55,7 +57,7 @@ describe('sshTransport through a real OpenSSH sshd', () => {
       expect(replies).toEqual(['hello 1', 'hello 2', 'hello 3']);
       expect(transport.hostFingerprint).toBe(sha256Fingerprint(Buffer.from(key!, 'base64')));
       // Every channel went to the echo server from sshd (one TCP peer), over one SSH connection.
-      expect(echo.stats().accepted).toBeGreaterThanOrEqual(3);
+      expect(transport.stats()).toEqual({ connections: 1, channels: 3 });
     } finally {
       await transport.close();
     }
@@ -90,5 +92,116 @@ describe('sshTransport through a real OpenSSH sshd', () => {
       fingerprints: [generateHostKey().fingerprint],
     });
     await expect(echoThrough(pinned, 'x')).rejects.toMatchObject({ reason: SshReason.HOST_KEY_MISMATCH });
+  });
+
+  it('authenticates with an encrypted OpenSSH key and through ssh-agent; refuses an unauthorized key', async () => {
+    const [type, key] = sshd.hostKeyPub.split(' ');
+    const kh = knownHosts('kh_auth', `[127.0.0.1]:${sshd.port} ${type} ${key}`);
+    const encrypted = join(sshd.dir, 'encrypted');
+    appendFileSync(
+      join(sshd.dir, 'authorized_keys'),
+      `${await sshKeygen(encrypted, { passphrase: 'correct horse', rounds: 2 })}\n`,
+    );
+    const via = `ssh://${user}@127.0.0.1:${sshd.port}`;
+    const withPassphrase = sshTransport({
+      via,
+      privateKey: readFileSync(encrypted),
+      passphrase: 'correct horse',
+      agent: false,
+      knownHosts: kh,
+    });
+    expect(await echoThrough(withPassphrase, 'locked')).toBe('locked');
+    await withPassphrase.close();
+    const wrong = sshTransport({
+      via,
+      privateKey: readFileSync(encrypted),
+      passphrase: 'wrong',
+      agent: false,
+      knownHosts: kh,
+    });
+    await expect(echoThrough(wrong, 'x')).rejects.toMatchObject({ code: 'ERR_SOCK_INVALID_OPTION' });
+
+    const agentSocket = join(sshd.dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200; i++) {
+        const added = await new Promise<number | null>((resolve) => {
+          const add = spawn('ssh-add', [sshd.clientKey], {
+            env: { ...process.env, SSH_AUTH_SOCK: agentSocket },
+            stdio: 'ignore',
+          });
+          add.once('exit', resolve);
+        });
+        if (added === 0) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const viaAgent = sshTransport({ via, agent: agentSocket, knownHosts: kh });
+      expect(await echoThrough(viaAgent, 'agent')).toBe('agent');
+      await viaAgent.close();
+    } finally {
+      agent.kill();
+      await once(agent, 'exit');
+    }
+
+    const strangerPath = join(sshd.dir, 'stranger');
+    await sshKeygen(strangerPath);
+    const stranger = sshTransport({
+      via,
+      privateKey: readFileSync(strangerPath),
+      agent: false,
+      knownHosts: kh,
+    });
+    await expect(echoThrough(stranger, 'x')).rejects.toMatchObject({ reason: SshReason.AUTH_REJECTED });
+  }, 30_000);
+
+  it('reconnects through core backoff when the SSH connection drops', async () => {
+    const [type, key] = sshd.hostKeyPub.split(' ');
+    const transport = sshTransport({
+      via: `ssh://${user}@127.0.0.1:${sshd.port}`,
+      privateKey: readFileSync(sshd.clientKey),
+      agent: false,
+      knownHosts: knownHosts('kh_reconnect', `[127.0.0.1]:${sshd.port} ${type} ${key}`),
+    });
+    const abort = new AbortController();
+    const seen: string[] = [];
+    let round = 0;
+    for await (const conn of reconnect({
+      host: '127.0.0.1',
+      port: echoPort,
+      transport,
+      signal: abort.signal,
+      retry: { attempts: 5, initialDelayMs: 10 },
+    })) {
+      await conn.send(Buffer.from(`round ${round}`));
+      for await (const m of conn) {
+        seen.push(Buffer.from(m).toString());
+        break;
+      }
+      round++;
+      if (round === 2) {
+        abort.abort();
+        await conn.close();
+        break;
+      }
+      // Drop the whole SSH connection under the channel.
+      await transport.close();
+    }
+    await transport.close();
+    expect(seen).toEqual(['round 0', 'round 1']);
+    expect(transport.stats().connections).toBe(2);
+  }, 30_000);
+
+  it('refuses options that would weaken it', () => {
+    expect(() => sshTransport({ via: 'ssh://u:pw@h', agent: false, privateKey: 'x' })).toThrow(
+      /password in the URL/,
+    );
+    expect(() => sshTransport({ via: 'ssh://h', agent: false, privateKey: 'x' })).toThrow(/names no user/);
+    expect(() => sshTransport({ via: 'ssh://u@h', agent: false })).toThrow(/privateKey, an ssh-agent/);
+    expect(() => sshTransport({ via: 'ssh://u@h', agent: false, privateKey: 'x', fingerprints: [] })).toThrow(
+      /empty/,
+    );
+    expect(() =>
+      sshTransport({ via: 'ssh://u@h', agent: false, privateKey: 'x', fingerprints: ['MD5:00'] }),
+    ).toThrow(/SHA256/);
   });
 });

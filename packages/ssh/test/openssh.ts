@@ -16,10 +16,22 @@ export function tempDir(prefix: string): { dir: string; cleanup(): void } {
 /** `ssh-keygen -t ed25519` into `path` (and `path.pub`); returns the public line. */
 export async function sshKeygen(
   path: string,
-  options: { passphrase?: string; type?: string } = {},
+  options: { passphrase?: string; type?: string; rounds?: number } = {},
 ): Promise<string> {
   const type = options.type ?? 'ed25519';
-  await run('ssh-keygen', ['-q', '-t', type, '-N', options.passphrase ?? '', '-C', 'test', '-f', path]);
+  await run('ssh-keygen', [
+    '-q',
+    '-t',
+    type,
+    '-a',
+    String(options.rounds ?? 16),
+    '-N',
+    options.passphrase ?? '',
+    '-C',
+    'test',
+    '-f',
+    path,
+  ]);
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
 

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { connect, delimited, text } from '@sock/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SshReason, sshTransport } from '../src/index.js';
+import { startSockSsh } from './sock-ssh.js';
+
+const stops: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+async function setup(extra: Parameters<typeof startSockSsh>[0] = {}) {
+  const s = await startSockSsh(extra);
+  stops.push(() => s.stop());
+  const transport = sshTransport({
+    via: `ssh://carol@127.0.0.1:${s.port}`,
+    privateKey: readFileSync(s.clientKey),
+    agent: false,
+    knownHosts: s.knownHosts,
+  });
+  stops.push(() => transport.close());
+  const open = () =>
+    connect<string, string>({ host: 'echo', port: 7, transport, framing: delimited(), codec: text() });
+  return { s, transport, open };
+}
+
+describe('per-connection limits of the SSH server', () => {
+  it('refuses channels beyond maxChannels on one SSH connection, and frees the slot on close', async () => {
+    const { s, open } = await setup({ maxChannels: 2 });
+    const a = await open();
+    const b = await open();
+    await expect(open()).rejects.toMatchObject({ reason: SshReason.CHANNEL_REFUSED });
+    expect(s.server.stats()).toMatchObject({ channelsOpen: 2, channelsTotal: 2 });
+    await a.send('hi');
+    for await (const m of a) {
+      expect(m).toMatch(/^carol SHA256:\S+ ssh hi$/);
+      break;
+    }
+    await a.close();
+    for (let i = 0; i < 200 && s.server.stats().channelsOpen > 1; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const c = await open();
+    expect(s.server.stats()).toMatchObject({ channelsOpen: 2, channelsTotal: 3 });
+    await Promise.all([b.close(), c.close()]);
+  });
+
+  it('a destination outside the routes is refused with ssh-channel-refused', async () => {
+    const { transport } = await setup();
+    await expect(connect({ host: '127.0.0.1', port: 22, transport })).rejects.toMatchObject({
+      reason: SshReason.CHANNEL_REFUSED,
+    });
+  });
+
+  it('close() ends live SSH sessions and their channels within the drain time', async () => {
+    const { s, open } = await setup();
+    const conn = await open();
+    await s.server.close({ drainMs: 500 });
+    const info = await conn.closed;
+    expect(info.reason).toBeDefined();
+    await s.echo.close({ drainMs: 500 });
+    expect(s.echo.connections.size).toBe(0);
+  });
+});
