@@ -9,7 +9,9 @@ import { connectCommand } from './connect.js';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { fwCommand } from './fw.js';
 import { listenCommand } from './listen.js';
+import { sshCommand } from './ssh-command.js';
 import { tlsCheckCommand } from './tls-check.js';
+import { tunnelCommand } from './tunnel.js';
 
 const program = new Command('sock')
   .description('netcat-like TCP/TLS/UDP client and server with every sock defence as a flag')
@@ -32,6 +34,8 @@ certCommand(program);
 fwCommand(program);
 benchCommand(program);
 tlsCheckCommand(program);
+tunnelCommand(program);
+sshCommand(program);
 
 function everyCommand(cmd: Command, path: string): void {
   for (const sub of cmd.commands) {
