@@ -19,8 +19,8 @@ export function sshCommand(program: Command): void {
         if (existsSync(path) && !flags.force)
           throw new UsageError(`${path} exists; pass --force to overwrite it`);
       }
-      const { generateHostKey } = await import('@sock/ssh');
-      const pair = generateHostKey(flags.comment);
+      const { generateSshKey } = await import('@sock/ssh');
+      const pair = generateSshKey(flags.comment);
       // 'wx' unless --force: never follow a file (or symlink) that appeared since the check.
       const flag = flags.force ? 'w' : 'wx';
       writeFileSync(flags.file, pair.privateKey, { mode: 0o600, flag });

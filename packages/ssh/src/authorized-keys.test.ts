@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { keyAllowsAddress, keyAllowsForward, parseAuthorizedKeys } from './authorized-keys.js';
-import { generateHostKey } from './keygen.js';
+import { generateSshKey } from './keygen.js';
 
-const pub = generateHostKey('user@laptop').publicKey;
+const pub = generateSshKey('user@laptop').publicKey;
 
 describe('authorized_keys', () => {
   it('reads plain keys with comments', () => {

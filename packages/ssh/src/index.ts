@@ -33,7 +33,7 @@ export {
 export { type SshClientTransport, type SshTransportOptions, sshTransport } from './client.js';
 export { normalizeFingerprint, sha256Fingerprint } from './fingerprint.js';
 export { type SshIdentity, sshIdentity } from './identity.js';
-export { generateHostKey, type HostKeyPair } from './keygen.js';
+export { generateSshKey, type SshKeyPair } from './keygen.js';
 export {
   checkHostKey,
   type HostKeyVerdict,

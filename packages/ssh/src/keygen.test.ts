@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizeFingerprint } from './fingerprint.js';
-import { generateHostKey } from './keygen.js';
+import { generateSshKey } from './keygen.js';
 
-describe('generateHostKey', () => {
+describe('generateSshKey', () => {
   it('writes an OpenSSH Ed25519 key that ssh-keygen reads, with the fingerprint ssh-keygen prints', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sock-keygen-'));
     try {
-      const pair = generateHostKey('host1');
+      const pair = generateSshKey('host1');
       const file = join(dir, 'key');
       writeFileSync(file, pair.privateKey, { mode: 0o600 });
       const pub = execFileSync('ssh-keygen', ['-y', '-f', file]).toString().trim();
@@ -23,7 +23,7 @@ describe('generateHostKey', () => {
   });
 
   it('normalizes fingerprints and refuses malformed ones', () => {
-    const { fingerprint } = generateHostKey();
+    const { fingerprint } = generateSshKey();
     expect(normalizeFingerprint(`${fingerprint}=`)).toBe(fingerprint);
     expect(normalizeFingerprint('MD5:aa:bb')).toBeUndefined();
     expect(normalizeFingerprint('SHA256:short')).toBeUndefined();

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { sha256Fingerprint } from './fingerprint.js';
 
-export interface HostKeyPair {
+export interface SshKeyPair {
   /** OpenSSH private key format (`-----BEGIN OPENSSH PRIVATE KEY-----`), unencrypted: keep it 0600. */
   readonly privateKey: string;
   /** One authorized_keys / known_hosts style line: `ssh-ed25519 AAAA… comment`. */
@@ -13,7 +13,7 @@ export interface HostKeyPair {
  * A new Ed25519 key pair in OpenSSH's own format (PROTOCOL.key), as `ssh-keygen -t ed25519 -N ''` writes
  * it. Written here because Node exports Ed25519 only as PKCS#8, which neither ssh2 nor OpenSSH reads.
  */
-export function generateHostKey(comment = 'sock'): HostKeyPair {
+export function generateSshKey(comment = 'sock'): SshKeyPair {
   const { privateKey } = generateKeyPairSync('ed25519');
   const jwk = privateKey.export({ format: 'jwk' });
   const seed = Buffer.from(jwk.d as string, 'base64url');

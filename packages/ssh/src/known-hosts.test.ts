@@ -3,14 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateHostKey } from './keygen.js';
+import { generateSshKey } from './keygen.js';
 import { checkHostKey, hostFieldMatches, parseKnownHosts } from './known-hosts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sock-kh-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const a = generateHostKey('a').publicKey.split(' ');
-const b = generateHostKey('b').publicKey.split(' ');
+const a = generateSshKey('a').publicKey.split(' ');
+const b = generateSshKey('b').publicKey.split(' ');
 const keyA = Buffer.from(a[1]!, 'base64');
 const keyB = Buffer.from(b[1]!, 'base64');
 

@@ -206,16 +206,24 @@ export function createSshServer(options: SshServerOptions): SshServer {
             identity: { ...id },
           };
         };
-        const adopt = (server: AdoptingServer, stream: Duplex) => {
+        /** Count a channel from open to close: sessions count from their opening, used or not. */
+        const open = new Set<object>();
+        const untrack = (channel: object) => {
+          if (!open.delete(channel)) return;
+          channels--;
+          counters.channelsOpen--;
+        };
+        const track = (channel: { once(event: 'close', listener: () => void): unknown }) => {
+          open.add(channel);
           channels++;
           counters.channelsOpen++;
           counters.channelsTotal++;
-          stream.once('close', () => {
-            channels--;
-            counters.channelsOpen--;
-          });
-          server.adopt(stream, peer());
+          channel.once('close', () => untrack(channel));
         };
+        // A dropped connection does not always emit 'close' on every session: settle the count here.
+        c.once('close', () => {
+          for (const channel of [...open]) untrack(channel);
+        });
         c.on('tcpip', (accept, rejectChannel, info) => {
           const route = options.routes.find(
             (r) =>
@@ -223,15 +231,22 @@ export function createSshServer(options: SshServerOptions): SshServer {
           );
           if (!identity || !route || channels >= maxChannels) return rejectChannel();
           if (!keyAllowsForward(identity.key, info.destIP, info.destPort)) return rejectChannel();
-          adopt(route.server, accept());
+          const channel = accept();
+          track(channel);
+          route.server.adopt(channel, peer());
         });
         c.on('session', (accept, rejectSession) => {
           if (!identity || channels >= maxChannels) return rejectSession();
-          const s = accept();
-          s.on('subsystem', (acceptSub, rejectSub, info) => {
+          const session = accept();
+          track(session);
+          let used = false;
+          // Only subsystems are served; shells, exec, ptys, env and agent requests have no listener, so
+          // ssh2 refuses them.
+          session.on('subsystem', (acceptSub, rejectSub, info) => {
             const route = options.routes.find((r) => 'subsystem' in r && r.subsystem === info.name);
-            if (!route || channels >= maxChannels) return rejectSub();
-            adopt(route.server, acceptSub());
+            if (!route || used) return rejectSub();
+            used = true;
+            route.server.adopt(acceptSub(), peer());
           });
         });
       });

@@ -4,7 +4,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, reconnect, type SockServer } from '@sock/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostKey, SshReason, sha256Fingerprint, sshTransport } from '../src/index.js';
+import { generateSshKey, SshReason, sha256Fingerprint, sshTransport } from '../src/index.js';
 import { type Sshd, sshKeygen, startSshd } from './openssh.js';
 
 const user = process.env.USER ?? 'root';
@@ -77,7 +77,7 @@ describe('sshTransport through a real OpenSSH sshd', () => {
   });
 
   it('refuses a changed host key with ssh-host-key-mismatch (known_hosts and pinned fingerprint)', async () => {
-    const other = generateHostKey().publicKey.split(' ');
+    const other = generateSshKey().publicKey.split(' ');
     const transport = sshTransport({
       via: `ssh://${user}@127.0.0.1:${sshd.port}`,
       privateKey: readFileSync(sshd.clientKey),
@@ -89,7 +89,7 @@ describe('sshTransport through a real OpenSSH sshd', () => {
       via: `ssh://${user}@127.0.0.1:${sshd.port}`,
       privateKey: readFileSync(sshd.clientKey),
       agent: false,
-      fingerprints: [generateHostKey().fingerprint],
+      fingerprints: [generateSshKey().fingerprint],
     });
     await expect(echoThrough(pinned, 'x')).rejects.toMatchObject({ reason: SshReason.HOST_KEY_MISMATCH });
   });

@@ -35,6 +35,29 @@ describe("sock's SSH server against OpenSSH's ssh client", () => {
     expect(s.server.stats()).toMatchObject({ handshakes: 1, authFailures: 0, channelsTotal: 1 });
   });
 
+  it('a subsystem route serves ssh -s; an unknown subsystem and a shell are refused', async () => {
+    const s = await startSockSsh();
+    stops.push(() => s.stop());
+    // A second server whose only route is the subsystem "echo", served by the first one's echo service.
+    const { createSshServer } = await import('../src/index.js');
+    const server = createSshServer({
+      hostKeys: [s.host.privateKey],
+      authorizedKeys: s.authorizedKeys,
+      routes: [{ subsystem: 'echo', server: s.echo }],
+    });
+    const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+    stops.push(() => server.close({ drainMs: 100 }));
+    writeFileSync(s.knownHosts, `[127.0.0.1]:${port} ${s.host.publicKey}\n`);
+    const opts = { knownHosts: s.knownHosts, key: s.clientKey, port, input: 'sub\n' };
+    const ok = await runSsh(['-s', 'dave@127.0.0.1', 'echo'], opts);
+    expect(ok.stdout).toMatch(/^dave SHA256:\S+ ssh sub\n$/);
+    const unknown = await runSsh(['-s', 'dave@127.0.0.1', 'sftp'], opts);
+    expect(unknown.code).not.toBe(0);
+    const shell = await runSsh(['-T', 'dave@127.0.0.1'], opts);
+    expect(shell.code).not.toBe(0);
+    expect(shell.stdout).toBe('');
+  });
+
   it('ssh -L forwards a local port to the service', async () => {
     const s = await startSockSsh();
     stops.push(() => s.stop());

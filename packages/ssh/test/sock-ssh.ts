@@ -2,13 +2,13 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, delimited, type SockServer, text } from '@sock/core';
-import { createSshServer, generateHostKey, type SshServerOptions, sshIdentity } from '../src/index.js';
+import { createSshServer, generateSshKey, type SshServerOptions, sshIdentity } from '../src/index.js';
 import { sshKeygen, tempDir } from './openssh.js';
 
 /** A sock SSH server routing `echo:7` to a line echo service that names the SSH identity it saw. */
 export async function startSockSsh(extra: Partial<SshServerOptions> = {}) {
   const { dir, cleanup } = tempDir('sock-sshd');
-  const host = generateHostKey('sock-test-host');
+  const host = generateSshKey('sock-test-host');
   const clientKeyPub = await sshKeygen(join(dir, 'client'));
   const authorizedKeys = join(dir, 'authorized_keys');
   writeFileSync(authorizedKeys, `${clientKeyPub}\n`);
