@@ -1,7 +1,8 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runSsh } from '../../../test-support/openssh.mjs';
 import { built, listen, run, SOCK, tempDir } from './helpers.js';
 
 beforeAll(() => {
@@ -13,32 +14,6 @@ afterEach(() => {
   for (const t of tunnels) t.kill('SIGKILL');
   tunnels.clear();
 });
-
-function ssh(
-  args: string[],
-  input: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      'ssh',
-      [
-        '-F',
-        '/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'IdentityAgent=none',
-        ...args,
-      ],
-      { timeout: 20_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(input);
-  });
-}
 
 /** `sock ssh keygen` for the host, `ssh-keygen` for a client, and a `sock listen --ssh` echo server. */
 async function sshListener(extra: string[] = []) {
@@ -88,17 +63,19 @@ describe('sock listen --ssh', () => {
   it('serves echo to OpenSSH ssh -W with an authorized key, and refuses an unknown key', async () => {
     const { dir, client, server, knownHosts } = await sshListener();
     expect(server.line).toMatch(/\(ssh service localhost:\d+, echo, /);
-    const common = ['-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(server.port)];
-    const ok = await ssh(
-      [...common, '-i', client, '-W', `localhost:${server.port}`, 'me@127.0.0.1'],
-      'over ssh\n',
-    );
+    const at = { knownHosts, port: server.port };
+    const ok = await runSsh(['-W', `localhost:${server.port}`, 'me@127.0.0.1'], {
+      ...at,
+      key: client,
+      input: 'over ssh\n',
+    });
     expect(ok.stdout).toBe('over ssh\n');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'stranger')]);
-    const denied = await ssh(
-      [...common, '-i', join(dir, 'stranger'), '-W', `localhost:${server.port}`, 'me@127.0.0.1'],
-      'x\n',
-    );
+    const denied = await runSsh(['-W', `localhost:${server.port}`, 'me@127.0.0.1'], {
+      ...at,
+      key: join(dir, 'stranger'),
+      input: 'x\n',
+    });
     expect(denied.code).toBe(255);
     expect(denied.stderr).toContain('Permission denied (publickey)');
   });
@@ -106,12 +83,16 @@ describe('sock listen --ssh', () => {
   it('bans an address after --ban-after failed authentications', async () => {
     const { dir, client, server, knownHosts } = await sshListener(['--ban-after', '2']);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'stranger')]);
-    const common = ['-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(server.port)];
+    const at = { knownHosts, port: server.port };
     for (let i = 0; i < 2; i++)
-      await ssh([...common, '-i', join(dir, 'stranger'), '-W', 'localhost:1', 'x@127.0.0.1'], '');
+      await runSsh(['-W', 'localhost:1', 'x@127.0.0.1'], { ...at, key: join(dir, 'stranger') });
     let refused = false;
     for (let i = 0; i < 100 && !refused; i++) {
-      const r = await ssh([...common, '-i', client, '-W', `localhost:${server.port}`, 'me@127.0.0.1'], 'x\n');
+      const r = await runSsh(['-W', `localhost:${server.port}`, 'me@127.0.0.1'], {
+        ...at,
+        key: client,
+        input: 'x\n',
+      });
       refused = r.code === 255 && /kex_exchange_identification|Connection closed|reset/.test(r.stderr);
       if (!refused) await new Promise((r) => setTimeout(r, 20));
     }

@@ -4,8 +4,8 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, reconnect, type SockServer } from '@sock/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, type Sshd, sshKeygen, startSshd } from '../../../test-support/openssh.mjs';
 import { generateSshKey, SshReason, sha256Fingerprint, sshTransport } from '../src/index.js';
-import { type Sshd, sshKeygen, startSshd } from './openssh.js';
 
 const user = process.env.USER ?? 'root';
 let sshd: Sshd;
@@ -190,6 +190,19 @@ describe('sshTransport through a real OpenSSH sshd', () => {
     expect(seen).toEqual(['round 0', 'round 1']);
     expect(transport.stats().connections).toBe(2);
   }, 30_000);
+
+  it('a closed SSH port is ERR_SOCK_CONNECTION_REFUSED, which core retries', async () => {
+    const port = await freePort();
+    const transport = sshTransport({
+      via: `ssh://${user}@127.0.0.1:${port}`,
+      privateKey: readFileSync(sshd.clientKey),
+      agent: false,
+    });
+    await expect(
+      connect({ host: '127.0.0.1', port: echoPort, transport, retry: { attempts: 2, initialDelayMs: 5 } }),
+    ).rejects.toMatchObject({ code: 'ERR_SOCK_CONNECTION_REFUSED' });
+    expect(transport.stats().connections).toBe(2);
+  });
 
   it('refuses options that would weaken it', () => {
     expect(() => sshTransport({ via: 'ssh://u:pw@h', agent: false, privateKey: 'x' })).toThrow(

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { connect, delimited, text } from '@sock/core';
 import { createGuards } from '@sock/guards';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, sshClientArgs, sshKeygen } from '../../../test-support/openssh.mjs';
 import { SshReason } from '../src/index.js';
-import { freePort, sshKeygen } from './openssh.js';
 import { runSsh, startSockSsh } from './sock-ssh.js';
 
 const stops: Array<() => Promise<void> | void> = [];
@@ -65,28 +65,8 @@ describe("sock's SSH server against OpenSSH's ssh client", () => {
     const child = spawn(
       'ssh',
       [
-        '-F',
-        '/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        `UserKnownHostsFile=${s.knownHosts}`,
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'IdentityAgent=none',
-        '-o',
-        'ExitOnForwardFailure=yes',
-        '-i',
-        s.clientKey,
-        '-p',
-        String(s.port),
-        '-N',
-        '-L',
-        `127.0.0.1:${local}:echo:7`,
-        'bob@127.0.0.1',
+        ...sshClientArgs({ knownHosts: s.knownHosts, key: s.clientKey, port: s.port }),
+        ...['-o', 'ExitOnForwardFailure=yes', '-N', '-L', `127.0.0.1:${local}:echo:7`, 'bob@127.0.0.1'],
       ],
       { stdio: 'ignore' },
     );

@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, delimited, type SockServer, text } from '@sock/core';
+import { sshKeygen, tempDir } from '../../../test-support/openssh.mjs';
 import { createSshServer, generateSshKey, type SshServerOptions, sshIdentity } from '../src/index.js';
-import { sshKeygen, tempDir } from './openssh.js';
 
 /** A sock SSH server routing `echo:7` to a line echo service that names the SSH identity it saw. */
 export async function startSockSsh(extra: Partial<SshServerOptions> = {}) {
@@ -48,41 +47,4 @@ export async function startSockSsh(extra: Partial<SshServerOptions> = {}) {
   };
 }
 
-/** OpenSSH's `ssh` with no user config, BatchMode, its own known_hosts; resolves with exit code and output. */
-export function runSsh(
-  args: readonly string[],
-  options: { knownHosts: string; key: string; port: number; input?: string; timeoutMs?: number },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      'ssh',
-      [
-        '-F',
-        '/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        `UserKnownHostsFile=${options.knownHosts}`,
-        '-o',
-        'GlobalKnownHostsFile=/dev/null',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'IdentityAgent=none',
-        '-i',
-        options.key,
-        '-p',
-        String(options.port),
-        ...args,
-      ],
-      { timeout: options.timeoutMs ?? 20_000 },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? null) : 0;
-        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
-      },
-    );
-    if (options.input !== undefined) child.stdin?.end(options.input);
-  });
-}
+export { runSsh } from '../../../test-support/openssh.mjs';
