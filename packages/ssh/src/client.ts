@@ -8,7 +8,14 @@ import { type ClientTransport, type DialOptions, SockError, SockErrorCode } from
 import type { ClientChannel, ConnectConfig, Client as SshClient } from 'ssh2';
 import { DEFAULT_ALGORITHMS, type SshAlgorithms, toSsh2Algorithms } from './algorithms.js';
 import { normalizeFingerprint, sha256Fingerprint } from './fingerprint.js';
-import { checkHostKey, hashedKnownHostLine, knownHostName, parseKnownHosts } from './known-hosts.js';
+import {
+  checkHostKey,
+  hashedKnownHostLine,
+  hostFieldMatches,
+  type KnownHostEntry,
+  knownHostName,
+  parseKnownHosts,
+} from './known-hosts.js';
 import { invalidOption, SshReason, socketError, sshError } from './reasons.js';
 import { Client } from './ssh2.js';
 import { parseSshUrl, type SshTarget } from './url.js';
@@ -124,7 +131,9 @@ export function sshTransport(options: SshTransportOptions): SshClientTransport {
         readyTimeout: options.readyTimeoutMs ?? 10_000,
         keepaliveInterval: options.keepaliveMs ?? 15_000,
         keepaliveCountMax: 3,
-        algorithms: toSsh2Algorithms(options.algorithms ?? DEFAULT_ALGORITHMS) as ConnectConfig['algorithms'],
+        algorithms: toSsh2Algorithms(
+          preferKnownTypes(options.algorithms ?? DEFAULT_ALGORITHMS, known, target),
+        ) as ConnectConfig['algorithms'],
         hostVerifier: verify as unknown as ConnectConfig['hostVerifier'],
         tryKeyboard: false,
       };
@@ -263,6 +272,30 @@ function coalescedSocket(host: string, port: number): Socket {
     return write(...args);
   }) as Socket['write'];
   return socket;
+}
+
+/**
+ * Ask first for the host key types known_hosts already has for this host, as ssh(1) does: a server with an
+ * RSA and an Ed25519 key, known by its RSA key, must not be refused for showing the other one.
+ */
+function preferKnownTypes(
+  algorithms: SshAlgorithms,
+  known: readonly KnownHostEntry[],
+  target: SshTarget,
+): SshAlgorithms {
+  const types = new Set<string>();
+  for (const e of known) {
+    if (e.marker === undefined && hostFieldMatches(e.hosts, target.host, target.port)) {
+      if (e.keyType === 'ssh-rsa') types.add('rsa-sha2-512').add('rsa-sha2-256');
+      else types.add(e.keyType);
+    }
+  }
+  if (types.size === 0) return algorithms;
+  const first = algorithms.serverHostKey.filter((a) => types.has(a));
+  return {
+    ...algorithms,
+    serverHostKey: [...first, ...algorithms.serverHostKey.filter((a) => !types.has(a))],
+  };
 }
 
 async function readKnownHosts(path: string): Promise<string> {

@@ -175,7 +175,8 @@ export function createSshServer(options: SshServerOptions): SshServer {
             (match) => {
               if (settled) return;
               if (match) {
-                identity = match;
+                // Only a verified signature names who is in; a bare key query ("would this key do?") does not.
+                if (ctx.method === 'publickey' && ctx.signature) identity = match;
                 ctx.accept();
                 return;
               }
@@ -189,7 +190,9 @@ export function createSshServer(options: SshServerOptions): SshServer {
                 );
               } else ctx.reject(['publickey']);
             },
-            () => ctx.reject(['publickey']),
+            () => {
+              if (!settled) ctx.reject(['publickey']);
+            },
           );
         });
         c.once('ready', () => {

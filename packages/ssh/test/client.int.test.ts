@@ -4,7 +4,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, reconnect, type SockServer } from '@sock/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type Sshd, sshKeygen, startSshd } from '../../../test-support/openssh.mjs';
+import { freePort, type Sshd, sshKeygen, startSshd, tempDir } from '../../../test-support/openssh.mjs';
 import { generateSshKey, SshReason, sha256Fingerprint, sshTransport } from '../src/index.js';
 
 const user = process.env.USER ?? 'root';
@@ -189,6 +189,33 @@ describe('sshTransport through a real OpenSSH sshd', () => {
     await transport.close();
     expect(seen).toEqual(['round 0', 'round 1']);
     expect(transport.stats().connections).toBe(2);
+  }, 30_000);
+
+  it('asks for the host key type known_hosts has: a server known by its RSA key is not refused for its Ed25519 one', async () => {
+    const { dir, cleanup } = tempDir('rsa');
+    try {
+      const rsaPub = await sshKeygen(join(dir, 'rsa'), { type: 'rsa' });
+      const both = await startSshd([`HostKey ${join(dir, 'rsa')}`]);
+      try {
+        const [type, key] = rsaPub.split(' ');
+        const path = join(dir, 'known_hosts');
+        writeFileSync(path, `[127.0.0.1]:${both.port} ${type} ${key}\n`);
+        const transport = sshTransport({
+          via: `ssh://${user}@127.0.0.1:${both.port}`,
+          privateKey: readFileSync(both.clientKey),
+          agent: false,
+          knownHosts: path,
+        });
+        const conn = await connect({ host: '127.0.0.1', port: echoPort, transport });
+        await conn.close();
+        await transport.close();
+        expect(transport.hostFingerprint).toBe(sha256Fingerprint(Buffer.from(key!, 'base64')));
+      } finally {
+        await both.stop();
+      }
+    } finally {
+      cleanup();
+    }
   }, 30_000);
 
   it('a closed SSH port is ERR_SOCK_CONNECTION_REFUSED, which core retries', async () => {
