@@ -3,7 +3,11 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runSsh } from '../../../test-support/openssh.mjs';
-import { built, listen, run, SOCK, tempDir } from './helpers.js';
+import { built, listen, run as runSock, SOCK, tempDir, until } from './helpers.js';
+
+/** `sock …` with room for a loaded CI machine: several node processes start per test. */
+const run = (args: string[], options: Parameters<typeof runSock>[1] = {}) =>
+  runSock(args, { timeoutMs: 30_000, ...options });
 
 beforeAll(() => {
   expect(built(), 'build the CLI first: pnpm build').toBe(true);
@@ -26,21 +30,16 @@ async function sshListener(extra: string[] = []) {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', client]);
   const authorized = join(dir, 'authorized_keys');
   writeFileSync(authorized, readFileSync(`${client}.pub`));
-  const server = await listen([
-    '0',
-    '--ssh',
-    '--ssh-host-key',
-    host,
-    '--ssh-authorized-keys',
-    authorized,
-    ...extra,
-  ]);
+  const server = await listen(
+    ['0', '--ssh', '--ssh-host-key', host, '--ssh-authorized-keys', authorized, ...extra],
+    { timeoutMs: 30_000 },
+  );
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${generated.publicKey}\n`);
   return { dir, host, client, server, knownHosts, generated };
 }
 
-describe('sock ssh keygen', () => {
+describe('sock ssh keygen', { timeout: 40_000 }, () => {
   it('writes an OpenSSH Ed25519 key (0600) that ssh-keygen reads, and refuses to overwrite', async () => {
     const dir = tempDir();
     const file = join(dir, 'k');
@@ -59,7 +58,7 @@ describe('sock ssh keygen', () => {
   });
 });
 
-describe('sock listen --ssh', () => {
+describe('sock listen --ssh', { timeout: 40_000 }, () => {
   it('serves echo to OpenSSH ssh -W with an authorized key, and refuses an unknown key', async () => {
     const { dir, client, server, knownHosts } = await sshListener();
     expect(server.line).toMatch(/\(ssh service localhost:\d+, echo, /);
@@ -80,8 +79,15 @@ describe('sock listen --ssh', () => {
     expect(denied.stderr).toContain('Permission denied (publickey)');
   });
 
-  it('bans an address after --ban-after failed authentications', async () => {
-    const { dir, client, server, knownHosts } = await sshListener(['--ban-after', '2']);
+  it('bans an address after --ban-after failed authentications, through the firewall hook', async () => {
+    const { dir, client, server, knownHosts } = await sshListener([
+      '--ban-after',
+      '2',
+      '--firewall',
+      'plan',
+      '--log',
+      'json',
+    ]);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'stranger')]);
     const at = { knownHosts, port: server.port };
     for (let i = 0; i < 2; i++)
@@ -97,6 +103,24 @@ describe('sock listen --ssh', () => {
       if (!refused) await new Promise((r) => setTimeout(r, 20));
     }
     expect(refused).toBe(true);
+    const logged = () =>
+      server
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; reason?: string; key?: string; code?: string });
+    await until(() => logged().some((l) => /^firewall/.test(String(l.msg))), 5000, 'the firewall decision');
+    const lines = logged();
+    expect(lines.find((l) => l.msg === 'banned')).toMatchObject({
+      reason: 'ssh-auth-failed',
+      key: '127.0.0.1',
+    });
+    // The ban reached the firewall hook, whose anti-lockout refuses loopback (a real source gets the plan,
+    // as guards.int.test.ts shows through PROXY protocol).
+    expect(lines.find((l) => /^firewall/.test(String(l.msg)))).toMatchObject({
+      key: '127.0.0.1',
+      code: 'ERR_SOCK_FW_LOCKOUT',
+    });
   });
 
   it('refuses flag combinations that cannot work, with exit 2', async () => {
@@ -111,7 +135,7 @@ describe('sock listen --ssh', () => {
   });
 });
 
-describe('sock connect --via and sock tunnel', () => {
+describe('sock connect --via and sock tunnel', { timeout: 40_000 }, () => {
   it('connect --via reaches the service; a wrong pinned fingerprint is ssh-host-key-mismatch (exit 1)', async () => {
     const { client, server, knownHosts, generated } = await sshListener();
     const via = `ssh://me@127.0.0.1:${server.port}`;

@@ -218,6 +218,27 @@ describe('sshTransport through a real OpenSSH sshd', () => {
     }
   }, 30_000);
 
+  it('insecureTrustOnFirstUse records an unknown host (hashed) and still refuses a changed key', async () => {
+    const path = join(sshd.dir, 'tofu_known_hosts');
+    const via = `ssh://${user}@127.0.0.1:${sshd.port}`;
+    const base = { via, privateKey: readFileSync(sshd.clientKey), agent: false as const, knownHosts: path };
+    const first = sshTransport({ ...base, insecureTrustOnFirstUse: true });
+    expect(await echoThrough(first, 'first')).toBe('first');
+    await first.close();
+    const recorded = readFileSync(path, 'utf8');
+    expect(recorded).toMatch(/^\|1\|\S+\|\S+ ssh-ed25519 \S+\n$/);
+    expect(recorded).not.toContain('127.0.0.1');
+    // Now known: a strict client accepts it.
+    const strict = sshTransport(base);
+    expect(await echoThrough(strict, 'known')).toBe('known');
+    await strict.close();
+    // A different key under the same name is a mismatch even with TOFU on.
+    const other = generateSshKey().publicKey.split(' ');
+    writeFileSync(path, `[127.0.0.1]:${sshd.port} ${other[0]} ${other[1]}\n`);
+    const changed = sshTransport({ ...base, insecureTrustOnFirstUse: true });
+    await expect(echoThrough(changed, 'x')).rejects.toMatchObject({ reason: SshReason.HOST_KEY_MISMATCH });
+  });
+
   it('a closed SSH port is ERR_SOCK_CONNECTION_REFUSED, which core retries', async () => {
     const port = await freePort();
     const transport = sshTransport({
