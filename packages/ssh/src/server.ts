@@ -48,6 +48,8 @@ export interface SshServerOptions {
   maxChannels?: number;
   /** Default `DEFAULT_ALGORITHMS`. */
   algorithms?: SshAlgorithms;
+  /** SSH keepalive to authenticated clients, in ms; three unanswered end the connection. Default 15000. */
+  keepaliveMs?: number;
   /** Told about unreadable authorized_keys files and refused lines. */
   onError?: (message: string) => void;
 }
@@ -83,7 +85,9 @@ export function createSshServer(options: SshServerOptions): SshServer {
   const authTimeoutMs = options.authTimeoutMs ?? 10_000;
   const maxAuthTries = options.maxAuthTries ?? 6;
   const maxChannels = options.maxChannels ?? 10;
+  const keepaliveMs = options.keepaliveMs ?? 15_000;
   for (const [name, value] of [
+    ['keepaliveMs', keepaliveMs],
     ['authTimeoutMs', authTimeoutMs],
     ['maxAuthTries', maxAuthTries],
     ['maxChannels', maxChannels],
@@ -104,6 +108,9 @@ export function createSshServer(options: SshServerOptions): SshServer {
       hostKeys: [...options.hostKeys],
       algorithms: toSsh2Algorithms(options.algorithms ?? DEFAULT_ALGORITHMS) as never,
       ident: 'sock',
+      // A peer that vanished without a FIN would otherwise hold its session and channels for ever.
+      keepaliveInterval: keepaliveMs,
+      keepaliveCountMax: 3,
     });
   } catch (err) {
     throw invalidOption(`createSshServer: ${(err as Error).message}`);
@@ -255,6 +262,9 @@ export function createSshServer(options: SshServerOptions): SshServer {
       });
       // Core's listener keeps half-open sockets; ssh2 expects the socket to close when the peer's FIN comes.
       socket.once('end', () => socket.end());
+      // When ssh2 ends the connection itself (keepalive timeout, protocol error), a peer that never sends
+      // its FIN must not hold the socket: destroy it shortly after ours is sent.
+      socket.once('finish', () => setTimeout(() => socket.destroy(), 1000).unref());
       ssh2.injectSocket(socket);
       socket.resume();
     });

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { connect, delimited, text } from '@sock/core';
+import ssh2 from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SshReason, sshTransport } from '../src/index.js';
 import { startSockSsh } from './sock-ssh.js';
@@ -49,6 +51,38 @@ describe('per-connection limits of the SSH server', () => {
     await expect(connect({ host: '127.0.0.1', port: 22, transport })).rejects.toMatchObject({
       reason: SshReason.CHANNEL_REFUSED,
     });
+  });
+
+  it('a client that stops answering keepalives is dropped with its channels', async () => {
+    const s = await startSockSsh({ keepaliveMs: 100 });
+    stops.push(() => s.stop());
+    const socket = netConnect({ host: '127.0.0.1', port: s.port });
+    const client = new ssh2.Client();
+    client.on('error', () => {});
+    stops.push(() => {
+      client.end();
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', reject);
+      client.connect({
+        sock: socket,
+        username: 'frozen',
+        privateKey: readFileSync(s.clientKey),
+        keepaliveInterval: 0,
+      });
+    });
+    await new Promise<void>((resolve, reject) =>
+      client.forwardOut('127.0.0.1', 0, 'echo', 7, (err) => (err ? reject(err) : resolve())),
+    );
+    expect(s.server.stats().channelsOpen).toBe(1);
+    // The client stops reading: the server's pings go unanswered.
+    socket.pause();
+    for (let i = 0; i < 500 && s.server.tcp.connections.size > 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(s.server.tcp.connections.size).toBe(0);
+    expect(s.server.stats().channelsOpen).toBe(0);
   });
 
   it('close() ends live SSH sessions and their channels within the drain time', async () => {
