@@ -53,6 +53,35 @@ describe('per-connection limits of the SSH server', () => {
     });
   });
 
+  it('sessions count from their opening: refused exec requests cannot pile up idle sessions', async () => {
+    const s = await startSockSsh({ maxChannels: 2 });
+    stops.push(() => s.stop());
+    const client = new ssh2.Client();
+    client.on('error', () => {});
+    stops.push(() => {
+      client.end();
+    });
+    await new Promise<void>((resolve) => {
+      client.once('ready', () => resolve());
+      client.connect({
+        host: '127.0.0.1',
+        port: s.port,
+        username: 'x',
+        privateKey: readFileSync(s.clientKey),
+      });
+    });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      outcomes.push(
+        await new Promise<string>((r) => client.exec('id', (err) => r(err ? err.message : 'ran'))),
+      );
+    }
+    // No command ever runs; the first two sessions stay open (the client keeps them), the rest are refused.
+    expect(outcomes.slice(0, 2)).toEqual(['Unable to exec', 'Unable to exec']);
+    expect(outcomes.slice(2).every((o) => o.includes('Channel open failure'))).toBe(true);
+    expect(s.server.stats()).toMatchObject({ channelsOpen: 2, channelsTotal: 2 });
+  });
+
   it('a client that stops answering keepalives is dropped with its channels', async () => {
     const s = await startSockSsh({ keepaliveMs: 100 });
     stops.push(() => s.stop());
