@@ -68,14 +68,14 @@ describe('sock listen --ssh', { timeout: 40_000 }, () => {
       key: client,
       input: 'over ssh\n',
     });
-    expect(ok.stdout).toBe('over ssh\n');
+    expect(ok.stdout, ok.stderr).toBe('over ssh\n');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'stranger')]);
     const denied = await runSsh(['-W', `localhost:${server.port}`, 'me@127.0.0.1'], {
       ...at,
       key: join(dir, 'stranger'),
       input: 'x\n',
     });
-    expect(denied.code).toBe(255);
+    expect(denied.code, denied.stderr).toBe(255);
     expect(denied.stderr).toContain('Permission denied (publickey)');
   });
 
