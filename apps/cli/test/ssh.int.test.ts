@@ -30,8 +30,10 @@ async function sshListener(extra: string[] = []) {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', client]);
   const authorized = join(dir, 'authorized_keys');
   writeFileSync(authorized, readFileSync(`${client}.pub`));
+  // A loaded CI machine must not trip the authentication deadline (its own test is in @sock/ssh).
+  const deadline = ['--ssh-auth-timeout', '30s'];
   const server = await listen(
-    ['0', '--ssh', '--ssh-host-key', host, '--ssh-authorized-keys', authorized, ...extra],
+    ['0', '--ssh', '--ssh-host-key', host, '--ssh-authorized-keys', authorized, ...deadline, ...extra],
     { timeoutMs: 30_000 },
   );
   const knownHosts = join(dir, 'known_hosts');
