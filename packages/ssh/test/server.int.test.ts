@@ -181,6 +181,39 @@ describe('guards on the SSH listener', () => {
     expect(s.server.stats().authFailures).toBe(3);
   });
 
+  it('IP policy and per-address connection limits decide at accept, before a byte of SSH', async () => {
+    const deny = createGuards({ ip: { deny: ['127.0.0.0/8'] } });
+    stops.push(() => deny.close());
+    const denied = await startSockSsh({ plugins: [deny.plugin] });
+    stops.push(() => denied.stop());
+    const silent = netConnect(denied.port, '127.0.0.1');
+    const got: Buffer[] = [];
+    silent.on('data', (d) => got.push(d));
+    silent.on('error', () => {});
+    await once(silent, 'close');
+    expect(Buffer.concat(got).length).toBe(0);
+    expect(denied.server.tcp.stats().rejected['ip-denied']).toBe(1);
+    expect(denied.server.stats().handshakes).toBe(0);
+
+    const limit = createGuards({ connections: { perKey: 1 } });
+    stops.push(() => limit.close());
+    const limited = await startSockSsh({ plugins: [limit.plugin] });
+    stops.push(() => limited.stop());
+    const holder = netConnect(limited.port, '127.0.0.1');
+    holder.on('error', () => {});
+    await once(holder, 'data'); // the server's identification string: the first connection is in
+    const second = await runSsh(['-W', 'echo:7', 'alice@127.0.0.1'], {
+      knownHosts: limited.knownHosts,
+      key: limited.clientKey,
+      port: limited.port,
+      input: 'x\n',
+    });
+    expect(second.code).toBe(255);
+    expect(second.stdout).toBe('');
+    expect(limited.server.tcp.stats().rejected['conn-limit-ip']).toBe(1);
+    holder.destroy();
+  });
+
   it('a client that never authenticates is closed at the authentication deadline', async () => {
     const s = await startSockSsh({ authTimeoutMs: 300 });
     stops.push(() => s.stop());
