@@ -4,10 +4,12 @@
 // 2. SSH handshakes/s (key exchange + Ed25519 public-key authentication + disconnect) of sock's SSH server
 //    vs sshd, driven by the same ssh2 client, with sock's server CPU per handshake.
 // Usage: node bench/run.mjs [--json] [--rounds 6] [--mb 8] [--seconds 1]
+
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
+import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { freePort, sshClientArgs, startSshd } from '../../../test-support/openssh.mjs';
@@ -25,7 +27,7 @@ const seconds = Math.min(opt('--seconds', 1), 5);
 const concurrency = 4;
 const cipher = 'aes128-gcm@openssh.com';
 const chunk = Buffer.alloc(64 * 1024, 7);
-const user = process.env.USER ?? 'root';
+const user = userInfo().username;
 const serverScript = fileURLToPath(new URL('./server.mjs', import.meta.url));
 
 function startChild(mode, config = {}) {

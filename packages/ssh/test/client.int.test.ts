@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, reconnect, type SockServer } from '@sock/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type Sshd, sshKeygen, startSshd, tempDir } from '../../../test-support/openssh.mjs';
 import { generateSshKey, SshReason, sha256Fingerprint, sshTransport } from '../src/index.js';
 
-const user = process.env.USER ?? 'root';
+const user = userInfo().username;
 let sshd: Sshd;
 let echo: SockServer;
 let echoPort: number;
