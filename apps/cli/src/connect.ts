@@ -6,9 +6,10 @@ import type { Command } from 'commander';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { makeFraming } from './listen.js';
 import { oneOf, parseDur, parsePort } from './parse.js';
+import { addClientSshFlags, type ClientSshFlags, clientSsh } from './ssh-flags.js';
 import { addClientTlsFlags, type ClientTlsFlags, clientTls } from './tls-flags.js';
 
-interface ConnectFlags extends ClientTlsFlags {
+interface ConnectFlags extends ClientTlsFlags, ClientSshFlags {
   udp?: boolean;
   wait?: string;
   framing?: string;
@@ -36,6 +37,7 @@ export function connectCommand(program: Command): void {
     .option('--max-frame <bytes>', 'largest message accepted from the server (default 64k)')
     .option('--json', 'print one JSON line on stderr at the end: how the connection ended');
   addClientTlsFlags(cmd);
+  addClientSshFlags(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -67,6 +69,8 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
   const framingName = oneOf(flags.framing ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
   const framing = makeFraming(framingName, flags.maxFrame);
   const tls = clientTls(flags);
+  if (tls && flags.via) throw new UsageError('--via and --tls exclude each other');
+  const ssh = await clientSsh(flags);
   if (tls?.insecureSkipVerify) {
     process.stderr.write(
       'sock: warning: --insecure: the server is not verified; anyone on the path can read and change this traffic\n',
@@ -80,6 +84,7 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
       framing,
       timeoutMs,
       ...(tls ? { transport: tlsClient(tls) } : {}),
+      ...(ssh ? { transport: ssh } : {}),
     });
   } catch (err) {
     process.stderr.write(`sock: ${describeError(err)}\n`);

@@ -20,6 +20,7 @@ import { loadListenConfig } from './listen-config.js';
 import { createLogger, type LogFormat } from './log.js';
 import { addObserveFlags, type ObserveFlags, startObserve } from './observe.js';
 import { hostAndPort, oneOf, parseDur, parseSize } from './parse.js';
+import { addServerSshFlags, type ServerSshFlags, serverSsh } from './ssh-flags.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
 
 export type FramingName = 'line' | 'length' | 'raw';
@@ -32,7 +33,7 @@ export function makeFraming(name: string | undefined, maxFrame: string | undefin
   return raw({ maxFrameBytes });
 }
 
-interface ListenFlags extends GuardFlags, ServerTlsFlags, ObserveFlags {
+interface ListenFlags extends GuardFlags, ServerTlsFlags, ServerSshFlags, ObserveFlags {
   echo?: boolean;
   chat?: boolean;
   udp?: boolean;
@@ -68,6 +69,7 @@ export function listenCommand(program: Command): void {
     .option('--drain <dur>', 'on SIGINT/SIGTERM, let connections finish for this long', '5s')
     .option('--json', 'print the ready line as JSON');
   addServerTlsFlags(cmd);
+  addServerSshFlags(cmd);
   addGuardFlags(cmd);
   addObserveFlags(cmd);
   cmd.addHelpText(
@@ -102,6 +104,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       ? undefined
       : parseDur(flags.handshakeTimeout, '--handshake-timeout');
   const tls = serverTls(flags, handshakeMs, config?.tls);
+  const ssh = serverSsh(flags, { tls: tls !== undefined, udp: flags.udp === true });
   if (flags.udp && tls)
     throw new UsageError(
       '--udp and --tls exclude each other (Node has no DTLS; a tls section in --config means --tls)',
@@ -193,7 +196,8 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     const peers = new Set<Connection<Buffer, Uint8Array>>();
     const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
       framing,
-      plugins: [...(guards ? [guards.plugin] : []), ...observe.plugins],
+      // Under --ssh the guards sit on the SSH listener, where the TCP connections are.
+      plugins: [...(guards && !ssh ? [guards.plugin] : []), ...observe.plugins],
       observers,
       ...(transport ? { transport } : {}),
       handler: async (conn) => {
@@ -212,9 +216,23 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
         }
       },
     });
-    bound = await server.listen({ host, port });
-    summary.push(tls ? tls.summary : 'tcp', mode, `${framingName} ≤ ${framing.maxFrameBytes} B`);
-    closeAll = () => server.close({ drainMs });
+    const overSsh = ssh
+      ? await ssh.start(
+          server,
+          { host, port },
+          { plugins: guards ? [guards.plugin] : [], observers, onError: (m) => log.error(m) },
+        )
+      : undefined;
+    bound = overSsh ?? (await server.listen({ host, port }));
+    summary.push(
+      tls ? tls.summary : overSsh ? `ssh service ${overSsh.service}` : 'tcp',
+      mode,
+      `${framingName} ≤ ${framing.maxFrameBytes} B`,
+    );
+    closeAll = async () => {
+      await overSsh?.server.close({ drainMs });
+      await server.close({ drainMs });
+    };
   }
   summary.push(guarded ? `guards: ${guarded.summary.join(', ')}` : 'guards: off');
   if (fwBackend)
@@ -246,7 +264,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     : `${bound.address}:${bound.port}`;
   if (flags.json) {
     process.stdout.write(
-      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null, status: served.statusUrl ?? null })}\n`,
+      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : ssh ? 'ssh' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null, status: served.statusUrl ?? null })}\n`,
     );
   } else {
     process.stdout.write(`listening on ${shown} (${summary.join(', ')})\n`);
