@@ -35,6 +35,7 @@ export {
 } from './profile.js';
 export { TlsReason } from './reasons.js';
 export { parseSpiffeId, type SpiffeId } from './spiffe.js';
+export { type SessionTicketOptions, type SharedTicketKeys, shareTicketKeys } from './ticket-keys.js';
 export {
   type CertificateInfo,
   type ClientAuth,

@@ -1,4 +1,4 @@
-import { constants as cryptoConstants, randomBytes, type X509Certificate } from 'node:crypto';
+import { createHash, constants as cryptoConstants, type X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import {
@@ -21,6 +21,8 @@ import {
 import { type AuthorizationPolicy, type CompiledPolicy, compilePolicy } from './policy.js';
 import { type ProfileOptions, protocolOptions } from './profile.js';
 import { reasonForHandshakeError, reasonForVerifyCode, TlsReason } from './reasons.js';
+import { type SessionTicketOptions, TicketKeys } from './ticket-keys.js';
+import { warnOnce } from './warn.js';
 import { type Watching, watchDirectories } from './watch.js';
 
 /** Whether the server asks for a client certificate, and whether one is required. */
@@ -77,6 +79,13 @@ export interface TlsTransportOptions extends ProfileOptions {
    * Default false (plain TLS clients such as ncat or `openssl s_client` send none). Needs `alpn`.
    */
   alpnRequired?: boolean;
+  /**
+   * TLS session tickets (resumption without server state). Default on, keys rotated every 12 h with the
+   * previous key still accepted; `{ cluster: true }` shares them across node:cluster workers (with
+   * `shareTicketKeys()` in the primary). `false` turns tickets off: every connection does a full
+   * handshake.
+   */
+  sessionTickets?: boolean | SessionTicketOptions;
   /** TCP open to TLS done (verification and policy included). Default 10 s. */
   handshakeTimeout?: number | string;
   /** Watch the directories of file sources and reload on change. Default off. */
@@ -98,6 +107,8 @@ export interface TlsServerTransport extends ServerTransport {
   readonly certificate: CertificateInfo;
   /** Stop watching files. Open connections are not affected. */
   close(): void;
+  /** Make a new session ticket key now; tickets under the previous key still resume until the next. */
+  rotateTicketKeys(): void;
   /** Counters since creation and the certificates served now, for metrics. */
   stats(): TlsTransportStats;
 }
@@ -172,6 +183,8 @@ class Transport implements TlsServerTransport {
   private readonly requireUsage: boolean;
   private readonly alpn: string[] | undefined;
   private readonly alpnRequired: boolean;
+  private readonly tickets: TicketKeys | undefined;
+  private readonly secureOptions: number;
   private counters = {
     handshakes: 0,
     handshakeFailures: 0,
@@ -179,7 +192,6 @@ class Transport implements TlsServerTransport {
     reloadFailures: 0,
     renegotiationAttempts: 0,
   };
-  private readonly sessionIdContext = randomBytes(16).toString('hex');
   private readonly protocol: ReturnType<typeof protocolOptions>;
   private readonly now: () => number;
   private readonly watching: Watching | undefined;
@@ -232,6 +244,9 @@ class Transport implements TlsServerTransport {
       );
     }
     this.protocol = protocolOptions(options);
+    const tickets = options.sessionTickets ?? true;
+    this.tickets = tickets === false ? undefined : new TicketKeys(tickets === true ? {} : tickets);
+    this.secureOptions = SECURE_OPTIONS | (this.tickets ? 0 : cryptoConstants.SSL_OP_NO_TICKET);
     this.now = options.now ?? Date.now;
     this.state = this.build(this.readSync());
     this.sniCallback = options.sni
@@ -277,6 +292,11 @@ class Transport implements TlsServerTransport {
 
   close(): void {
     this.watching?.close();
+    this.tickets?.close();
+  }
+
+  rotateTicketKeys(): void {
+    this.tickets?.rotate();
   }
 
   stats(): TlsTransportStats {
@@ -346,12 +366,14 @@ class Transport implements TlsServerTransport {
     const base = {
       ...this.protocol,
       ca: raw.ca,
-      sessionIdContext: this.sessionIdContext,
-      secureOptions: SECURE_OPTIONS,
+      sessionIdContext: this.sessionContext(raw.ca),
+      secureOptions: this.secureOptions,
     };
     const make = (cert: Buffer, key: Buffer, passphrase: string | undefined, what: string) => {
       try {
-        return createSecureContext({ ...base, cert, key, passphrase });
+        const context = createSecureContext({ ...base, cert, key, passphrase });
+        this.tickets?.attach(context);
+        return context;
       } catch (err) {
         throw new SockError(
           SockErrorCode.INVALID_OPTION,
@@ -362,10 +384,12 @@ class Transport implements TlsServerTransport {
     };
     const context = make(raw.cert, raw.key, this.options.passphrase, 'tls');
     const sni = new Map<string, SecureContext>();
+    warnIfEd25519(main.leaf, 'tls cert');
     const served = [servedEntry(main.leaf)];
     for (const s of raw.sni) {
       const pair = checkPair(s.cert, s.key, s.passphrase, `sni ${s.name}`, now);
       sni.set(s.name, make(s.cert, s.key, s.passphrase, `sni ${s.name}`));
+      warnIfEd25519(pair.leaf, `sni ${s.name} cert`);
       served.push(servedEntry(pair.leaf));
     }
     return {
@@ -380,6 +404,17 @@ class Transport implements TlsServerTransport {
         notAfter: new Date(Date.parse(main.leaf.validTo)),
       },
     };
+  }
+
+  /**
+   * Sessions resume only into a context with the same client verification (OpenSSL's session ID
+   * context): derived from it, not random, so every node:cluster worker configured alike accepts the
+   * others' tickets, and a certificate reload keeps them.
+   */
+  private sessionContext(ca: Buffer[] | undefined): string {
+    const h = createHash('sha256').update(`sock-tls|${this.clientAuth}|${this.requireUsage}`);
+    for (const bundle of ca ?? []) h.update('|').update(bundle);
+    return h.digest('hex').slice(0, 32);
   }
 
   private reloadFrom(trigger: ReloadInfo['trigger']): Promise<ReloadInfo> {
@@ -589,6 +624,18 @@ class Transport implements TlsServerTransport {
 }
 
 const ANY_EKU = '2.5.29.37.0';
+
+/**
+ * Browsers (and most of testssl's client simulations: 31 of 35) cannot use an Ed25519 server
+ * certificate; it is valid TLS 1.3, so warn rather than refuse.
+ */
+function warnIfEd25519(leaf: X509Certificate, what: string): void {
+  if (leaf.publicKey.asymmetricKeyType !== 'ed25519') return;
+  warnOnce(
+    'ed25519-server-cert',
+    `${what}: an Ed25519 server certificate; browsers and most TLS clients cannot connect (they offer no Ed25519 signature); serve ECDSA P-256 (add it as the default and keep Ed25519 for clients that ask, or drop it)`,
+  );
+}
 
 function servedEntry(leaf: X509Certificate): { subject: string; notAfter: number } {
   return { subject: leaf.subject.replace(/\n/g, ', '), notAfter: Date.parse(leaf.validTo) };

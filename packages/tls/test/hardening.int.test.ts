@@ -199,3 +199,23 @@ describe('stats()', () => {
     expect(JSON.stringify(stats)).not.toMatch(/127\.0\.0\.1/);
   });
 });
+
+describe('Ed25519 server certificates', () => {
+  it('warn at start-up: browsers cannot connect to them', async () => {
+    const ed = await issueServerCert(ca, { names: ['localhost'], keyType: 'ed25519' });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      tlsTransport({ cert: server.cert, key: server.key }).close();
+      tlsTransport({ cert: ed.cert, key: ed.key }).close();
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => (w as Error & { code?: string }).code)).toEqual([
+      'SOCK_TLS_ED25519_SERVER_CERT',
+    ]);
+    expect(warnings[0]?.message).toMatch(/browsers and most TLS clients cannot connect/);
+  });
+});
