@@ -24,6 +24,7 @@ import { createCA, issueServerCert } from '@sock/tls/pki';
 export { spkiPin, type TlsClientOptions, type TlsClientTransport, tlsClient } from './client.js';
 export { identityFromCertificate, type PeerIdentity } from './identity.js';
 export type { KeyPair, PemSource } from './material.js';
+export type { OcspStaplingOptions } from './ocsp.js';
 export type { AuthorizationPolicy, AuthorizationRule, AuthorizeFunction } from './policy.js';
 export {
   CURVES,

@@ -1,4 +1,5 @@
 import { createHash, constants as cryptoConstants, type X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import {
@@ -18,6 +19,7 @@ import {
   readPemSync,
   sourceDirs,
 } from './material.js';
+import { OcspStapler, type OcspStaplingOptions } from './ocsp.js';
 import { type AuthorizationPolicy, type CompiledPolicy, compilePolicy } from './policy.js';
 import { type ProfileOptions, protocolOptions } from './profile.js';
 import { reasonForHandshakeError, reasonForVerifyCode, TlsReason } from './reasons.js';
@@ -86,6 +88,11 @@ export interface TlsTransportOptions extends ProfileOptions {
    * handshake.
    */
   sessionTickets?: boolean | SessionTicketOptions;
+  /**
+   * Staple an OCSP response for the default certificate (clients that ask, `status_request`, get it
+   * in the handshake), from a DER file or a fetch function, refreshed before its nextUpdate.
+   */
+  ocsp?: OcspStaplingOptions;
   /** TCP open to TLS done (verification and policy included). Default 10 s. */
   handshakeTimeout?: number | string;
   /** Watch the directories of file sources and reload on change. Default off. */
@@ -184,6 +191,9 @@ class Transport implements TlsServerTransport {
   private readonly alpn: string[] | undefined;
   private readonly alpnRequired: boolean;
   private readonly tickets: TicketKeys | undefined;
+  private readonly ocsp: OcspStapler | undefined;
+  /** Node's OCSP hook lives on tls.Server; this stands in for one (see `ocspHost`). */
+  private readonly ocspServer: EventEmitter | undefined;
   private readonly secureOptions: number;
   private counters = {
     handshakes: 0,
@@ -249,6 +259,11 @@ class Transport implements TlsServerTransport {
     this.secureOptions = SECURE_OPTIONS | (this.tickets ? 0 : cryptoConstants.SSL_OP_NO_TICKET);
     this.now = options.now ?? Date.now;
     this.state = this.build(this.readSync());
+    if (options.ocsp) {
+      this.ocsp = new OcspStapler(options.ocsp, this.now);
+      this.ocsp.start();
+      this.ocspServer = this.ocspHost(this.ocsp);
+    }
     this.sniCallback = options.sni
       ? (name, cb) => {
           cb(null, this.lookup(name));
@@ -293,6 +308,26 @@ class Transport implements TlsServerTransport {
   close(): void {
     this.watching?.close();
     this.tickets?.close();
+    this.ocsp?.close();
+  }
+
+  /**
+   * A hand-built server TLSSocket asks `options.server` for OCSP responses ('OCSPRequest', as
+   * tls.Server does) and reads the default context from its `_sharedCreds`. Only the default
+   * certificate's response is stapled; SNI certificates get none.
+   */
+  private ocspHost(stapler: OcspStapler): EventEmitter {
+    const host = new EventEmitter() as EventEmitter & { _contexts: unknown[] };
+    host._contexts = [];
+    Object.defineProperty(host, '_sharedCreds', { get: () => this.state.context });
+    host.on(
+      'OCSPRequest',
+      (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => {
+        const ours = certificate?.equals(this.state.leaf.raw) === true;
+        done(null, ours ? stapler.current() : undefined);
+      },
+    );
+    return host;
   }
 
   rotateTicketKeys(): void {
@@ -487,6 +522,7 @@ class Transport implements TlsServerTransport {
       rejectUnauthorized: this.clientAuth === 'require' || this.policy !== undefined,
       ...(this.alpn ? { ALPNProtocols: this.alpn } : {}),
       ...(this.sniCallback ? { SNICallback: this.sniCallback } : {}),
+      ...(this.ocspServer ? { server: this.ocspServer as never } : {}),
     });
     // Core attaches its own listeners once upgraded; this one covers the gap and late errors.
     tlsSocket.on('error', noop);
