@@ -54,7 +54,7 @@ export function certCommand(program: Command): void {
       if (existsSync(join(dir, 'ca.key')) && !flags.force) {
         throw new UsageError(`${join(dir, 'ca.key')} exists; pass --force to replace the CA`);
       }
-      const ca = await createCA({ ...keyOptions(flags), commonName: 'sock development CA' });
+      const ca = await createCA({ ...keyOptions(flags, false), commonName: 'sock development CA' });
       const files = await writeCA(dir, ca, writeOptions(flags));
       print(flags, { ca: files.certPath, key: files.keyPath }, [
         `CA certificate: ${files.certPath}`,
@@ -114,9 +114,9 @@ export function certCommand(program: Command): void {
         throw new UsageError(`no CA in ${dir}: run sock cert init --dir ${flags.dir} first`);
       }
       const material = flags.server
-        ? await issueServerCert(ca, { ...keyOptions(flags), names: flags.server })
+        ? await issueServerCert(ca, { ...keyOptions(flags, true), names: flags.server })
         : await issueClientCert(ca, {
-            ...keyOptions(flags),
+            ...keyOptions(flags, true),
             commonName: flags.client!,
             ...(flags.spiffe ? { spiffeId: flags.spiffe } : {}),
           });
@@ -151,14 +151,23 @@ export function certCommand(program: Command): void {
     });
 }
 
-function keyOptions(flags: CertFlags): {
+function keyOptions(
+  flags: CertFlags,
+  leaf: boolean,
+): {
   keyType?: DevKeyType;
   validityDays?: number;
   insecureAllowLongValidity?: boolean;
 } {
+  const days = flags.days ? parseCount(flags.days, '--days') : undefined;
+  if (leaf && days !== undefined && days > MAX_LEAF_VALIDITY_DAYS && !flags.insecureLongValidity) {
+    throw new UsageError(
+      `--days ${days}: a certificate may be valid for at most ${MAX_LEAF_VALIDITY_DAYS} days (browsers refuse longer); add --insecure-long-validity to issue it anyway`,
+    );
+  }
   return {
     ...(flags.ed25519 ? { keyType: 'ed25519' as const } : {}),
-    ...(flags.days ? { validityDays: parseCount(flags.days, '--days') } : {}),
+    ...(days !== undefined ? { validityDays: days } : {}),
     ...(flags.insecureLongValidity ? { insecureAllowLongValidity: true } : {}),
   };
 }

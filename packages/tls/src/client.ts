@@ -210,21 +210,22 @@ export function tlsClient(options: TlsClientOptions = {}): TlsClientTransport {
  * typed ERR_SOCK_REJECTED with a reason a dial-time refusal has, so the connection closes with it.
  */
 function typeRefusals(socket: TLSSocket): void {
-  const emit = socket.emit;
+  const emit = socket.emit as (this: TLSSocket, e: string | symbol, ...a: unknown[]) => boolean;
   socket.emit = function (this: TLSSocket, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'error' && isPeerAlert(args[0])) {
       const err = args[0] as Error;
-      args[0] = refused(
-        reasonForHandshakeError(err),
-        `the server refused the connection: ${err.message.trim()}`,
-        err,
+      // Node only emits a post-handshake alert on a client socket; destroy it, so the connection closes
+      // with the refusal instead of waiting for a close that may never come.
+      socket.destroy(
+        refused(
+          reasonForHandshakeError(err),
+          `the server refused the connection: ${err.message.trim()}`,
+          err,
+        ),
       );
+      return true;
     }
-    return (emit as (this: TLSSocket, e: string | symbol, ...a: unknown[]) => boolean).call(
-      this,
-      event,
-      ...args,
-    );
+    return emit.call(this, event, ...args);
   } as TLSSocket['emit'];
 }
 
