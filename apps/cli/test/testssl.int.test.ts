@@ -16,14 +16,15 @@ const present = existsSync(TESTSSL);
 const runIt = present || process.env.CI === 'true' ? it : it.skip;
 
 /**
- * Protocols, cipher categories, forward secrecy, server preference, server defaults (certificate,
- * tickets, resumption), renegotiation, and the vulnerability checks that can apply to a TLS 1.2/1.3
- * server with AEAD-only suites: Heartbleed, CCS injection, CRIME, fallback SCSV, SWEET32, FREAK, RC4.
- * Left out: BREACH, Ticketbleed and the HTTP header checks (HTTP only), BEAST/LUCKY13/POODLE (CBC and
- * SSLv3 are not offered, which -s and -p verify), ROBOT/DROWN (no RSA key transport, no SSLv2), LOGJAM
- * (no DHE), client simulation (minutes; no finding of its own).
+ * Protocols, cipher categories (NULL, export, RC4, 3DES, CBC-era "obsoleted" suites: what SWEET32,
+ * FREAK and RC4 look for), forward secrecy, server defaults (certificate, tickets, resumption),
+ * renegotiation, and the vulnerability checks that can apply to a TLS 1.2/1.3 server with AEAD-only
+ * suites: Heartbleed, CCS injection, CRIME, fallback SCSV. Left out: BREACH, Ticketbleed and the HTTP
+ * header checks (HTTP only), BEAST/LUCKY13/POODLE (no CBC, no SSLv3: -s and -p verify), ROBOT/DROWN (no
+ * RSA key transport, no SSLv2), LOGJAM (no DHE), server preference (-P: its one finding, no server
+ * cipher order, is Mozilla's advice), client simulation (minutes; no finding of its own).
  */
-const SCOPE = ['-p', '-s', '-f', '-P', '-S', '-R', '-H', '-I', '-C', '-Z', '-W', '-F', '-4'];
+const SCOPE = ['-p', '-s', '-f', '-S', '-R', '-H', '-I', '-C', '-Z'];
 
 /** Not applicable to this server; why is in the README. */
 const EXCLUDED: Record<string, string> = {
@@ -32,14 +33,13 @@ const EXCLUDED: Record<string, string> = {
   DNS_CAArecord: '127.0.0.1 has no DNS name',
 };
 /**
- * testssl 3.0.8 tests ticket resumption with `s_client </dev/null`, which under TLS 1.3 exits before the
- * server's post-handshake NewSessionTicket arrives: "check failed because of connect problem" (WARN)
- * against any TLS 1.3-only server. Resumption under TLS 1.3 is tested with s_client in
- * packages/tls/test/tickets.int.test.ts instead.
+ * testssl 3.0.8 tests ticket resumption with `s_client </dev/null`, which under TLS 1.3 may exit before
+ * the server's post-handshake NewSessionTicket arrives: "check failed because of connect problem" (WARN;
+ * seen on both profiles, depending on timing). Only that wording is excused; resumption under TLS 1.3 and
+ * 1.2 is tested with s_client in packages/tls/test/tickets.int.test.ts instead.
  */
-const EXCLUDED_MODERN: Record<string, string> = {
-  sessionresumption_ticket: 'testssl cannot test TLS 1.3-only ticket resumption',
-};
+const testsslCannotTest = (f: Finding) =>
+  f.id === 'sessionresumption_ticket' && /check failed because of connect problem/.test(f.finding);
 const BAD = new Set(['WARN', 'MEDIUM', 'HIGH', 'CRITICAL']);
 
 interface Finding {
@@ -95,9 +95,9 @@ async function scan(profile: 'intermediate' | 'modern'): Promise<Finding[]> {
   return JSON.parse(readFileSync(json, 'utf8')) as Finding[];
 }
 
-function problems(findings: Finding[], profile: 'intermediate' | 'modern'): string[] {
+function problems(findings: Finding[]): string[] {
   return findings
-    .filter((f) => !(f.id in EXCLUDED) && !(profile === 'modern' && f.id in EXCLUDED_MODERN))
+    .filter((f) => !(f.id in EXCLUDED) && !testsslCannotTest(f))
     .filter((f) => BAD.has(f.severity) || /VULNERABLE|NOT ok/.test(f.finding))
     .map((f) => `${f.id} ${f.severity}: ${f.finding}`);
 }
@@ -114,7 +114,7 @@ describe('testssl.sh', () => {
           expect(ids.has(id), id).toBe(true);
         }
         expect(findings.find((f) => f.id === 'secure_client_renego')?.finding).toMatch(/not vulnerable/);
-        expect(problems(findings, profile)).toEqual([]);
+        expect(problems(findings)).toEqual([]);
       },
       180_000,
     );
