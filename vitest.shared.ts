@@ -5,9 +5,15 @@ import { fileURLToPath } from 'node:url';
  * tests without a rebuild. The built packages are checked by `pnpm lint:pkg` and the apps' tests.
  */
 const names = ['core', 'guards', 'tls', 'udp', 'firewall', 'ssh'];
-export const sockAliases = Object.fromEntries(
-  names.map((name) => [
+/** Subpath exports, listed first: an alias also matches every path below it, and the first match wins. */
+const subpaths: Record<string, string> = { '@sock/tls/pki': 'tls/src/pki.ts' };
+export const sockAliases = Object.fromEntries([
+  ...Object.entries(subpaths).map(([name, file]) => [
+    name,
+    fileURLToPath(new URL(`./packages/${file}`, import.meta.url)),
+  ]),
+  ...names.map((name) => [
     `@sock/${name}`,
     fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url)),
   ]),
-);
+]);

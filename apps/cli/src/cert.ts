@@ -1,15 +1,16 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { spkiPin } from '@sock/tls';
 import {
   createCA,
   type DevKeyType,
   issueClientCert,
   issueServerCert,
-  spkiPin,
+  MAX_LEAF_VALIDITY_DAYS,
   writeCA,
   writeCertificate,
-} from '@sock/tls';
+} from '@sock/tls/pki';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 import { parseCount } from './parse.js';
@@ -24,6 +25,8 @@ interface CertFlags {
   client?: string;
   spiffe?: string;
   name?: string;
+  insecureLongValidity?: boolean;
+  insecureSharedDir?: boolean;
 }
 
 function print(flags: CertFlags, json: Record<string, unknown>, lines: string[]): void {
@@ -41,14 +44,18 @@ export function certCommand(program: Command): void {
     .option('--ed25519', 'Ed25519 keys (default ECDSA P-256)')
     .option('--days <n>', 'validity in days (default 3650 for the CA)')
     .option('--force', 'replace an existing CA (every certificate it issued stops being trusted)')
+    .option(
+      '--insecure-shared-dir',
+      'allow a --dir other users can write to (they could read or replace the keys)',
+    )
     .option('--json', 'print the paths as JSON')
     .action(async (flags: CertFlags) => {
       const dir = resolve(flags.dir);
       if (existsSync(join(dir, 'ca.key')) && !flags.force) {
         throw new UsageError(`${join(dir, 'ca.key')} exists; pass --force to replace the CA`);
       }
-      const ca = await createCA({ ...keyOptions(flags), commonName: 'sock development CA' });
-      const files = await writeCA(dir, ca);
+      const ca = await createCA({ ...keyOptions(flags, false), commonName: 'sock development CA' });
+      const files = await writeCA(dir, ca, writeOptions(flags));
       print(flags, { ca: files.certPath, key: files.keyPath }, [
         `CA certificate: ${files.certPath}`,
         `CA key:         ${files.keyPath} (mode 0600; keep it private)`,
@@ -72,7 +79,18 @@ export function certCommand(program: Command): void {
     .option('--spiffe <uri>', 'with --client: a SPIFFE ID as URI SAN, e.g. spiffe://demo.local/user/alice')
     .option('--name <file-stem>', 'file names <stem>.crt and <stem>.key (default server, or the client name)')
     .option('--ed25519', 'Ed25519 key (default ECDSA P-256)')
-    .option('--days <n>', 'validity in days (default 90, at most 825)')
+    .option(
+      '--days <n>',
+      `validity in days (default 90, at most ${MAX_LEAF_VALIDITY_DAYS}; up to 824 with --insecure-long-validity)`,
+    )
+    .option(
+      '--insecure-long-validity',
+      `allow --days above ${MAX_LEAF_VALIDITY_DAYS} (browsers and Mozilla's policy refuse such certificates)`,
+    )
+    .option(
+      '--insecure-shared-dir',
+      'allow a --dir other users can write to (they could read or replace the keys)',
+    )
     .option('--json', 'print the paths as JSON')
     .action(async (flags: CertFlags) => {
       if (!!flags.server === !!flags.client)
@@ -96,15 +114,16 @@ export function certCommand(program: Command): void {
         throw new UsageError(`no CA in ${dir}: run sock cert init --dir ${flags.dir} first`);
       }
       const material = flags.server
-        ? await issueServerCert(ca, { ...keyOptions(flags), names: flags.server })
+        ? await issueServerCert(ca, { ...keyOptions(flags, true), names: flags.server })
         : await issueClientCert(ca, {
-            ...keyOptions(flags),
+            ...keyOptions(flags, true),
             commonName: flags.client!,
             ...(flags.spiffe ? { spiffeId: flags.spiffe } : {}),
           });
       const files = await writeCertificate(dir, material, {
         certFile: `${stem}.crt`,
         keyFile: `${stem}.key`,
+        ...writeOptions(flags),
       });
       const pin = spkiPin(material.cert);
       const kind = flags.server ? 'server' : 'client';
@@ -132,9 +151,27 @@ export function certCommand(program: Command): void {
     });
 }
 
-function keyOptions(flags: CertFlags): { keyType?: DevKeyType; validityDays?: number } {
+function keyOptions(
+  flags: CertFlags,
+  leaf: boolean,
+): {
+  keyType?: DevKeyType;
+  validityDays?: number;
+  insecureAllowLongValidity?: boolean;
+} {
+  const days = flags.days ? parseCount(flags.days, '--days') : undefined;
+  if (leaf && days !== undefined && days > MAX_LEAF_VALIDITY_DAYS && !flags.insecureLongValidity) {
+    throw new UsageError(
+      `--days ${days}: a certificate may be valid for at most ${MAX_LEAF_VALIDITY_DAYS} days (browsers refuse longer); add --insecure-long-validity to issue it anyway`,
+    );
+  }
   return {
     ...(flags.ed25519 ? { keyType: 'ed25519' as const } : {}),
-    ...(flags.days ? { validityDays: parseCount(flags.days, '--days') } : {}),
+    ...(days !== undefined ? { validityDays: days } : {}),
+    ...(flags.insecureLongValidity ? { insecureAllowLongValidity: true } : {}),
   };
+}
+
+function writeOptions(flags: CertFlags): { insecureAllowSharedDirectory?: boolean } {
+  return flags.insecureSharedDir ? { insecureAllowSharedDirectory: true } : {};
 }

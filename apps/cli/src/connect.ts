@@ -109,7 +109,8 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
   const clean = info.reason === 'peer-closed' || info.reason === 'closed';
   endReport(flags, {
     ok: clean,
-    reason: info.reason,
+    // A refusal the server sent (a TLS alert) is the reason, not the socket error that carried it.
+    reason: info.error?.reason ?? info.reason,
     code: info.error?.code,
     framesIn: received,
     framesOut: sent >= 0 ? sent : conn.stats.framesOut,

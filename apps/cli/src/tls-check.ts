@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { isIP } from 'node:net';
-import { type SecureVersion, connect as tlsConnect } from 'node:tls';
+import { getCiphers, type SecureVersion, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
 import { INTERMEDIATE_TLS12_CIPHERS } from '@sock/tls';
 import type { Command } from 'commander';
 import { EXIT, ExitError } from './errors.js';
@@ -7,7 +9,7 @@ import { oneOf, parseDur, parsePort } from './parse.js';
 import { style, table } from './style.js';
 
 export interface ProbeResult {
-  kind: 'version' | 'suite' | 'curve';
+  kind: 'version' | 'suite' | 'curve' | 'property';
   name: string;
   accepted: boolean;
   detail?: string;
@@ -20,25 +22,34 @@ const VERSIONS: Array<[string, SecureVersion]> = [
   ['TLS 1.3', 'TLSv1.3'],
 ];
 const MOZILLA_TLS12 = INTERMEDIATE_TLS12_CIPHERS.split(':');
-/** Suites worth knowing about besides Mozilla's: CBC, SHA-1, static RSA, 3DES, finite-field DHE. */
-const OTHER_TLS12 = [
-  'ECDHE-ECDSA-AES128-SHA256',
-  'ECDHE-RSA-AES128-SHA256',
-  'ECDHE-ECDSA-AES256-SHA384',
-  'ECDHE-RSA-AES256-SHA384',
-  'ECDHE-ECDSA-AES128-SHA',
-  'ECDHE-RSA-AES128-SHA',
-  'ECDHE-RSA-AES256-SHA',
-  'DHE-RSA-AES128-GCM-SHA256',
-  'DHE-RSA-AES256-GCM-SHA384',
-  'DHE-RSA-CHACHA20-POLY1305',
-  'AES128-GCM-SHA256',
-  'AES256-GCM-SHA384',
-  'AES128-SHA256',
-  'AES128-SHA',
-  'AES256-SHA',
-  'DES-CBC3-SHA',
-];
+/** Leaf lifetime Mozilla's guidelines allow (90 days recommended). */
+const MAX_LIFETIME_DAYS = 366;
+
+/**
+ * Every suite before TLS 1.3 this machine's OpenSSL knows (`openssl ciphers -V ALL:COMPLEMENTOFALL`, at
+ * security level 0 so nothing is hidden), with their protocol; Node's own list if openssl is absent.
+ */
+async function legacySuites(): Promise<Array<{ name: string; protocol: string }>> {
+  try {
+    const { stdout } = await promisify(execFile)(
+      'openssl',
+      ['ciphers', '-V', 'ALL:COMPLEMENTOFALL:@SECLEVEL=0'],
+      { timeout: 10_000 },
+    );
+    const suites = stdout
+      .split('\n')
+      .map((line) => /^\s*0x[0-9A-F]{2},0x[0-9A-F]{2} - (\S+)\s+(\S+)/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null && !m[1]!.startsWith('TLS_'))
+      .map((m) => ({ name: m[1]!, protocol: m[2]! }));
+    if (suites.length > 0) return suites;
+  } catch {
+    // fall through to Node's list
+  }
+  return getCiphers()
+    .map((c) => c.toUpperCase())
+    .filter((c) => !c.startsWith('TLS_'))
+    .map((name) => ({ name, protocol: 'TLSv1.2' }));
+}
 const TLS13 = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 const CURVES = ['X25519', 'P-256', 'P-384', 'P-521', 'X448'];
 
@@ -66,6 +77,10 @@ function probe(
         maxVersion: o.max,
         ciphers: o.ciphers,
         ...(o.curve ? { ecdhCurve: o.curve } : {}),
+        // PSK suites are only offered with a key; a server that has none refuses them anyway.
+        ...(/PSK/.test(o.ciphers)
+          ? { pskCallback: () => ({ psk: Buffer.alloc(32, 1), identity: 'sock-tls-check' }) }
+          : {}),
       });
     } catch (err) {
       // This OpenSSL cannot even offer it (3DES, X448 in some builds): not testable from here.
@@ -108,19 +123,129 @@ async function pool<T>(jobs: Array<() => Promise<T>>, concurrency: number): Prom
   return out;
 }
 
+/** Connect once (TLS 1.2 when `tls12`), run `fn` on the open session, always close. */
+function session<T>(
+  t: ProbeTarget,
+  tls12: boolean,
+  fn: (socket: TLSSocket) => Promise<T>,
+  session?: Buffer,
+): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: t.host,
+      port: t.port,
+      ...(t.servername ? { servername: t.servername } : {}),
+      rejectUnauthorized: false,
+      ...(tls12 ? { maxVersion: 'TLSv1.2' as const } : {}),
+      ...(session ? { session } : {}),
+    });
+    const timer = setTimeout(() => finish(undefined), t.timeoutMs);
+    let settled = false;
+    const finish = (v: T | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    socket.on('error', () => finish(undefined));
+    socket.once('secureConnect', () => {
+      fn(socket).then(finish, () => finish(undefined));
+    });
+  });
+}
+
+/** Client-initiated renegotiation (TLS 1.2): does the server complete one? */
+function renegotiation(t: ProbeTarget): Promise<ProbeResult> {
+  return session(t, true, (socket) => {
+    return new Promise<ProbeResult>((resolve) => {
+      const refused = (detail: string) =>
+        resolve({ kind: 'property', name: 'renegotiation', accepted: false, detail });
+      socket.once('close', () => refused('refused (connection closed)'));
+      socket.once('error', (err: NodeJS.ErrnoException) => refused(`refused (${err.code ?? err.message})`));
+      const ok = socket.renegotiate({ rejectUnauthorized: false }, (err) =>
+        err
+          ? refused(`refused (${(err as NodeJS.ErrnoException).code ?? err.message})`)
+          : resolve({
+              kind: 'property',
+              name: 'renegotiation',
+              accepted: true,
+              detail: 'client-initiated renegotiation completed',
+            }),
+      );
+      if (!ok) refused('refused');
+    });
+  }).then(
+    (r) => r ?? { kind: 'property', name: 'renegotiation', accepted: false, detail: 'no TLS 1.2 session' },
+  );
+}
+
+/** Does the server issue session tickets, and does a second connection resume with one? */
+async function tickets(t: ProbeTarget): Promise<ProbeResult[]> {
+  const ticket = await session(t, true, async (socket) => {
+    await new Promise((r) => setTimeout(r, 50));
+    return { ticket: socket.getTLSTicket(), session: socket.getSession() };
+  });
+  const resumed =
+    ticket?.ticket && ticket.session
+      ? await session(t, true, async (socket) => socket.isSessionReused(), ticket.session)
+      : false;
+  return [
+    {
+      kind: 'property',
+      name: 'session tickets',
+      accepted: ticket?.ticket !== undefined,
+      detail: ticket?.ticket ? `issued (TLS 1.2), ${resumed ? 'resumed' : 'not resumed'}` : 'none issued',
+    },
+  ];
+}
+
+/** The server certificate's key type and lifetime. */
+async function certificate(t: ProbeTarget): Promise<ProbeResult[]> {
+  const peer = await session(t, false, async (socket) => socket.getPeerX509Certificate());
+  if (!peer) return [];
+  const key = peer.publicKey;
+  const details = key.asymmetricKeyDetails;
+  const type =
+    key.asymmetricKeyType === 'ec'
+      ? `ECDSA ${details?.namedCurve ?? ''}`.trim()
+      : key.asymmetricKeyType === 'rsa'
+        ? `RSA ${details?.modulusLength ?? '?'}`
+        : (key.asymmetricKeyType ?? 'unknown');
+  const days = Math.round((Date.parse(peer.validTo) - Date.parse(peer.validFrom)) / 86_400_000);
+  return [
+    { kind: 'property', name: 'certificate type', accepted: true, detail: type },
+    {
+      kind: 'property',
+      name: 'certificate lifetime',
+      accepted: true,
+      detail: `${days} days (until ${new Date(Date.parse(peer.validTo)).toISOString().slice(0, 10)})`,
+    },
+  ];
+}
+
 export async function checkServer(t: ProbeTarget): Promise<ProbeResult[]> {
   const legacy = (c: string) => `${c}:@SECLEVEL=0`;
   const jobs: Array<() => Promise<ProbeResult>> = [];
+  const others = (await legacySuites()).filter((s) => !MOZILLA_TLS12.includes(s.name));
   for (const [name, v] of VERSIONS) {
     jobs.push(async () => {
       const r = await probe(t, { min: v, max: v, ciphers: legacy('ALL') });
       return { kind: 'version', name, accepted: r.ok, detail: r.detail };
     });
   }
-  for (const suite of [...MOZILLA_TLS12, ...OTHER_TLS12]) {
+  for (const suite of MOZILLA_TLS12) {
     jobs.push(async () => {
       const r = await probe(t, { min: 'TLSv1.2', max: 'TLSv1.2', ciphers: legacy(suite) });
       return { kind: 'suite', name: suite, accepted: r.ok, detail: r.detail };
+    });
+  }
+  // Every other suite, at the highest protocol it runs on (TLS 1.2 for most; TLS 1.0 for none, as
+  // OpenSSL lists SSLv3-era suites as usable in TLS 1.2): tried from TLS 1.0 to 1.2.
+  for (const { name } of others) {
+    jobs.push(async () => {
+      const r = await probe(t, { min: 'TLSv1', max: 'TLSv1.2', ciphers: legacy(name) });
+      return { kind: 'suite', name, accepted: r.ok, detail: r.detail };
     });
   }
   for (const suite of TLS13) {
@@ -135,7 +260,9 @@ export async function checkServer(t: ProbeTarget): Promise<ProbeResult[]> {
       return { kind: 'curve', name: curve, accepted: r.ok, detail: r.detail };
     });
   }
-  return pool(jobs, 4);
+  const results = await pool(jobs, 4);
+  results.push(await renegotiation(t), ...(await tickets(t)), ...(await certificate(t)));
+  return results;
 }
 
 /** What keeps the server from meeting the profile; empty when it does. */
@@ -155,6 +282,24 @@ export function profileProblems(results: ProbeResult[], profile: 'intermediate' 
     if (profile === 'modern') problems.push(`accepts the TLS 1.2 suite ${s}`);
     else if (!MOZILLA_TLS12.includes(s)) problems.push(`accepts ${s} (not in Mozilla intermediate)`);
   }
+  const property = (name: string) => results.find((r) => r.kind === 'property' && r.name === name);
+  if (property('renegotiation')?.accepted) {
+    problems.push('accepts client-initiated renegotiation (a CPU DoS: one full handshake per request)');
+  }
+  const type = property('certificate type')?.detail ?? '';
+  if (/^ed25519$/i.test(type)) {
+    problems.push(
+      'serves an Ed25519 certificate: browsers and most clients cannot connect (Mozilla: ECDSA P-256 or RSA 2048)',
+    );
+  } else if (/^RSA (\d+)$/.test(type) && Number(/\d+/.exec(type)![0]) < 2048) {
+    problems.push(`serves a ${type} certificate (Mozilla: at least RSA 2048)`);
+  }
+  const lifetime = Number(/^(\d+) days/.exec(property('certificate lifetime')?.detail ?? '')?.[1]);
+  if (lifetime > MAX_LIFETIME_DAYS) {
+    problems.push(
+      `certificate valid for ${lifetime} days (Mozilla: at most ${MAX_LIFETIME_DAYS}, 90 recommended)`,
+    );
+  }
   return problems;
 }
 
@@ -162,7 +307,7 @@ export function tlsCheckCommand(program: Command): void {
   program
     .command('tls-check')
     .description(
-      'which TLS versions, suites and curves a server accepts, and whether it meets a Mozilla profile',
+      'which TLS versions, suites (all OpenSSL knows) and curves a server accepts, whether it renegotiates and issues tickets, its certificate type and lifetime, and whether it meets a Mozilla profile',
     )
     .argument('<host>')
     .argument('<port>')
@@ -197,8 +342,14 @@ export function tlsCheckCommand(program: Command): void {
           const rows = results.map((r) => [
             r.kind,
             r.name,
-            r.accepted ? s.yellow('accepted') : 'refused',
-            r.accepted ? (r.detail ?? '') : '',
+            r.kind === 'property'
+              ? r.accepted
+                ? 'yes'
+                : 'no'
+              : r.accepted
+                ? s.yellow('accepted')
+                : 'refused',
+            r.accepted || r.kind === 'property' ? (r.detail ?? '') : '',
           ]);
           process.stdout.write(`${table(['kind', 'name', 'result', 'negotiated'], rows)}\n\n`);
           process.stdout.write(

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseSpiffeId, type TlsClientOptions, type TlsProfile, type TlsTransportOptions } from '@sock/tls';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
@@ -104,10 +105,26 @@ export function serverTls(
     ...(profile ? { profile: profile as TlsProfile } : {}),
     ...(handshakeTimeout !== undefined ? { handshakeTimeout } : {}),
   };
+  warnIfEd25519(options.cert as { path: string });
   const parts = [`tls ${profile ?? 'intermediate'}`];
   if (options.clientAuth !== 'none') parts.push(`client-cert ${options.clientAuth}`);
   if (allowSpiffe) parts.push(`spiffe ${allowSpiffe.join(',')}`);
   return { options, summary: parts.join(', ') };
+}
+
+/** Say it at start-up, where the operator looks: browsers and most clients cannot use such a server. */
+function warnIfEd25519(cert: { path: string }): void {
+  let type: string | undefined;
+  try {
+    type = new X509Certificate(readFileSync(cert.path)).publicKey.asymmetricKeyType;
+  } catch {
+    return; // the transport reports an unreadable certificate with its own error
+  }
+  if (type === 'ed25519') {
+    process.stderr.write(
+      'sock: warning: the server certificate is Ed25519: browsers and most TLS clients cannot connect; issue an ECDSA P-256 one (sock cert issue without --ed25519)\n',
+    );
+  }
 }
 
 export interface ClientTlsFlags {

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCA, type DevCA, issueClientCert, issueServerCert, writeCA, writeCertificate } from '@sock/tls';
+import {
+  createCA,
+  type DevCA,
+  issueClientCert,
+  issueServerCert,
+  writeCA,
+  writeCertificate,
+} from '@sock/tls/pki';
 
 /** The SPIFFE trust domain of the demo's users. */
 export const TRUST_DOMAIN = 'sock.demo';

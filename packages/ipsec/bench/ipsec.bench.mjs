@@ -27,8 +27,8 @@ if (missing) {
   process.exit(process.env.CI === 'true' ? 1 : 0);
 }
 
-// The dev PKI moves behind @sock/tls/pki; either place works.
-const devPki = await import('@sock/tls/pki').catch(() => import('@sock/tls'));
+// The dev PKI (@sock/tls/pki) makes the lab's certificates.
+const devPki = await import('@sock/tls/pki');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ticks = Number(
   (await run('getconf', ['CLK_TCK']).catch(() => ({ stdout: '100' }))).stdout.trim() || 100,

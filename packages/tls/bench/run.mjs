@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect as netConnect } from 'node:net';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { createCA, issueServerCert } from '../dist/index.js';
+import { createCA, issueServerCert } from '../dist/pki.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');

@@ -5,7 +5,7 @@ import { type ClientTransport, type DialOptions, SockError, SockErrorCode } from
 import { identityFromCertificate, normalizePin, spkiSha256 } from './identity.js';
 import { type PemSource, readPemSync } from './material.js';
 import { type ProfileOptions, protocolOptions } from './profile.js';
-import { isVerifyCode, reasonForHandshakeError, reasonForVerifyCode } from './reasons.js';
+import { isPeerAlert, isVerifyCode, reasonForHandshakeError, reasonForVerifyCode } from './reasons.js';
 import { checkTrustDomain, parseSpiffeId } from './spiffe.js';
 import { warnOnce } from './warn.js';
 
@@ -172,6 +172,7 @@ export function tlsClient(options: TlsClientOptions = {}): TlsClientTransport {
           } else {
             // Keep a listener until the connection attaches its own: an 'error' with none would throw.
             socket.on('error', () => {});
+            typeRefusals(socket);
             resolve(socket);
           }
         };
@@ -201,6 +202,31 @@ export function tlsClient(options: TlsClientOptions = {}): TlsClientTransport {
       });
     },
   };
+}
+
+/**
+ * Under TLS 1.3 the client finishes its handshake before the server has seen the client certificate, so a
+ * refusal (certificate_required, unknown_ca, …) arrives as an alert after dial. Turn it into the same
+ * typed ERR_SOCK_REJECTED with a reason a dial-time refusal has, so the connection closes with it.
+ */
+function typeRefusals(socket: TLSSocket): void {
+  const emit = socket.emit as (this: TLSSocket, e: string | symbol, ...a: unknown[]) => boolean;
+  socket.emit = function (this: TLSSocket, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'error' && isPeerAlert(args[0])) {
+      const err = args[0] as Error;
+      // Node only emits a post-handshake alert on a client socket; destroy it, so the connection closes
+      // with the refusal instead of waiting for a close that may never come.
+      socket.destroy(
+        refused(
+          reasonForHandshakeError(err),
+          `the server refused the connection: ${err.message.trim()}`,
+          err,
+        ),
+      );
+      return true;
+    }
+    return emit.call(this, event, ...args);
+  } as TLSSocket['emit'];
 }
 
 function refused(reason: string, message: string, cause?: unknown): SockError {

@@ -1,5 +1,18 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -62,17 +75,29 @@ describe('dev PKI', () => {
     );
   });
 
-  it('supports Ed25519 and refuses leaf validity of 825 days or more', async () => {
+  it('supports Ed25519; leaves default to 90 days, refuse more than 366 unless insecureAllowLongValidity (then under 825)', async () => {
     const ca = await createCA({ keyType: 'ed25519' });
     expect(new X509Certificate(ca.cert).publicKey.asymmetricKeyType).toBe('ed25519');
     const leaf = await issueServerCert(ca, { names: ['a.test'], keyType: 'ed25519' });
     const cert = new X509Certificate(leaf.cert);
     expect(cert.publicKey.asymmetricKeyType).toBe('ed25519');
     expect(cert.verify(new X509Certificate(ca.cert).publicKey)).toBe(true);
-    await expect(issueServerCert(ca, { names: ['a.test'], validityDays: 825 })).rejects.toThrow(
-      /less than 825 days/,
+    const days = (pem: string) => {
+      const c = new X509Certificate(pem);
+      return Math.round((Date.parse(c.validTo) - Date.parse(c.validFrom)) / 86_400_000);
+    };
+    expect(days(leaf.cert)).toBe(90);
+    expect(days((await issueClientCert(ca, { commonName: 'c' })).cert)).toBe(90);
+    expect(days((await issueServerCert(ca, { names: ['a.test'], validityDays: 366 })).cert)).toBe(366);
+    await expect(issueServerCert(ca, { names: ['a.test'], validityDays: 367 })).rejects.toThrow(
+      /at most 366 days.*insecureAllowLongValidity/,
     );
-    await expect(issueServerCert(ca, { names: ['a.test'], validityDays: 824 })).resolves.toBeDefined();
+    await expect(
+      issueServerCert(ca, { names: ['a.test'], notAfter: new Date(Date.now() + 400 * 86_400_000) }),
+    ).rejects.toThrow(/at most 366 days/);
+    const long = { names: ['a.test'], insecureAllowLongValidity: true };
+    await expect(issueServerCert(ca, { ...long, validityDays: 825 })).rejects.toThrow(/less than 825 days/);
+    expect(days((await issueServerCert(ca, { ...long, validityDays: 824 })).cert)).toBe(824);
     await expect(issueServerCert(ca, { names: [] })).rejects.toThrow(/at least one name/);
   });
 
@@ -109,6 +134,79 @@ describe('dev PKI', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('dev PKI key files against another local user', () => {
+  const NOBODY = 65534;
+  async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), 'sock-pki-attack-'));
+    try {
+      await fn(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('replaces a key file another user pre-created: theirs keeps nothing of the new key', async () => {
+    await withDir(async (dir) => {
+      const keyPath = join(dir, 'tls.key');
+      await writeFile(keyPath, 'planted\n', { mode: 0o644 });
+      await chown(keyPath, NOBODY, NOBODY);
+      const theirs = await open(keyPath, 'r'); // the other user keeps a descriptor on their file
+      try {
+        const leaf = await issueServerCert(await createCA(), { names: ['localhost'] });
+        await writeCertificate(dir, leaf);
+        const info = await stat(keyPath);
+        expect(info.uid).toBe(process.getuid?.());
+        expect(info.mode & 0o777).toBe(0o600);
+        expect(await readFile(keyPath, 'utf8')).toBe(leaf.key);
+        expect((await theirs.readFile('utf8')).includes('PRIVATE KEY')).toBe(false);
+      } finally {
+        await theirs.close();
+      }
+    });
+  });
+
+  it('never writes through a planted symlink', async () => {
+    await withDir(async (dir) => {
+      const victim = join(dir, 'victim');
+      await writeFile(victim, 'precious\n');
+      const target = join(dir, 'out');
+      await mkdir(target, { mode: 0o700 });
+      await symlink(victim, join(target, 'tls.key'));
+      await symlink(victim, join(target, 'tls.crt'));
+      await writeCertificate(target, await issueServerCert(await createCA(), { names: ['localhost'] }));
+      expect(await readFile(victim, 'utf8')).toBe('precious\n');
+      expect((await lstat(join(target, 'tls.key'))).isFile()).toBe(true);
+      expect((await lstat(join(target, 'tls.crt'))).isFile()).toBe(true);
+      expect((await readdir(target)).sort()).toEqual(['tls.crt', 'tls.key']); // no temp file left
+    });
+  });
+
+  it('refuses a directory others can write to unless insecureAllowSharedDirectory', async () => {
+    await withDir(async (dir) => {
+      const leaf = await issueServerCert(await createCA(), { names: ['localhost'] });
+      for (const mode of [0o777, 0o770, 0o1777]) {
+        await chmod(dir, mode);
+        await expect(writeCertificate(dir, leaf)).rejects.toMatchObject({
+          code: 'ERR_SOCK_INVALID_OPTION',
+          message: expect.stringMatching(/writable by other users.*insecureAllowSharedDirectory/) as string,
+        });
+        expect(await readdir(dir)).toEqual([]);
+      }
+      const files = await writeCertificate(dir, leaf, { insecureAllowSharedDirectory: true });
+      expect((await stat(files.keyPath)).mode & 0o777).toBe(0o600);
+    });
+  });
+
+  it('refuses file names that are paths', async () => {
+    await withDir(async (dir) => {
+      const leaf = await issueServerCert(await createCA(), { names: ['localhost'] });
+      await expect(writeCertificate(dir, leaf, { keyFile: '../escape.key' })).rejects.toThrow(
+        /plain file name/,
+      );
+    });
   });
 });
 

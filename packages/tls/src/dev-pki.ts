@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { lstat, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
@@ -20,10 +21,17 @@ import {
 } from '@peculiar/x509';
 import { SockError, SockErrorCode } from '@sock/core';
 import { parseSpiffeId } from './spiffe.js';
+import { warnOnce } from './warn.js';
 
 const DAY = 86_400_000;
-/** Leaf certificates must be valid for less than this many days (Apple's ceiling; clients refuse longer). */
-export const MAX_LEAF_VALIDITY_DAYS = 825;
+/** Default lifetime of a leaf certificate (what public CAs move to; short lives limit a leaked key). */
+export const DEFAULT_LEAF_VALIDITY_DAYS = 90;
+/**
+ * Longest leaf lifetime without `insecureAllowLongValidity` (Mozilla's root store policy: 366 days).
+ * With that option the ceiling is 825 days (Apple's; clients refuse longer).
+ */
+export const MAX_LEAF_VALIDITY_DAYS = 366;
+const ABSOLUTE_MAX_LEAF_DAYS = 825;
 
 /**
  * `p256` (ECDSA P-256 with SHA-256, the default), `ed25519`, or `rsa2048` (RSA 2048 with SHA-256, for
@@ -47,8 +55,13 @@ export interface ValidityOptions {
   notBefore?: Date;
   /** Default: `notBefore` + `validityDays`. Past dates give expired certificates (for tests). */
   notAfter?: Date;
-  /** Used when `notAfter` is not given. */
+  /** Used when `notAfter` is not given. Default 90 days for leaves, 10 years for a CA. */
   validityDays?: number;
+  /**
+   * Allow a leaf valid for more than 366 days (up to 825): browsers and Mozilla's policy refuse those.
+   * Warns once per process.
+   */
+  insecureAllowLongValidity?: boolean;
   keyType?: DevKeyType;
   signal?: AbortSignal;
 }
@@ -129,7 +142,7 @@ function serial(): string {
 function dates(
   options: ValidityOptions,
   defaultDays: number,
-  maxDays?: number,
+  leaf = false,
 ): { notBefore: Date; notAfter: Date } {
   const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
   const days = options.validityDays ?? defaultDays;
@@ -140,11 +153,27 @@ function dates(
   if (notAfter.getTime() <= notBefore.getTime()) {
     throw new SockError(SockErrorCode.INVALID_OPTION, 'notAfter must be later than notBefore');
   }
-  if (maxDays !== undefined && notAfter.getTime() - notBefore.getTime() >= maxDays * DAY) {
-    throw new SockError(
-      SockErrorCode.INVALID_OPTION,
-      `a leaf certificate must be valid for less than ${maxDays} days (clients refuse longer); shorten validityDays or notAfter`,
-    );
+  if (leaf) {
+    const span = notAfter.getTime() - notBefore.getTime();
+    const long = options.insecureAllowLongValidity === true;
+    if (span > MAX_LEAF_VALIDITY_DAYS * DAY && !long) {
+      throw new SockError(
+        SockErrorCode.INVALID_OPTION,
+        `a leaf certificate may be valid for at most ${MAX_LEAF_VALIDITY_DAYS} days (Mozilla's limit; browsers refuse longer), got ${Math.ceil(span / DAY)}; shorten validityDays or notAfter, or set insecureAllowLongValidity`,
+      );
+    }
+    if (span >= ABSOLUTE_MAX_LEAF_DAYS * DAY) {
+      throw new SockError(
+        SockErrorCode.INVALID_OPTION,
+        `a leaf certificate must be valid for less than ${ABSOLUTE_MAX_LEAF_DAYS} days (clients refuse longer); shorten validityDays or notAfter`,
+      );
+    }
+    if (span > MAX_LEAF_VALIDITY_DAYS * DAY) {
+      warnOnce(
+        'long-validity',
+        `insecureAllowLongValidity: issuing a leaf valid for ${Math.ceil(span / DAY)} days; browsers refuse more than ${MAX_LEAF_VALIDITY_DAYS}`,
+      );
+    }
   }
   return { notBefore, notAfter };
 }
@@ -221,7 +250,7 @@ async function issue(
   const caCert = new X509Certificate(ca.cert);
   const signer = await importSigningKey(ca.key, caCert);
   const keys = await generateKeys(options.keyType ?? 'p256');
-  const { notBefore, notAfter } = dates(options, 397, MAX_LEAF_VALIDITY_DAYS);
+  const { notBefore, notAfter } = dates(options, DEFAULT_LEAF_VALIDITY_DAYS, true);
   const extensions: Extension[] = [
     new BasicConstraintsExtension(false, undefined, true),
     new KeyUsagesExtension(
@@ -250,7 +279,10 @@ async function issue(
   return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
 }
 
-/** A server certificate (EKU serverAuth) for `names`, signed by `ca`. Default validity 397 days, under 825. */
+/**
+ * A server certificate (EKU serverAuth) for `names`, signed by `ca`. Default validity 90 days, at most
+ * 366 (825 with `insecureAllowLongValidity`).
+ */
 export async function issueServerCert(ca: DevCA, options: IssueServerOptions): Promise<DevCertificate> {
   if (!options.names || options.names.length === 0) {
     throw new SockError(SockErrorCode.INVALID_OPTION, 'issueServerCert: give at least one name');
@@ -259,7 +291,7 @@ export async function issueServerCert(ca: DevCA, options: IssueServerOptions): P
   return issue(ca, options, options.commonName ?? options.names[0]!, sans, ExtendedKeyUsage.serverAuth);
 }
 
-/** A client certificate (EKU clientAuth), optionally an X509-SVID carrying `spiffeId` as its only URI SAN. */
+/** A client certificate (EKU clientAuth, validity as for server certificates), optionally an X509-SVID carrying `spiffeId` as its only URI SAN. */
 export async function issueClientCert(ca: DevCA, options: IssueClientOptions): Promise<DevCertificate> {
   if (!options.commonName) {
     throw new SockError(SockErrorCode.INVALID_OPTION, 'issueClientCert: commonName is required');
@@ -283,6 +315,11 @@ export interface WriteOptions {
   certFile?: string;
   /** File name of the key. Default `tls.key` (`ca.key` for a CA). */
   keyFile?: string;
+  /**
+   * Write into a directory other users may write to (group- or world-writable, e.g. /tmp). Refused by
+   * default: another user could swap the files between our writes. Warns once per process.
+   */
+  insecureAllowSharedDirectory?: boolean;
   signal?: AbortSignal;
 }
 
@@ -291,9 +328,68 @@ export interface WrittenFiles {
   readonly keyPath: string;
 }
 
+function fileName(name: string, what: string): string {
+  if (name.length === 0 || name !== basename(name) || name === '.' || name === '..') {
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `${what} must be a plain file name (no directory), got ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
+}
+
+/** Refuse a target directory another local user can write to (they could plant or swap files). */
+async function checkDirectory(dir: string, shared: boolean): Promise<void> {
+  const info = await stat(dir);
+  if (!info.isDirectory()) {
+    throw new SockError(SockErrorCode.INVALID_OPTION, `${dir} is not a directory`);
+  }
+  if ((info.mode & 0o022) === 0) return;
+  if (!shared) {
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `${dir} is writable by other users (mode ${(info.mode & 0o777).toString(8)}): they could read or replace the private key; use a directory only you can write (chmod go-w), or set insecureAllowSharedDirectory`,
+    );
+  }
+  warnOnce(
+    'shared-pki-dir',
+    `insecureAllowSharedDirectory: writing private keys into ${dir}, which other users can write to`,
+  );
+}
+
+/**
+ * Write `data` to `path` atomically: a new temporary file created exclusively (O_EXCL, never through a
+ * symlink, with its final mode from the start), flushed, then renamed over `path`. A file or symlink
+ * someone planted at `path` is replaced, never written through, and never keeps its owner.
+ */
+async function writeExclusive(path: string, data: string, mode: number, signal?: AbortSignal): Promise<void> {
+  const temp = join(path, '..', `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+  const handle = await open(temp, flags, mode);
+  try {
+    try {
+      await handle.chmod(mode); // the umask may have narrowed a 0644 certificate
+      await handle.writeFile(data, { signal });
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const target = await lstat(path).catch(() => undefined);
+    if (target?.isDirectory()) {
+      throw new SockError(SockErrorCode.INVALID_OPTION, `${path} is a directory; cannot write a file there`);
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+}
+
 /**
  * Write a certificate (mode 0644) and its key (mode 0600) into `dir`, creating it (mode 0700) if needed.
- * Files are replaced whole; a key file's mode is set even when it already existed.
+ * Each file is written to a new temporary file (created exclusively, no symlink followed) and renamed
+ * into place: a pre-created file or a planted symlink is replaced, never written through. A directory
+ * other users can write to is refused unless `insecureAllowSharedDirectory`.
  */
 export async function writeCertificate(
   dir: string,
@@ -301,16 +397,18 @@ export async function writeCertificate(
   options: WriteOptions = {},
 ): Promise<WrittenFiles> {
   aborted(options.signal);
+  const certName = fileName(options.certFile ?? 'tls.crt', 'certFile');
+  const keyName = fileName(options.keyFile ?? 'tls.key', 'keyFile');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const certPath = join(dir, options.certFile ?? 'tls.crt');
-  const keyPath = join(dir, options.keyFile ?? 'tls.key');
-  await writeFile(keyPath, material.key, { mode: 0o600, signal: options.signal });
-  await chmod(keyPath, 0o600);
-  await writeFile(certPath, material.cert, { mode: 0o644, signal: options.signal });
+  await checkDirectory(dir, options.insecureAllowSharedDirectory === true);
+  const certPath = join(dir, certName);
+  const keyPath = join(dir, keyName);
+  await writeExclusive(keyPath, material.key, 0o600, options.signal);
+  await writeExclusive(certPath, material.cert, 0o644, options.signal);
   return { certPath, keyPath };
 }
 
-/** Write a CA as `ca.crt` (0644) and `ca.key` (0600) into `dir`. */
+/** Write a CA as `ca.crt` (0644) and `ca.key` (0600) into `dir`, like `writeCertificate`. */
 export function writeCA(dir: string, ca: DevCA, options: WriteOptions = {}): Promise<WrittenFiles> {
   return writeCertificate(dir, ca, { certFile: 'ca.crt', keyFile: 'ca.key', ...options });
 }

@@ -1,15 +1,8 @@
-import 'reflect-metadata';
 import { createHash, X509Certificate as NodeX509 } from 'node:crypto';
-import {
-  BasicConstraintsExtension,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  SubjectAlternativeNameExtension,
-  X509Certificate,
-} from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
 import { SockError, SockErrorCode } from '@sock/core';
 import { trySpiffeId } from './spiffe.js';
+import { x509 } from './x509-lib.js';
 
 /** Who the peer is, as its certificate (verified against your `ca`) says. */
 export interface PeerIdentity {
@@ -97,10 +90,18 @@ export function identityFromCertificate(raw: Buffer | Uint8Array): PeerIdentity 
 
 function readIdentity(raw: Buffer | Uint8Array): PeerIdentity {
   const der = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const {
+    BasicConstraintsExtension,
+    ExtendedKeyUsageExtension,
+    KeyUsageFlags,
+    KeyUsagesExtension,
+    SubjectAlternativeNameExtension,
+    X509Certificate: PeculiarX509,
+  } = x509();
   let cert: X509Certificate;
   let node: NodeX509;
   try {
-    cert = new X509Certificate(der);
+    cert = new PeculiarX509(der);
     node = new NodeX509(der);
   } catch (err) {
     throw new SockError(

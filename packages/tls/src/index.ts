@@ -2,12 +2,13 @@
  * @packageDocumentation
  * TLS and mutual TLS for @sock/core: Mozilla intermediate defaults, client-certificate verification with
  * reported reasons, authorization from certificates (SPIFFE, DNS, CN, SPKI pins), hot reload, SNI, ALPN,
- * a handshake deadline, a verifying client, and a development PKI.
+ * a handshake deadline, a verifying client. The development PKI is `@sock/tls/pki`.
  *
  * @example
  * ```ts
  * import { createServer } from '@sock/core';
- * import { createCA, issueServerCert, tlsTransport } from '@sock/tls';
+ * import { tlsTransport } from '@sock/tls';
+import { createCA, issueServerCert } from '@sock/tls/pki';
  *
  * const ca = await createCA();
  * const { cert, key } = await issueServerCert(ca, { names: ['localhost', '127.0.0.1'] });
@@ -21,25 +22,9 @@
  * ```
  */
 export { spkiPin, type TlsClientOptions, type TlsClientTransport, tlsClient } from './client.js';
-export {
-  type CreateCAOptions,
-  createCA,
-  type DevCA,
-  type DevCertificate,
-  type DevKeyType,
-  type IssueClientOptions,
-  type IssueServerOptions,
-  issueClientCert,
-  issueServerCert,
-  MAX_LEAF_VALIDITY_DAYS,
-  type ValidityOptions,
-  type WriteOptions,
-  type WrittenFiles,
-  writeCA,
-  writeCertificate,
-} from './dev-pki.js';
 export { identityFromCertificate, type PeerIdentity } from './identity.js';
 export type { KeyPair, PemSource } from './material.js';
+export type { OcspStaplingOptions } from './ocsp.js';
 export type { AuthorizationPolicy, AuthorizationRule, AuthorizeFunction } from './policy.js';
 export {
   CURVES,
@@ -51,6 +36,7 @@ export {
 } from './profile.js';
 export { TlsReason } from './reasons.js';
 export { parseSpiffeId, type SpiffeId } from './spiffe.js';
+export { type SessionTicketOptions, type SharedTicketKeys, shareTicketKeys } from './ticket-keys.js';
 export {
   type CertificateInfo,
   type ClientAuth,
@@ -59,5 +45,6 @@ export {
   type ReloadOptions,
   type TlsServerTransport,
   type TlsTransportOptions,
+  type TlsTransportStats,
   tlsTransport,
 } from './transport.js';

@@ -7,11 +7,18 @@ export const TlsReason = {
   HANDSHAKE_TIMEOUT: 'tls-handshake-timeout',
   /** The peer offered only protocol versions we refuse (TLS 1.0/1.1, SSLv3). */
   PROTOCOL_VERSION: 'tls-protocol-version',
-  /** No cipher suite in common (CBC, static RSA, … offered only). */
+  /**
+   * No cipher suite in common (CBC, static RSA, … offered only). A client whose suites match but whose
+   * curves do not (a P-521-only client) is `tls-handshake-failed`: OpenSSL reports it as a generic
+   * handshake failure.
+   */
   NO_SHARED_CIPHER: 'tls-no-shared-cipher',
   /** The bytes are not TLS at all (plain TCP, HTTP, a port scan). */
   NOT_TLS: 'tls-not-tls',
-  /** The client offered ALPN protocols and none of the server's. */
+  /**
+   * The client offered ALPN protocols and none of the server's, or (with `alpnRequired`) offered no ALPN
+   * at all.
+   */
   ALPN_MISMATCH: 'tls-alpn-mismatch',
   /** Any other handshake failure; the message says which. */
   HANDSHAKE_FAILED: 'tls-handshake-failed',
@@ -30,6 +37,14 @@ export const TlsReason = {
   CERT_INVALID: 'tls-cert-invalid',
   /** The certificate is valid, the `authorize` policy said no. */
   UNAUTHORIZED: 'tls-unauthorized',
+  /**
+   * The client tried to renegotiate (TLS 1.2). Renegotiation is refused outright (it costs the server a
+   * full handshake per attempt, a CPU DoS); the connection is closed and the attempt is a violation that
+   * guards strike.
+   */
+  RENEGOTIATION: 'tls-renegotiation',
+  /** A TLS error after the handshake (a forged or corrupt record, a fatal alert): the connection is closed. */
+  TLS_ERROR: 'tls-error',
 } as const;
 
 export type TlsReason = (typeof TlsReason)[keyof typeof TlsReason];
@@ -85,6 +100,27 @@ export function reasonForVerifyCode(code: string | undefined): TlsReason {
   }
 }
 
+/**
+ * Alerts a @sock/tls server sends when it refuses a client, as Node names them on the receiving side.
+ * TLS 1.2 has no certificate_required alert: a missing certificate is handshake_failure there.
+ */
+const ALERT_REASONS: Readonly<Record<string, TlsReason>> = {
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: TlsReason.NO_CLIENT_CERT,
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: TlsReason.UNKNOWN_CA,
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: TlsReason.CERT_EXPIRED,
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: TlsReason.CERT_INVALID,
+  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: TlsReason.WRONG_PURPOSE,
+  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: TlsReason.UNAUTHORIZED,
+  ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: TlsReason.ALPN_MISMATCH,
+  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: TlsReason.PROTOCOL_VERSION,
+};
+
+/** True when a TLS error is a fatal alert the peer sent (the peer refused us and said why). */
+export function isPeerAlert(err: unknown): boolean {
+  const code = String((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+  return /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/.test(code);
+}
+
 /** Map a handshake error (Node's `ERR_SSL_*` codes) to a reason. */
 export function reasonForHandshakeError(err: unknown): TlsReason {
   const code = String((err as NodeJS.ErrnoException | undefined)?.code ?? '');
@@ -98,6 +134,9 @@ export function reasonForHandshakeError(err: unknown): TlsReason {
   ) {
     return TlsReason.PROTOCOL_VERSION;
   }
+  if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return TlsReason.NO_CLIENT_CERT;
+  const alert = ALERT_REASONS[code];
+  if (alert !== undefined) return alert;
   if (code === 'ERR_SSL_NO_SHARED_CIPHER' || /no shared cipher/i.test(message))
     return TlsReason.NO_SHARED_CIPHER;
   if (code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' || /no application protocol/i.test(message)) {

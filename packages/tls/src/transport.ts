@@ -1,4 +1,5 @@
-import { randomBytes, type X509Certificate } from 'node:crypto';
+import { createHash, constants as cryptoConstants, type X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import {
@@ -18,9 +19,12 @@ import {
   readPemSync,
   sourceDirs,
 } from './material.js';
+import { OcspStapler, type OcspStaplingOptions } from './ocsp.js';
 import { type AuthorizationPolicy, type CompiledPolicy, compilePolicy } from './policy.js';
 import { type ProfileOptions, protocolOptions } from './profile.js';
 import { reasonForHandshakeError, reasonForVerifyCode, TlsReason } from './reasons.js';
+import { type SessionTicketOptions, TicketKeys } from './ticket-keys.js';
+import { warnOnce } from './warn.js';
 import { type Watching, watchDirectories } from './watch.js';
 
 /** Whether the server asks for a client certificate, and whether one is required. */
@@ -67,8 +71,28 @@ export interface TlsTransportOptions extends ProfileOptions {
   authorize?: AuthorizationPolicy;
   /** More certificates chosen by SNI server name: exact names or `*.example.org` (one label). */
   sni?: Readonly<Record<string, KeyPair>>;
-  /** ALPN protocols, most preferred first. A client offering none of them is refused. */
+  /**
+   * ALPN protocols, most preferred first. A client offering ALPN but none of these is refused with the
+   * no_application_protocol alert. A client offering no ALPN at all is accepted unless `alpnRequired`.
+   */
   alpn?: readonly string[];
+  /**
+   * Refuse clients that offer no ALPN (reason `tls-alpn-mismatch`), as gRPC and HTTP/2 servers do.
+   * Default false (plain TLS clients such as ncat or `openssl s_client` send none). Needs `alpn`.
+   */
+  alpnRequired?: boolean;
+  /**
+   * TLS session tickets (resumption without server state). Default on, keys rotated every 12 h with the
+   * previous key still accepted; `{ cluster: true }` shares them across node:cluster workers (with
+   * `shareTicketKeys()` in the primary). `false` turns tickets off: every connection does a full
+   * handshake.
+   */
+  sessionTickets?: boolean | SessionTicketOptions;
+  /**
+   * Staple an OCSP response for the default certificate (clients that ask, `status_request`, get it
+   * in the handshake), from a DER file or a fetch function, refreshed before its nextUpdate.
+   */
+  ocsp?: OcspStaplingOptions;
   /** TCP open to TLS done (verification and policy included). Default 10 s. */
   handshakeTimeout?: number | string;
   /** Watch the directories of file sources and reload on change. Default off. */
@@ -90,6 +114,25 @@ export interface TlsServerTransport extends ServerTransport {
   readonly certificate: CertificateInfo;
   /** Stop watching files. Open connections are not affected. */
   close(): void;
+  /** Make a new session ticket key now; tickets under the previous key still resume until the next. */
+  rotateTicketKeys(): void;
+  /** Counters since creation and the certificates served now, for metrics. */
+  stats(): TlsTransportStats;
+}
+
+/** A synchronous snapshot for the metrics adapter: plain numbers, no addresses. */
+export interface TlsTransportStats {
+  /** Handshakes that completed and passed verification and policy. */
+  readonly handshakes: number;
+  /** Connections refused or lost during the handshake (any reason). */
+  readonly handshakeFailures: number;
+  /** Reloads that installed new certificates. */
+  readonly reloads: number;
+  readonly reloadFailures: number;
+  /** TLS 1.2 renegotiation attempts (each refused, its connection closed). */
+  readonly renegotiationAttempts: number;
+  /** The default certificate and every SNI certificate served now. */
+  readonly certificates: readonly { readonly subject: string; readonly notAfter: number }[];
 }
 
 const IDENTITY = Symbol('sock.tls.identity');
@@ -112,7 +155,15 @@ interface ContextState {
   readonly leaf: X509Certificate;
   readonly fingerprint: string;
   readonly certificate: CertificateInfo;
+  /** Every certificate served (default first, then SNI), for `stats()`. */
+  readonly served: readonly { readonly subject: string; readonly notAfter: number }[];
 }
+
+/**
+ * Renegotiation is refused by OpenSSL itself (no handshake work is done for an attempt); Node's
+ * `disableRenegotiation()` on each socket reports the attempt so it can be counted and struck.
+ */
+const SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION;
 
 /**
  * TLS for a core server: `createServer({ transport: tlsTransport({ cert, key }), … })`. Every core feature
@@ -138,7 +189,19 @@ class Transport implements TlsServerTransport {
   private readonly policy: CompiledPolicy | undefined;
   private readonly requireUsage: boolean;
   private readonly alpn: string[] | undefined;
-  private readonly sessionIdContext = randomBytes(16).toString('hex');
+  private readonly alpnRequired: boolean;
+  private readonly tickets: TicketKeys | undefined;
+  private readonly ocsp: OcspStapler | undefined;
+  /** Node's OCSP hook lives on tls.Server; this stands in for one (see `ocspHost`). */
+  private readonly ocspServer: EventEmitter | undefined;
+  private readonly secureOptions: number;
+  private counters = {
+    handshakes: 0,
+    handshakeFailures: 0,
+    reloads: 0,
+    reloadFailures: 0,
+    renegotiationAttempts: 0,
+  };
   private readonly protocol: ReturnType<typeof protocolOptions>;
   private readonly now: () => number;
   private readonly watching: Watching | undefined;
@@ -183,9 +246,24 @@ class Transport implements TlsServerTransport {
         'tlsTransport: ALPN protocols are 1 to 255 byte strings',
       );
     }
+    this.alpnRequired = options.alpnRequired === true;
+    if (this.alpnRequired && !this.alpn) {
+      throw new SockError(
+        SockErrorCode.INVALID_OPTION,
+        'tlsTransport: alpnRequired needs alpn, the protocols a client must offer',
+      );
+    }
     this.protocol = protocolOptions(options);
+    const tickets = options.sessionTickets ?? true;
+    this.tickets = tickets === false ? undefined : new TicketKeys(tickets === true ? {} : tickets);
+    this.secureOptions = SECURE_OPTIONS | (this.tickets ? 0 : cryptoConstants.SSL_OP_NO_TICKET);
     this.now = options.now ?? Date.now;
     this.state = this.build(this.readSync());
+    if (options.ocsp) {
+      this.ocsp = new OcspStapler(options.ocsp, this.now);
+      this.ocsp.start();
+      this.ocspServer = this.ocspHost(this.ocsp);
+    }
     this.sniCallback = options.sni
       ? (name, cb) => {
           cb(null, this.lookup(name));
@@ -229,6 +307,35 @@ class Transport implements TlsServerTransport {
 
   close(): void {
     this.watching?.close();
+    this.tickets?.close();
+    this.ocsp?.close();
+  }
+
+  /**
+   * A hand-built server TLSSocket asks `options.server` for OCSP responses ('OCSPRequest', as
+   * tls.Server does) and reads the default context from its `_sharedCreds`. Only the default
+   * certificate's response is stapled; SNI certificates get none.
+   */
+  private ocspHost(stapler: OcspStapler): EventEmitter {
+    const host = new EventEmitter() as EventEmitter & { _contexts: unknown[] };
+    host._contexts = [];
+    Object.defineProperty(host, '_sharedCreds', { get: () => this.state.context });
+    host.on(
+      'OCSPRequest',
+      (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => {
+        const ours = certificate?.equals(this.state.leaf.raw) === true;
+        done(null, ours ? stapler.current() : undefined);
+      },
+    );
+    return host;
+  }
+
+  rotateTicketKeys(): void {
+    this.tickets?.rotate();
+  }
+
+  stats(): TlsTransportStats {
+    return { ...this.counters, certificates: this.state.served };
   }
 
   reload(options: { signal?: AbortSignal } = {}): Promise<ReloadInfo> {
@@ -291,10 +398,17 @@ class Transport implements TlsServerTransport {
     const now = this.now();
     const main = checkPair(raw.cert, raw.key, this.options.passphrase, 'tls', now);
     for (const [i, bundle] of (raw.ca ?? []).entries()) parseCertificates(bundle, `ca[${i}]`);
-    const base = { ...this.protocol, ca: raw.ca, sessionIdContext: this.sessionIdContext };
+    const base = {
+      ...this.protocol,
+      ca: raw.ca,
+      sessionIdContext: this.sessionContext(raw.ca),
+      secureOptions: this.secureOptions,
+    };
     const make = (cert: Buffer, key: Buffer, passphrase: string | undefined, what: string) => {
       try {
-        return createSecureContext({ ...base, cert, key, passphrase });
+        const context = createSecureContext({ ...base, cert, key, passphrase });
+        this.tickets?.attach(context);
+        return context;
       } catch (err) {
         throw new SockError(
           SockErrorCode.INVALID_OPTION,
@@ -305,21 +419,37 @@ class Transport implements TlsServerTransport {
     };
     const context = make(raw.cert, raw.key, this.options.passphrase, 'tls');
     const sni = new Map<string, SecureContext>();
+    warnIfEd25519(main.leaf, 'tls cert');
+    const served = [servedEntry(main.leaf)];
     for (const s of raw.sni) {
-      checkPair(s.cert, s.key, s.passphrase, `sni ${s.name}`, now);
+      const pair = checkPair(s.cert, s.key, s.passphrase, `sni ${s.name}`, now);
       sni.set(s.name, make(s.cert, s.key, s.passphrase, `sni ${s.name}`));
+      warnIfEd25519(pair.leaf, `sni ${s.name} cert`);
+      served.push(servedEntry(pair.leaf));
     }
     return {
       context,
       sni,
       leaf: main.leaf,
       fingerprint: fingerprintOf(raw),
+      served,
       certificate: {
         subject: main.leaf.subject.replace(/\n/g, ', '),
         fingerprintSha256: main.leaf.fingerprint256,
         notAfter: new Date(Date.parse(main.leaf.validTo)),
       },
     };
+  }
+
+  /**
+   * Sessions resume only into a context with the same client verification (OpenSSL's session ID
+   * context): derived from it, not random, so every node:cluster worker configured alike accepts the
+   * others' tickets, and a certificate reload keeps them.
+   */
+  private sessionContext(ca: Buffer[] | undefined): string {
+    const h = createHash('sha256').update(`sock-tls|${this.clientAuth}|${this.requireUsage}`);
+    for (const bundle of ca ?? []) h.update('|').update(bundle);
+    return h.digest('hex').slice(0, 32);
   }
 
   private reloadFrom(trigger: ReloadInfo['trigger']): Promise<ReloadInfo> {
@@ -333,10 +463,12 @@ class Transport implements TlsServerTransport {
           return info;
         }
         this.state = this.build(raw);
+        this.counters.reloads++;
         const info: ReloadInfo = { trigger, changed: true, certificate: this.state.certificate };
         this.options.onReload?.(info);
         return info;
       } catch (err) {
+        this.counters.reloadFailures++;
         const error = SockError.isInstance(err)
           ? err
           : new SockError(
@@ -383,10 +515,14 @@ class Transport implements TlsServerTransport {
       isServer: true,
       secureContext: this.state.context,
       requestCert: this.clientAuth !== 'none',
-      // Verified below, so a refusal carries its reason instead of a bare reset.
-      rejectUnauthorized: false,
+      // Chains and policy are verified below, so a refusal carries its reason. With a certificate
+      // required, OpenSSL itself refuses a client that sends none, with the alert that says so
+      // (certificate_required on TLS 1.3, handshake_failure on TLS 1.2): Node's verify callback accepts
+      // every chain, so this flag changes nothing else.
+      rejectUnauthorized: this.clientAuth === 'require' || this.policy !== undefined,
       ...(this.alpn ? { ALPNProtocols: this.alpn } : {}),
       ...(this.sniCallback ? { SNICallback: this.sniCallback } : {}),
+      ...(this.ocspServer ? { server: this.ocspServer as never } : {}),
     });
     // Core attaches its own listeners once upgraded; this one covers the gap and late errors.
     tlsSocket.on('error', noop);
@@ -402,6 +538,7 @@ class Transport implements TlsServerTransport {
       const fail = (reason: string, message: string, cause?: unknown) => {
         if (settled) return;
         cleanup();
+        this.counters.handshakeFailures++;
         tlsSocket.destroy();
         socket.destroy();
         reject(new SockError(SockErrorCode.REJECTED, `tls: ${message}`, { reason, cause }));
@@ -409,18 +546,25 @@ class Transport implements TlsServerTransport {
       const onError = (err: Error) =>
         fail(reasonForHandshakeError(err), `handshake failed: ${err.message}`, err);
       const onClose = () => fail(TlsReason.PEER_CLOSED, 'the connection closed during the handshake');
+      const succeed = () => {
+        cleanup();
+        this.counters.handshakes++;
+        this.watchAfterHandshake(tlsSocket, conn);
+        resolve(tlsSocket);
+      };
       const onSecure = () => {
-        if (this.clientAuth === 'none') {
-          cleanup();
-          resolve(tlsSocket);
-          return;
+        if (this.alpnRequired && !tlsSocket.alpnProtocol) {
+          return fail(
+            TlsReason.ALPN_MISMATCH,
+            `the client offered no ALPN protocol; alpnRequired expects one of ${this.alpn?.join(', ')}`,
+          );
         }
+        if (this.clientAuth === 'none') return succeed();
         this.verify(tlsSocket, conn).then(
           (refusal) => {
             if (settled) return;
             if (refusal) return fail(refusal.reason, refusal.message);
-            cleanup();
-            resolve(tlsSocket);
+            succeed();
           },
           (err) =>
             // A certificate that does not parse keeps its reason; a throwing policy refuses.
@@ -442,6 +586,31 @@ class Transport implements TlsServerTransport {
       tlsSocket.once('error', onError);
       // Core closing the connection destroys the TCP socket under it, which closes this one too.
       tlsSocket.once('close', onClose);
+    });
+  }
+
+  /**
+   * After the handshake a hand-built TLSSocket reports TLS errors (a renegotiation attempt, a forged
+   * record, a fatal alert) only through its internal `_tlsError` event, and nothing closes it: the
+   * connection would stay open, holding its slot. Close it here through core, so the reason is
+   * counted, logged and seen by plug-ins (guards strike `tls-renegotiation`).
+   */
+  private watchAfterHandshake(tlsSocket: TLSSocket, conn: ConnectionControl): void {
+    tlsSocket.disableRenegotiation();
+    tlsSocket.on('_tlsError', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_TLS_RENEGOTIATION_DISABLED') {
+        this.counters.renegotiationAttempts++;
+        conn.reject(
+          {
+            reason: TlsReason.RENEGOTIATION,
+            message: 'the client tried to renegotiate TLS; renegotiation is refused',
+          },
+          'frame',
+          'tls',
+        );
+        return;
+      }
+      conn.reject({ reason: TlsReason.TLS_ERROR, message: err.message.trim() }, 'frame', 'tls');
     });
   }
 
@@ -491,6 +660,22 @@ class Transport implements TlsServerTransport {
 }
 
 const ANY_EKU = '2.5.29.37.0';
+
+/**
+ * Browsers (and most of testssl's client simulations: 31 of 35) cannot use an Ed25519 server
+ * certificate; it is valid TLS 1.3, so warn rather than refuse.
+ */
+function warnIfEd25519(leaf: X509Certificate, what: string): void {
+  if (leaf.publicKey.asymmetricKeyType !== 'ed25519') return;
+  warnOnce(
+    'ed25519-server-cert',
+    `${what}: an Ed25519 server certificate; browsers and most TLS clients cannot connect (they offer no Ed25519 signature); serve ECDSA P-256 (add it as the default and keep Ed25519 for clients that ask, or drop it)`,
+  );
+}
+
+function servedEntry(leaf: X509Certificate): { subject: string; notAfter: number } {
+  return { subject: leaf.subject.replace(/\n/g, ', '), notAfter: Date.parse(leaf.validTo) };
+}
 
 function noop(): void {}
 

@@ -4,13 +4,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { SockError } from '@sock/core';
-import {
-  createCA,
-  identityFromCertificate,
-  issueClientCert,
-  issueServerCert,
-  parseSpiffeId,
-} from '@sock/tls';
+import { identityFromCertificate, parseSpiffeId } from '@sock/tls';
+import { createCA, issueClientCert, issueServerCert } from '@sock/tls/pki';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { check, expectTyped, FUZZ_RUNS, fuzzIt, mutate } from '../../../fuzz/harness.js';

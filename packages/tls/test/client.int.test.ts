@@ -2,15 +2,8 @@ import { once } from 'node:events';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { connect, SockErrorCode } from '@sock/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createCA,
-  type DevCA,
-  type DevCertificate,
-  issueServerCert,
-  spkiPin,
-  tlsClient,
-  tlsTransport,
-} from '../src/index.js';
+import { spkiPin, tlsClient, tlsTransport } from '../src/index.js';
+import { createCA, type DevCA, type DevCertificate, issueServerCert } from '../src/pki.js';
 import { resetWarnings } from '../src/warn.js';
 import { start } from './helpers.js';
 

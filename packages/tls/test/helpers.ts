@@ -129,3 +129,67 @@ export async function rawTcp(port: number): Promise<Socket> {
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+export interface LiveSClient {
+  /** Resolves with everything printed so far once stdout+stderr match `pattern` (fails after `ms`). */
+  waitFor(pattern: RegExp, ms?: number): Promise<string>;
+  /** Type one line (s_client reads commands such as `R` line by line). */
+  line(text: string): void;
+  /** Resolves with the exit code when s_client ends; killed after `ms`. */
+  exited(ms?: number): Promise<number | null>;
+  output(): string;
+  kill(): void;
+}
+
+/** An `openssl s_client` kept open, to drive it line by line (`R` renegotiates). Kill it in cleanup. */
+export function liveSClient(port: number, args: readonly string[]): LiveSClient {
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const listeners = new Set<() => void>();
+  const onData = (c: Buffer) => {
+    out += c.toString();
+    for (const l of listeners) l();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  child.stdin.on('error', () => {});
+  const closed = once(child, 'close').then(([code]) => code as number | null);
+  return {
+    waitFor(pattern, ms = 5000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pattern.test(out)) return;
+          done();
+          resolve(out);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`s_client never printed ${pattern} within ${ms} ms; got:\n${out}`));
+        }, ms);
+        const done = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    line(text) {
+      child.stdin.write(`${text}\n`);
+    },
+    async exited(ms = 5000) {
+      const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+      try {
+        return await closed;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    output: () => out,
+    kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}

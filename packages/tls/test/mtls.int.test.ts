@@ -4,19 +4,21 @@ import { join } from 'node:path';
 import { type Connection, connect } from '@sock/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createCA,
-  type DevCA,
-  type DevCertificate,
-  issueClientCert,
-  issueServerCert,
   type PeerIdentity,
   peerIdentity,
   spkiPin,
   type TlsTransportOptions,
   tlsClient,
   tlsTransport,
-  writeCertificate,
 } from '../src/index.js';
+import {
+  createCA,
+  type DevCA,
+  type DevCertificate,
+  issueClientCert,
+  issueServerCert,
+  writeCertificate,
+} from '../src/pki.js';
 import { type Started, sClient, start } from './helpers.js';
 
 let ca: DevCA;

@@ -1,12 +1,6 @@
 import { connect, createServer, delimited, json } from '@sock/core';
-import {
-  createCA,
-  issueClientCert,
-  issueServerCert,
-  peerIdentity,
-  tlsClient,
-  tlsTransport,
-} from '../src/index.js';
+import { peerIdentity, tlsClient, tlsTransport } from '../src/index.js';
+import { createCA, issueClientCert, issueServerCert } from '../src/pki.js';
 
 // A development PKI: use your organisation's CA in production.
 const ca = await createCA();

@@ -8,7 +8,12 @@ describe('README', () => {
     const usage = readme.slice(readme.indexOf('## Usage'));
     const block = /```ts\n([\s\S]*?)```/.exec(usage)?.[1];
     // The example imports this package from source; the README names it as users do.
-    expect(block?.trim()).toBe(example.replace("from '../src/index.js'", "from '@sock/tls'").trim());
+    expect(block?.trim()).toBe(
+      example
+        .replace("from '../src/index.js'", "from '@sock/tls'")
+        .replace("from '../src/pki.js'", "from '@sock/tls/pki'")
+        .trim(),
+    );
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
       await import('./readme-example.js');

@@ -6,17 +6,13 @@ import type { TLSSocket } from 'node:tls';
 import { type Connection, connect, type SockError } from '@sock/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createCA,
-  type DevCA,
-  type DevCertificate,
-  issueClientCert,
-  issueServerCert,
   type ReloadInfo,
   type TlsServerTransport,
   type TlsTransportOptions,
   tlsClient,
   tlsTransport,
 } from '../src/index.js';
+import { createCA, type DevCA, type DevCertificate, issueClientCert, issueServerCert } from '../src/pki.js';
 import { sClient, start } from './helpers.js';
 
 let ca: DevCA;

@@ -2,14 +2,8 @@ import { once } from 'node:events';
 import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { connect, type Plugin, raw } from '@sock/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createCA,
-  type DevCA,
-  type DevCertificate,
-  issueServerCert,
-  tlsClient,
-  tlsTransport,
-} from '../src/index.js';
+import { tlsClient, tlsTransport } from '../src/index.js';
+import { createCA, type DevCA, type DevCertificate, issueServerCert } from '../src/pki.js';
 import { delay, rawTcp, type Started, sClient, start } from './helpers.js';
 
 let ca: DevCA;
