@@ -2,6 +2,7 @@
  * `sock`: a netcat-like client and server with every sock defence as a flag, the dev PKI, the firewall,
  * a load generator and a TLS checker.
  */
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench.js';
 import { certCommand } from './cert.js';
@@ -9,11 +10,16 @@ import { connectCommand } from './connect.js';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { fwCommand } from './fw.js';
 import { listenCommand } from './listen.js';
+import { endQuietlyOnClosedPipes } from './pipes.js';
 import { tlsCheckCommand } from './tls-check.js';
+
+endQuietlyOnClosedPipes();
+/** The version users installed: read from the package's own manifest (dist/ is one level below it). */
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const program = new Command('sock')
   .description('netcat-like TCP/TLS/UDP client and server with every sock defence as a flag')
-  .version('0.0.0', '-V, --version')
+  .version(version, '-V, --version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({
@@ -49,8 +55,10 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;
-      return EXIT.USAGE;
+      // `--help`, `sock help` and `sock help <cmd>` asked for help: 0. Help shown because a command was
+      // missing (`sock` alone) is a usage error.
+      const asked = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code);
+      return asked && err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     if (err instanceof ExitError) return err.status;
     if (err instanceof UsageError) {
