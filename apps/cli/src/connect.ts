@@ -82,7 +82,7 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
       ...(tls ? { transport: tlsClient(tls) } : {}),
     });
   } catch (err) {
-    process.stderr.write(`sock: ${describeError(err)}\n`);
+    process.stderr.write(`sock: ${describeError(err, { host, port })}\n`);
     endReport(flags, {
       ok: false,
       stage: 'connect',

@@ -1,7 +1,7 @@
-import type { GuardsPolicy } from '@sock/guards';
+import { createCidrMatcher, type GuardsPolicy } from '@sock/guards';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
-import { collect, parseCount, parseDur, parseRate } from './parse.js';
+import { collect, parseCount, parseDur, parseRate, splitList } from './parse.js';
 
 export interface GuardFlags {
   allow?: string[];
@@ -25,8 +25,12 @@ export interface GuardFlags {
 /** The guard flags of `sock listen` (ncat names where ncat has the flag). */
 export function addGuardFlags(cmd: Command): Command {
   return cmd
-    .option('--allow <cidr>', 'allow only these addresses/CIDRs (repeatable; others are refused)', collect)
-    .option('--deny <cidr>', 'refuse these addresses/CIDRs (repeatable)', collect)
+    .option(
+      '--allow <cidrs>',
+      'allow only these addresses/CIDRs, comma-separated (repeatable; others are refused)',
+      collect,
+    )
+    .option('--deny <cidrs>', 'refuse these addresses/CIDRs, comma-separated (repeatable)', collect)
     .option(
       '--allowfile <file>',
       'file of allowed addresses/CIDRs, one per line (reloaded on change)',
@@ -69,6 +73,9 @@ export function guardPolicy(
     summary.push(`config ${flags.config}`);
   }
   const ip = { ...(policy.ip ?? {}) };
+  // ncat takes comma lists; each entry is checked here so the error names the flag the user typed.
+  flags.allow = addresses(flags.allow, '--allow');
+  flags.deny = addresses(flags.deny, '--deny');
   if (flags.allow?.length || flags.allowfile?.length) {
     ip.allow = [...(ip.allow ?? []), ...(flags.allow ?? [])];
     ip.allowFiles = [...(ip.allowFiles ?? []), ...(flags.allowfile ?? [])];
@@ -152,4 +159,18 @@ export function guardPolicy(
   }
   if (summary.length === 0) return undefined;
   return { policy, summary };
+}
+
+/** The entries of repeatable, comma-separated address flags, each checked as an address or CIDR. */
+function addresses(values: string[] | undefined, flag: string): string[] | undefined {
+  if (values === undefined) return undefined;
+  const entries = values.flatMap((v) => splitList(v));
+  for (const entry of entries) {
+    try {
+      createCidrMatcher([{ cidr: entry, value: true }]);
+    } catch {
+      throw new UsageError(`${flag}: not an IP address or CIDR: ${JSON.stringify(entry)}`);
+    }
+  }
+  return entries;
 }

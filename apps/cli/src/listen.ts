@@ -14,7 +14,7 @@ import { tlsTransport } from '@sock/tls';
 import { createUdpSocket, type UdpSocket } from '@sock/udp';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { UsageError } from './errors.js';
+import { describeError, EXIT, ExitError, endpoint, systemCode, UsageError } from './errors.js';
 import { backendName, formatCommands, openFirewall, tableName } from './firewall-flags.js';
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { loadListenConfig } from './listen-config.js';
@@ -182,12 +182,13 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
           },
           e.message ?? 'rejected',
         );
-      } else if (e.type === 'error') log.error({ code: e.error.code }, e.error.message);
+      } else if (e.type === 'error' && bound) log.error({ code: e.error.code }, e.error.message);
     },
   ];
 
   let closeAll: () => Promise<void>;
-  let bound: { address: string; port: number };
+  // Unset until listening: an error before (the port in use) is reported once, by `bindFailed`.
+  let bound: { address: string; port: number } | undefined;
   const summary: string[] = [];
   if (flags.udp) {
     const socket: UdpSocket = createUdpSocket({
@@ -196,7 +197,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       observers,
       antiAmplification: true,
     });
-    bound = await socket.bind({ host, port });
+    bound = await socket.bind({ host, port }).catch((err: unknown) => bindFailed(err, host, port));
     summary.push('udp', mode);
     void serveUdp(socket, mode, log);
     closeAll = () => socket.close();
@@ -225,7 +226,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
         }
       },
     });
-    bound = await server.listen({ host, port });
+    bound = await server.listen({ host, port }).catch((err: unknown) => bindFailed(err, host, port));
     summary.push(tls ? tls.summary : 'tcp', mode, `${framingName} ≤ ${framing.maxFrameBytes} B`);
     closeAll = () => server.close({ drainMs });
   }
@@ -256,9 +257,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  const shown = bound.address.includes(':')
-    ? `[${bound.address}]:${bound.port}`
-    : `${bound.address}:${bound.port}`;
+  const shown = endpoint(bound.address, bound.port);
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}\n`,
@@ -269,6 +268,21 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   log.info({ address: shown }, 'listening');
 
   await stopped;
+}
+
+/** The one line for a listener that could not bind, then exit status 1. */
+function bindFailed(err: unknown, host: string, port: number): never {
+  const code = systemCode(err);
+  const why =
+    code === 'EADDRINUSE'
+      ? `${endpoint(host, port)} is already in use (EADDRINUSE): pick another port, or stop what listens there`
+      : code === 'EADDRNOTAVAIL'
+        ? `${host} is not an address of this host (EADDRNOTAVAIL)`
+        : code === 'EACCES'
+          ? `${endpoint(host, port)}: permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE`
+          : describeError(err, { host, port });
+  process.stderr.write(`sock: listen: ${why}\n`);
+  throw new ExitError(EXIT.RUNTIME);
 }
 
 async function serveUdp(socket: UdpSocket, mode: 'echo' | 'chat', log: Logger): Promise<void> {

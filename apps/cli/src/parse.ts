@@ -86,6 +86,14 @@ export function oneOf<T extends string>(value: string, choices: readonly T[], wh
   return value as T;
 }
 
+/** `a,b, c` → `['a', 'b', 'c']` (ncat's comma lists); empty entries are dropped. */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
 /** Commander collector for repeatable flags. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

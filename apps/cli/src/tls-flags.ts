@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { parseSpiffeId, type TlsClientOptions, type TlsProfile, type TlsTransportOptions } from '@sock/tls';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
@@ -41,7 +41,10 @@ export function addServerTlsFlags(cmd: Command): Command {
 
 function existing(path: string | undefined, flag: string): { path: string } | undefined {
   if (path === undefined) return undefined;
-  if (!existsSync(path)) throw new UsageError(`${flag}: no such file: ${path}`);
+  // A missing file and a directory are the same mistake: a usage error (status 2), before anything starts.
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) throw new UsageError(`${flag}: no such file: ${path}`);
+  if (!stat.isFile()) throw new UsageError(`${flag}: not a file: ${path} (give the PEM file inside it)`);
   return { path };
 }
 
