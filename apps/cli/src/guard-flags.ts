@@ -1,6 +1,7 @@
 import { createCidrMatcher, type GuardsPolicy } from '@sock/guards';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
+import { parseSeconds } from './ncat-flags.js';
 import { collect, parseCount, parseDur, parseRate, splitList } from './parse.js';
 
 export interface GuardFlags {
@@ -46,7 +47,10 @@ export function addGuardFlags(cmd: Command): Command {
     .option('--conn-rate <rate>', 'new connections per IP, e.g. 10/s or 100/m')
     .option('--msg-rate <rate>', 'messages per connection, e.g. 50/s')
     .option('--on-exceed <action>', 'when --msg-rate is exceeded: close, tarpit or pause (default close)')
-    .option('-i, --idle-timeout <dur>', 'close a connection silent for this long, e.g. 30s')
+    .option(
+      '-i, --idle-timeout <dur>',
+      'close a connection silent for this long, e.g. 30s (bare number: seconds, as in ncat)',
+    )
     .option('--handshake-timeout <dur>', 'deadline from accept to the first complete message (slowloris)')
     .option('--ban-after <strikes>', 'ban an IP after this many strikes (violations) within 10 minutes')
     .option('--ban-time <dur>', 'first ban duration, doubled for each repeat offence (default 10m)')
@@ -125,7 +129,7 @@ export function guardPolicy(
   if (Object.keys(rates).length > 0) policy.rates = rates;
   const timeouts = { ...(policy.timeouts ?? {}) };
   if (flags.idleTimeout !== undefined) {
-    timeouts.idle = parseDur(flags.idleTimeout, '--idle-timeout');
+    timeouts.idle = parseSeconds(flags.idleTimeout, '--idle-timeout');
     summary.push(`idle ${flags.idleTimeout}`);
   }
   if (flags.handshakeTimeout !== undefined) {

@@ -10,6 +10,7 @@ import { connectCommand } from './connect.js';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { fwCommand } from './fw.js';
 import { listenCommand } from './listen.js';
+import { ncatArgv } from './ncat-flags.js';
 import { endQuietlyOnClosedPipes } from './pipes.js';
 import { tlsCheckCommand } from './tls-check.js';
 
@@ -51,7 +52,12 @@ everyCommand(program, 'sock');
 
 async function main(argv: string[]): Promise<number> {
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(
+      ncatArgv(
+        argv,
+        program.commands.map((c) => c.name()),
+      ),
+    );
     return EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {

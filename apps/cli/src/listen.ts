@@ -14,13 +14,21 @@ import { tlsTransport } from '@sock/tls';
 import { createUdpSocket, type UdpSocket } from '@sock/udp';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
+import { announce, chatLine } from './chat.js';
 import { describeError, EXIT, ExitError, endpoint, systemCode, UsageError } from './errors.js';
 import { backendName, formatCommands, openFirewall, tableName } from './firewall-flags.js';
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { loadListenConfig } from './listen-config.js';
 import { createLogger, type LogFormat } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { hostAndPort, oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
+import {
+  addNcatListenFlags,
+  connectionCap,
+  DEFAULT_MAX_CONNS,
+  listenAddress,
+  type NcatListenFlags,
+} from './ncat-flags.js';
+import { oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
 
 export type FramingName = 'line' | 'length' | 'raw';
@@ -33,7 +41,7 @@ export function makeFraming(name: string | undefined, maxFrame: string | undefin
   return raw({ maxFrameBytes });
 }
 
-interface ListenFlags extends GuardFlags, ServerTlsFlags {
+interface ListenFlags extends GuardFlags, ServerTlsFlags, NcatListenFlags {
   echo?: boolean;
   chat?: boolean;
   udp?: boolean;
@@ -53,7 +61,7 @@ export function listenCommand(program: Command): void {
     .command('listen')
     .description('run a server: echo (default) or chat, over TCP, TLS or UDP, with guards as flags')
     .usage('[options] [host] <port>')
-    .argument('<host-or-port>', 'address to bind (default 127.0.0.1), then the port (0 picks a free port)')
+    .argument('[host-or-port]', 'address to bind (default 127.0.0.1), then the port (0 picks a free port)')
     .argument('[port]')
     .option('--echo', 'send every message back to its sender (default)')
     .option('--chat', 'send every line to all other peers, prefixed <userN> (ncat --chat)')
@@ -72,6 +80,7 @@ export function listenCommand(program: Command): void {
     .option('--json', 'print the ready line as JSON');
   addServerTlsFlags(cmd);
   addGuardFlags(cmd);
+  addNcatListenFlags(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -83,23 +92,33 @@ Examples:
 
 Prints one line on stdout when ready: "listening on <host>:<port> (<what is on>)".`,
   );
-  cmd.action(async (first: string, second: string | undefined, flags: ListenFlags) => {
+  cmd.action(async (first: string | undefined, second: string | undefined, flags: ListenFlags) => {
     await listen(first, second, flags);
   });
 }
 
-async function listen(first: string, second: string | undefined, flags: ListenFlags): Promise<void> {
-  const { host, port } = hostAndPort(first, second, '127.0.0.1');
+async function listen(
+  first: string | undefined,
+  second: string | undefined,
+  flags: ListenFlags,
+): Promise<void> {
+  const { host, port } = listenAddress(first, second, flags);
   if (flags.echo && flags.chat) throw new UsageError('--echo and --chat exclude each other');
   const mode = flags.chat ? 'chat' : 'echo';
   const framingName = oneOf(flags.framing ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
   const framing = makeFraming(framingName, flags.maxFrame);
   const logFormat =
-    flags.log === undefined ? undefined : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
+    flags.log === undefined
+      ? flags.verbose
+        ? 'pretty'
+        : undefined
+      : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
   const metricsAt = flags.metrics === undefined ? undefined : parseHostPort(flags.metrics, '--metrics');
   const drainMs = parseDur(flags.drain ?? '5s', '--drain');
   const config = flags.config ? await loadListenConfig(flags.config) : undefined;
   const guarded = guardPolicy(flags, config?.guards);
+  // ncat's default: at most 100 connections at once unless a limit is set (TCP and TLS listeners).
+  const defaultCap = !flags.udp && guarded?.policy.connections?.max === undefined;
   const handshakeMs =
     flags.handshakeTimeout === undefined
       ? undefined
@@ -205,24 +224,33 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     const peers = new Set<Connection<Buffer, Uint8Array>>();
     const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
       framing,
-      plugins: guards ? [guards.plugin] : [],
+      plugins: [
+        ...(guards ? [guards.plugin] : []),
+        ...(defaultCap ? [connectionCap(DEFAULT_MAX_CONNS)] : []),
+      ],
       observers,
       ...(tls
         ? { transport: tlsTransport({ ...tls.options, onReloadError: (e) => log.error(e.message) }) }
         : {}),
       handler: async (conn) => {
+        const others = (out: Buffer) => {
+          for (const peer of peers) if (peer !== conn && !peer.closing) peer.send(out).catch(() => {});
+        };
+        // Announcements and inert text are for people at terminals: line framing only.
+        const lines = mode === 'chat' && framingName === 'line';
+        if (lines) {
+          conn.send(announce.present([...peers].map((p) => p.id))).catch(() => {});
+          others(announce.joined(conn.remoteAddress, conn.id));
+        }
         peers.add(conn);
         try {
           for await (const frame of conn) {
             if (mode === 'echo') await conn.send(frame);
-            else {
-              const out =
-                framingName === 'line' ? Buffer.concat([Buffer.from(`<user${conn.id}> `), frame]) : frame;
-              for (const peer of peers) if (peer !== conn && !peer.closing) peer.send(out).catch(() => {});
-            }
+            else others(lines ? chatLine(conn.id, frame) : frame);
           }
         } finally {
           peers.delete(conn);
+          if (lines) others(announce.left(conn.id));
         }
       },
     });
@@ -231,6 +259,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     closeAll = () => server.close({ drainMs });
   }
   summary.push(guarded ? `guards: ${guarded.summary.join(', ')}` : 'guards: off');
+  if (defaultCap) summary.push(`max-conns ${DEFAULT_MAX_CONNS} (default)`);
   if (fwBackend)
     summary.push(`firewall: ${fwBackend === 'plan' ? 'plan (prints, applies nothing)' : fwBackend}`);
   let metricsUrl: string | undefined;

@@ -98,13 +98,3 @@ export function splitList(value: string): string[] {
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
-
-/** `host port` or just `port` for `listen [host] <port>`. */
-export function hostAndPort(
-  first: string,
-  second: string | undefined,
-  defaultHost: string,
-): { host: string; port: number } {
-  if (second === undefined) return { host: defaultHost, port: parsePort(first, 'port', true) };
-  return { host: first, port: parsePort(second, 'port', true) };
-}

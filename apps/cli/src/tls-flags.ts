@@ -119,6 +119,10 @@ export interface ClientTlsFlags {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  sslTrustfile?: string;
+  sslCert?: string;
+  sslKey?: string;
+  sslVerify?: boolean;
   servername?: string;
   pin?: string[];
   insecure?: boolean;
@@ -131,6 +135,10 @@ export function addClientTlsFlags(cmd: Command): Command {
     .option('--tls-ca <file>', 'CA bundle the server certificate must chain to')
     .option('--tls-cert <file>', 'client certificate for mutual TLS (PEM)')
     .option('--tls-key <file>', 'client private key (PEM)')
+    .option('--ssl-trustfile <file>', 'alias of --tls-ca (ncat)')
+    .option('--ssl-cert <file>', 'alias of --tls-cert (ncat)')
+    .option('--ssl-key <file>', 'alias of --tls-key (ncat)')
+    .option('--ssl-verify', 'accepted for ncat habits: sock always verifies the server (see --insecure)')
     .option('--servername <name>', 'name the server certificate must hold (and SNI); default the host')
     .option(
       '--pin <sha256>',
@@ -140,8 +148,19 @@ export function addClientTlsFlags(cmd: Command): Command {
     .option('--insecure', 'skip certificate verification (warns; pins still apply)');
 }
 
-export function clientTls(flags: ClientTlsFlags): TlsClientOptions | undefined {
-  const on = flags.tls || flags.ssl;
+export function clientTls(given: ClientTlsFlags): TlsClientOptions | undefined {
+  // ncat's names are aliases; the sock names win when both are given.
+  const flags: ClientTlsFlags = {
+    ...given,
+    tlsCa: given.tlsCa ?? given.sslTrustfile,
+    tlsCert: given.tlsCert ?? given.sslCert,
+    tlsKey: given.tlsKey ?? given.sslKey,
+  };
+  // As in ncat, an --ssl-* flag implies --ssl.
+  const on =
+    flags.tls ||
+    flags.ssl ||
+    [given.sslVerify, given.sslTrustfile, given.sslCert, given.sslKey].some((f) => f !== undefined);
   if (!on) {
     if (flags.tlsCa || flags.tlsCert || flags.tlsKey || flags.servername || flags.pin || flags.insecure) {
       throw new UsageError('TLS flags given without --tls (or --ssl)');
