@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench.js';
 import { certCommand } from './cert.js';
 import { connectCommand } from './connect.js';
+import { doctorCommand } from './doctor.js';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { fwCommand } from './fw.js';
 import { listenCommand } from './listen.js';
@@ -39,6 +40,7 @@ certCommand(program);
 fwCommand(program);
 benchCommand(program);
 tlsCheckCommand(program);
+doctorCommand(program);
 
 function everyCommand(cmd: Command, path: string): void {
   for (const sub of cmd.commands) {

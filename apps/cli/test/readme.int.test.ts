@@ -34,6 +34,8 @@ it('README examples run and succeed', async () => {
     expect(r.code, `${line}\n${r.stderr}`).toBe(0);
     if (pipe) expect(r.stdout).toBe(input);
   }
-  expect(servers.get('7000')!.line).toContain('guards: max-conns-per-ip 4, conn-rate 20/s, max-conns 100 (default))');
+  expect(servers.get('7000')!.line).toContain(
+    'guards: max-conns-per-ip 4, conn-rate 20/s, max-conns 100 (default))',
+  );
   for (const server of servers.values()) expect((await server.stop()).code).toBe(0);
 });
