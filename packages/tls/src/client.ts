@@ -9,6 +9,7 @@ import { isVerifyCode, reasonForHandshakeError, reasonForVerifyCode } from './re
 import { checkTrustDomain, parseSpiffeId } from './spiffe.js';
 import { warnOnce } from './warn.js';
 
+/** Options of `tlsClient()`: what the client trusts, presents and checks. */
 export interface TlsClientOptions extends ProfileOptions {
   /** Trust anchors for the server's certificate. Default: Node's bundled public roots. */
   ca?: PemSource | readonly PemSource[];
