@@ -4,6 +4,7 @@
 // `pnpm release` publishes without it instead of failing. SOCK_PROVENANCE=0 turns it off in CI too.
 import { spawnSync } from 'node:child_process';
 
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: a release script, not a turbo task
 const oidc = Boolean(process.env.ACTIONS_ID_TOKEN_REQUEST_URL) && process.env.SOCK_PROVENANCE !== '0';
 const env = { ...process.env, ...(oidc ? { NPM_CONFIG_PROVENANCE: 'true' } : {}) };
 process.stderr.write(

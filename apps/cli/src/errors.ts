@@ -26,7 +26,7 @@ export function endpoint(host: string, port: number): string {
  */
 export function describeError(err: unknown, at?: { host: string; port: number }): string {
   const text = (message: string) =>
-    at && at.host.includes(':')
+    at?.host.includes(':')
       ? message.replaceAll(`${at.host}:${at.port}`, endpoint(at.host, at.port))
       : message;
   if (SockError.isInstance(err)) {
