@@ -118,6 +118,17 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
+it('covers every published package (a new one must be added to CASES)', () => {
+  const published = ['packages', 'apps']
+    .flatMap((top) => readdirSync(join(root, top)).map((d) => `${top}/${d}`))
+    .filter((d) => existsSync(join(root, d, 'package.json')))
+    .filter(
+      (d) =>
+        !(JSON.parse(readFileSync(join(root, d, 'package.json'), 'utf8')) as { private?: boolean }).private,
+    );
+  expect(published.sort()).toEqual(CASES.map((c) => c.dir).sort());
+});
+
 /** A pasted TS/JS example as JavaScript: types stripped, as a user would paste it into a .mjs. */
 function asEsm(code: string): string {
   return ts.transpileModule(code, {
