@@ -1,17 +1,15 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
+import { readmeExample } from './readme-example.js';
 
 /**
- * Run the first ```ts block of a README's "## Usage" section as written and return what it printed with
+ * Run the README block marked `<!-- example: <name> -->` as written and return what it printed with
  * console.log, so a package's test can assert the README's claims (examples that cannot rot).
  * `testDir` is the test's `import.meta.url`; the README is the package's, one folder up.
  */
-export async function runReadmeUsage(testUrl: string): Promise<unknown[]> {
-  const readme = readFileSync(fileURLToPath(new URL('../README.md', testUrl)), 'utf8');
-  const usage = readme.slice(readme.indexOf('## Usage'));
-  const code = /```ts\n([\s\S]*?)```/.exec(usage)?.[1];
-  if (!code) throw new Error('the README has no ```ts block under ## Usage');
+export async function runReadmeUsage(testUrl: string, name: string): Promise<unknown[]> {
+  const code = readmeExample(new URL('../README.md', testUrl), name);
   const file = fileURLToPath(new URL('./.readme-example.ts', testUrl));
   writeFileSync(file, code);
   const logs: unknown[] = [];

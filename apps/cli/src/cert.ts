@@ -100,6 +100,9 @@ export function certCommand(program: Command): void {
         throw new UsageError(
           `--client must be a plain name ([A-Za-z0-9._-], up to 64), got ${JSON.stringify(flags.client)}`,
         );
+      // The PKI's own limit (clients refuse longer leaves), checked here to name the flag.
+      if (flags.days !== undefined && parseCount(flags.days, '--days') > 825)
+        throw new UsageError(`--days must be at most 825 for a leaf certificate, got ${flags.days}`);
       const stem = flags.name ?? (flags.client ? flags.client : 'server');
       if (!NAME.test(stem) || stem === 'ca')
         throw new UsageError(`--name must be a plain file stem other than "ca", got ${JSON.stringify(stem)}`);

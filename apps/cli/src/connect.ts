@@ -3,13 +3,14 @@ import { type Connection, connect, SockError, SockErrorCode } from '@sock/core';
 import { tlsClient } from '@sock/tls';
 import { createUdpSocket } from '@sock/udp';
 import type { Command } from 'commander';
-import { describeError, EXIT, ExitError, UsageError } from './errors.js';
+import { describeError, EXIT, ExitError, endpoint, UsageError } from './errors.js';
 import { makeFraming } from './listen.js';
+import { addNcatConnectFlags, connectAddress, type NcatConnectFlags, parseSeconds } from './ncat-flags.js';
 import { oneOf, parseDur, parsePort } from './parse.js';
 import { addClientSshFlags, type ClientSshFlags, clientSsh } from './ssh-flags.js';
 import { addClientTlsFlags, type ClientTlsFlags, clientTls } from './tls-flags.js';
 
-interface ConnectFlags extends ClientTlsFlags, ClientSshFlags {
+interface ConnectFlags extends ClientTlsFlags, ClientSshFlags, NcatConnectFlags {
   udp?: boolean;
   wait?: string;
   framing?: string;
@@ -30,7 +31,7 @@ export function connectCommand(program: Command): void {
     .option('-u, --udp', 'UDP: each stdin line is one datagram')
     .option(
       '-w, --wait <dur>',
-      'connect timeout (TCP/TLS); with --udp, how long to wait for replies after stdin ends',
+      'connect timeout (TCP/TLS); with --udp, how long to wait for replies after stdin ends (bare number: seconds)',
       '10s',
     )
     .option('--framing <framing>', 'line, length (u32 big-endian prefix) or raw', 'line')
@@ -38,6 +39,7 @@ export function connectCommand(program: Command): void {
     .option('--json', 'print one JSON line on stderr at the end: how the connection ended');
   addClientTlsFlags(cmd);
   addClientSshFlags(cmd);
+  addNcatConnectFlags(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -50,14 +52,17 @@ Examples:
   );
   cmd.action(async (host: string, portArg: string, flags: ConnectFlags) => {
     const port = parsePort(portArg);
-    const waitMs = parseDur(flags.wait ?? '10s', '--wait');
+    const waitMs = parseSeconds(flags.wait ?? '10s', '--wait');
+    if (flags.sendOnly && flags.recvOnly)
+      throw new UsageError('--send-only and --recv-only exclude each other');
+    const address = await connectAddress(host, flags);
     if (flags.udp) {
       if (flags.tls || flags.ssl)
         throw new UsageError('--udp and --tls exclude each other (Node has no DTLS)');
-      await connectUdp(host, port, waitMs, flags);
+      await connectUdp(address, port, waitMs, flags);
       return;
     }
-    await connectTcp(host, port, waitMs, flags);
+    await connectTcp(address, port, waitMs, flags, host);
   });
 }
 
@@ -65,10 +70,21 @@ function endReport(flags: ConnectFlags, fields: Record<string, unknown>): void {
   if (flags.json) process.stderr.write(`${JSON.stringify({ event: 'end', ...fields })}\n`);
 }
 
-async function connectTcp(host: string, port: number, timeoutMs: number, flags: ConnectFlags): Promise<void> {
+async function connectTcp(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  flags: ConnectFlags,
+  name = host,
+): Promise<void> {
   const framingName = oneOf(flags.framing ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
   const framing = makeFraming(framingName, flags.maxFrame);
-  const tls = clientTls(flags);
+  const idleMs =
+    flags.idleTimeout === undefined ? undefined : parseSeconds(flags.idleTimeout, '--idle-timeout');
+  const typed = clientTls(flags);
+  // -4/-6 resolved the name to an address: the certificate is still checked against the name typed.
+  const tls =
+    typed && name !== host && typed.servername === undefined ? { ...typed, servername: name } : typed;
   if (tls && flags.via) throw new UsageError('--via and --tls exclude each other');
   const ssh = await clientSsh(flags);
   if (tls?.insecureSkipVerify) {
@@ -83,11 +99,12 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
       port,
       framing,
       timeoutMs,
+      ...(flags.source !== undefined ? { localAddress: flags.source } : {}),
       ...(tls ? { transport: tlsClient(tls) } : {}),
       ...(ssh ? { transport: ssh } : {}),
     });
   } catch (err) {
-    process.stderr.write(`sock: ${describeError(err)}\n`);
+    process.stderr.write(`sock: ${describeError(err, { host, port })}\n`);
     endReport(flags, {
       ok: false,
       stage: 'connect',
@@ -96,16 +113,41 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
     });
     throw new ExitError(EXIT.RUNTIME);
   }
-  const stdinDone = pumpStdin(conn, framingName);
+  if (flags.verbose) process.stderr.write(`sock: connected to ${endpoint(host, port)}\n`);
+  // ncat's -i: no data either way for this long closes the connection.
+  let idleTimer: NodeJS.Timeout | undefined;
+  let idled = false;
+  const active = () => {
+    if (idleMs === undefined) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      idled = true;
+      conn.destroy();
+    }, idleMs);
+  };
+  active();
+  const stdinDone = flags.recvOnly
+    ? Promise.resolve(0)
+    : pumpStdin(conn, framingName, active, flags.sendOnly);
   let received = 0;
   for await (const frame of conn) {
     received++;
+    active();
+    if (flags.sendOnly) continue;
     if (framingName === 'raw') process.stdout.write(frame);
     else process.stdout.write(Buffer.concat([frame, Buffer.from('\n')]));
   }
+  clearTimeout(idleTimer);
   const info = await conn.closed;
   const sent = await Promise.race([stdinDone, Promise.resolve(-1)]);
   process.stdin.destroy();
+  if (idled) {
+    process.stderr.write(`sock: idle for ${flags.idleTimeout} (-i): connection closed\n`);
+    endReport(flags, { ok: false, reason: 'idle-timeout', framesIn: received });
+    throw new ExitError(EXIT.RUNTIME);
+  }
+  if (flags.verbose)
+    process.stderr.write(`sock: ${received} messages received, connection ended: ${info.reason}\n`);
   const clean = info.reason === 'peer-closed' || info.reason === 'closed';
   endReport(flags, {
     ok: clean,
@@ -126,6 +168,8 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
 async function pumpStdin(
   conn: Connection<Buffer, Uint8Array>,
   framingName: 'line' | 'length' | 'raw',
+  active: () => void,
+  closeAtEnd = false,
 ): Promise<number> {
   let sent = 0;
   try {
@@ -133,15 +177,20 @@ async function pumpStdin(
       for await (const chunk of process.stdin) {
         await conn.send(chunk as Buffer);
         sent++;
+        active();
       }
     } else {
       const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
       for await (const line of lines) {
+        // readline also yields a last line that has no newline: it is sent like the others.
         await conn.send(Buffer.from(line));
         sent++;
+        active();
       }
     }
-    if (!conn.closing) conn.socket.end();
+    // --send-only (ncat): the end of stdin ends the connection; otherwise half-close and keep reading.
+    if (closeAtEnd) await conn.close();
+    else if (!conn.closing) conn.socket.end();
   } catch (err) {
     if (!(SockError.isInstance(err) && err.code === SockErrorCode.CONNECTION_CLOSED)) {
       if (!conn.closing) {

@@ -15,14 +15,36 @@ export class ExitError extends Error {
   }
 }
 
-/** The one line printed for an error: the SockError code is appended when there is one. */
-export function describeError(err: unknown): string {
+/** `host:port` as users write it: `[::1]:7000` for IPv6, `127.0.0.1:7000` otherwise. */
+export function endpoint(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The one line printed for an error: the SockError code is appended when there is one. With the
+ * `at` endpoint, the libraries' `::1:7000` becomes `[::1]:7000`.
+ */
+export function describeError(err: unknown, at?: { host: string; port: number }): string {
+  const text = (message: string) =>
+    at?.host.includes(':')
+      ? message.replaceAll(`${at.host}:${at.port}`, endpoint(at.host, at.port))
+      : message;
   if (SockError.isInstance(err)) {
     const reason = err.reason ? `, reason ${err.reason}` : '';
-    return `${err.message} (${err.code}${reason})`;
+    return `${text(err.message)} (${err.code}${reason})`;
   }
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' && 'message' in err) {
-    return `${String(err.message)} (${err.code})`;
+    return `${text(String(err.message))} (${err.code})`;
   }
-  return err instanceof Error ? err.message : String(err);
+  return text(err instanceof Error ? err.message : String(err));
+}
+
+/** The system error code (EADDRINUSE, ECONNREFUSED, …) of an error or of its causes. */
+export function systemCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

@@ -1,6 +1,13 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type ApplyResult, type Firewall, parsePort, parseProtocol, parseTarget } from '@sock/firewall';
+import {
+  type ApplyResult,
+  type Firewall,
+  MAX_DURATION_MS,
+  parsePort,
+  parseProtocol,
+  parseTarget,
+} from '@sock/firewall';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 import { backendName, formatCommands, openFirewall, tableName } from './firewall-flags.js';
@@ -24,7 +31,8 @@ function target(value: string, force = false): string {
   try {
     return parseTarget(value, { allowBroadPrefix: force }).text;
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // The library names its option; the user typed a flag.
+    throw new UsageError((err as Error).message.replace("force: 'broad-prefix'", '--force-broad'));
   }
 }
 
@@ -84,6 +92,11 @@ export function fwCommand(program: Command): void {
             : flags.ttl === 'permanent'
               ? ('permanent' as const)
               : parseDur(flags.ttl, '--ttl');
+        if (typeof ttl === 'number' && ttl > MAX_DURATION_MS) {
+          throw new UsageError(
+            `--ttl ${flags.ttl} is longer than the longest ban timer (${Math.floor(MAX_DURATION_MS / 86_400_000)} days); give a shorter --ttl or --ttl permanent`,
+          );
+        }
         if (
           flags.reason !== undefined &&
           (flags.reason.length > 200 || /[\u0000-\u001f\u007f]/.test(flags.reason))

@@ -1,7 +1,8 @@
-import type { GuardsPolicy } from '@sock/guards';
+import { createCidrMatcher, type GuardsPolicy } from '@sock/guards';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
-import { collect, parseCount, parseDur, parseRate } from './parse.js';
+import { parseSeconds } from './ncat-flags.js';
+import { collect, parseCount, parseDur, parseRate, splitList } from './parse.js';
 
 export interface GuardFlags {
   allow?: string[];
@@ -25,8 +26,12 @@ export interface GuardFlags {
 /** The guard flags of `sock listen` (ncat names where ncat has the flag). */
 export function addGuardFlags(cmd: Command): Command {
   return cmd
-    .option('--allow <cidr>', 'allow only these addresses/CIDRs (repeatable; others are refused)', collect)
-    .option('--deny <cidr>', 'refuse these addresses/CIDRs (repeatable)', collect)
+    .option(
+      '--allow <cidrs>',
+      'allow only these addresses/CIDRs, comma-separated (repeatable; others are refused)',
+      collect,
+    )
+    .option('--deny <cidrs>', 'refuse these addresses/CIDRs, comma-separated (repeatable)', collect)
     .option(
       '--allowfile <file>',
       'file of allowed addresses/CIDRs, one per line (reloaded on change)',
@@ -42,7 +47,10 @@ export function addGuardFlags(cmd: Command): Command {
     .option('--conn-rate <rate>', 'new connections per IP, e.g. 10/s or 100/m')
     .option('--msg-rate <rate>', 'messages per connection, e.g. 50/s')
     .option('--on-exceed <action>', 'when --msg-rate is exceeded: close, tarpit or pause (default close)')
-    .option('-i, --idle-timeout <dur>', 'close a connection silent for this long, e.g. 30s')
+    .option(
+      '-i, --idle-timeout <dur>',
+      'close a connection silent for this long, e.g. 30s (bare number: seconds, as in ncat)',
+    )
     .option('--handshake-timeout <dur>', 'deadline from accept to the first complete message (slowloris)')
     .option('--ban-after <strikes>', 'ban an IP after this many strikes (violations) within 10 minutes')
     .option('--ban-time <dur>', 'first ban duration, doubled for each repeat offence (default 10m)')
@@ -69,6 +77,9 @@ export function guardPolicy(
     summary.push(`config ${flags.config}`);
   }
   const ip = { ...(policy.ip ?? {}) };
+  // ncat takes comma lists; each entry is checked here so the error names the flag the user typed.
+  flags.allow = addresses(flags.allow, '--allow');
+  flags.deny = addresses(flags.deny, '--deny');
   if (flags.allow?.length || flags.allowfile?.length) {
     ip.allow = [...(ip.allow ?? []), ...(flags.allow ?? [])];
     ip.allowFiles = [...(ip.allowFiles ?? []), ...(flags.allowfile ?? [])];
@@ -118,7 +129,7 @@ export function guardPolicy(
   if (Object.keys(rates).length > 0) policy.rates = rates;
   const timeouts = { ...(policy.timeouts ?? {}) };
   if (flags.idleTimeout !== undefined) {
-    timeouts.idle = parseDur(flags.idleTimeout, '--idle-timeout');
+    timeouts.idle = parseSeconds(flags.idleTimeout, '--idle-timeout');
     summary.push(`idle ${flags.idleTimeout}`);
   }
   if (flags.handshakeTimeout !== undefined) {
@@ -154,4 +165,18 @@ export function guardPolicy(
   }
   if (summary.length === 0) return undefined;
   return { policy, summary };
+}
+
+/** The entries of repeatable, comma-separated address flags, each checked as an address or CIDR. */
+function addresses(values: string[] | undefined, flag: string): string[] | undefined {
+  if (values === undefined) return undefined;
+  const entries = values.flatMap((v) => splitList(v));
+  for (const entry of entries) {
+    try {
+      createCidrMatcher([{ cidr: entry, value: true }]);
+    } catch {
+      throw new UsageError(`${flag}: not an IP address or CIDR: ${JSON.stringify(entry)}`);
+    }
+  }
+  return entries;
 }

@@ -2,21 +2,29 @@
  * `sock`: a netcat-like client and server with every sock defence as a flag, the dev PKI, the firewall,
  * a load generator and a TLS checker.
  */
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench.js';
 import { certCommand } from './cert.js';
 import { connectCommand } from './connect.js';
+import { doctorCommand } from './doctor.js';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { fwCommand } from './fw.js';
 import { ipsecCommand } from './ipsec.js';
 import { listenCommand } from './listen.js';
+import { ncatArgv } from './ncat-flags.js';
+import { endQuietlyOnClosedPipes } from './pipes.js';
 import { sshCommand } from './ssh-command.js';
 import { tlsCheckCommand } from './tls-check.js';
 import { tunnelCommand } from './tunnel.js';
 
+endQuietlyOnClosedPipes();
+/** The version users installed: read from the package's own manifest (dist/ is one level below it). */
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
 const program = new Command('sock')
   .description('netcat-like TCP/TLS/UDP client and server with every sock defence as a flag')
-  .version('0.0.0', '-V, --version')
+  .version(version, '-V, --version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({
@@ -38,6 +46,7 @@ tlsCheckCommand(program);
 ipsecCommand(program);
 tunnelCommand(program);
 sshCommand(program);
+doctorCommand(program);
 
 function everyCommand(cmd: Command, path: string): void {
   for (const sub of cmd.commands) {
@@ -51,12 +60,19 @@ everyCommand(program, 'sock');
 
 async function main(argv: string[]): Promise<number> {
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(
+      ncatArgv(
+        argv,
+        program.commands.map((c) => c.name()),
+      ),
+    );
     return EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;
-      return EXIT.USAGE;
+      // `--help`, `sock help` and `sock help <cmd>` asked for help: 0. Help shown because a command was
+      // missing (`sock` alone) is a usage error.
+      const asked = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code);
+      return asked && err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     if (err instanceof ExitError) return err.status;
     if (err instanceof UsageError) {

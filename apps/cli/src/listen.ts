@@ -13,13 +13,21 @@ import { tlsTransport } from '@sock/tls';
 import { createUdpSocket, type UdpSocket } from '@sock/udp';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { UsageError } from './errors.js';
+import { announce, chatLine } from './chat.js';
+import { describeError, EXIT, ExitError, endpoint, systemCode, UsageError } from './errors.js';
 import { backendName, formatCommands, openFirewall, tableName } from './firewall-flags.js';
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { loadListenConfig } from './listen-config.js';
 import { createLogger, type LogFormat } from './log.js';
+import {
+  addNcatListenFlags,
+  connectionCap,
+  DEFAULT_MAX_CONNS,
+  listenAddress,
+  type NcatListenFlags,
+} from './ncat-flags.js';
 import { addObserveFlags, type ObserveFlags, startObserve } from './observe.js';
-import { hostAndPort, oneOf, parseDur, parseSize } from './parse.js';
+import { oneOf, parseDur, parseSize } from './parse.js';
 import { addServerSshFlags, type ServerSshFlags, serverSsh } from './ssh-flags.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
 
@@ -33,7 +41,7 @@ export function makeFraming(name: string | undefined, maxFrame: string | undefin
   return raw({ maxFrameBytes });
 }
 
-interface ListenFlags extends GuardFlags, ServerTlsFlags, ServerSshFlags, ObserveFlags {
+interface ListenFlags extends GuardFlags, ServerTlsFlags, ServerSshFlags, ObserveFlags, NcatListenFlags {
   echo?: boolean;
   chat?: boolean;
   udp?: boolean;
@@ -52,7 +60,7 @@ export function listenCommand(program: Command): void {
     .command('listen')
     .description('run a server: echo (default) or chat, over TCP, TLS or UDP, with guards as flags')
     .usage('[options] [host] <port>')
-    .argument('<host-or-port>', 'address to bind (default 127.0.0.1), then the port (0 picks a free port)')
+    .argument('[host-or-port]', 'address to bind (default 127.0.0.1), then the port (0 picks a free port)')
     .argument('[port]')
     .option('--echo', 'send every message back to its sender (default)')
     .option('--chat', 'send every line to all other peers, prefixed <userN> (ncat --chat)')
@@ -72,6 +80,7 @@ export function listenCommand(program: Command): void {
   addServerSshFlags(cmd);
   addGuardFlags(cmd);
   addObserveFlags(cmd);
+  addNcatListenFlags(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -83,22 +92,32 @@ Examples:
 
 Prints one line on stdout when ready: "listening on <host>:<port> (<what is on>)".`,
   );
-  cmd.action(async (first: string, second: string | undefined, flags: ListenFlags) => {
+  cmd.action(async (first: string | undefined, second: string | undefined, flags: ListenFlags) => {
     await listen(first, second, flags);
   });
 }
 
-async function listen(first: string, second: string | undefined, flags: ListenFlags): Promise<void> {
-  const { host, port } = hostAndPort(first, second, '127.0.0.1');
+async function listen(
+  first: string | undefined,
+  second: string | undefined,
+  flags: ListenFlags,
+): Promise<void> {
+  const { host, port } = listenAddress(first, second, flags);
   if (flags.echo && flags.chat) throw new UsageError('--echo and --chat exclude each other');
   const mode = flags.chat ? 'chat' : 'echo';
   const framingName = oneOf(flags.framing ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
   const framing = makeFraming(framingName, flags.maxFrame);
   const logFormat =
-    flags.log === undefined ? undefined : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
+    flags.log === undefined
+      ? flags.verbose
+        ? 'pretty'
+        : undefined
+      : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
   const drainMs = parseDur(flags.drain ?? '5s', '--drain');
   const config = flags.config ? await loadListenConfig(flags.config) : undefined;
   const guarded = guardPolicy(flags, config?.guards);
+  // ncat's default: at most 100 connections at once unless a limit is set (TCP and TLS listeners).
+  const defaultCap = !flags.udp && guarded?.policy.connections?.max === undefined;
   const handshakeMs =
     flags.handshakeTimeout === undefined
       ? undefined
@@ -177,7 +196,8 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   const observers = observe.observers;
 
   let closeAll: () => Promise<void>;
-  let bound: { address: string; port: number };
+  // Unset until listening: an error before (the port in use) is reported once, by `bindFailed`.
+  let bound: { address: string; port: number } | undefined;
   const summary: string[] = [];
   if (flags.udp) {
     const socket: UdpSocket = createUdpSocket({
@@ -188,7 +208,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       antiAmplification: true,
     });
     observe.metrics.add({ udp: socket });
-    bound = await socket.bind({ host, port });
+    bound = await socket.bind({ host, port }).catch((err: unknown) => bindFailed(err, host, port));
     summary.push('udp', mode);
     void serveUdp(socket, mode, log);
     closeAll = () => socket.close();
@@ -197,22 +217,32 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
       framing,
       // Under --ssh the guards sit on the SSH listener, where the TCP connections are.
-      plugins: [...(guards && !ssh ? [guards.plugin] : []), ...observe.plugins],
+      plugins: [
+        ...(guards && !ssh ? [guards.plugin] : []),
+        ...(defaultCap ? [connectionCap(DEFAULT_MAX_CONNS)] : []),
+        ...observe.plugins,
+      ],
       observers,
       ...(transport ? { transport } : {}),
       handler: async (conn) => {
+        const others = (out: Buffer) => {
+          for (const peer of peers) if (peer !== conn && !peer.closing) peer.send(out).catch(() => {});
+        };
+        // Announcements and inert text are for people at terminals: line framing only.
+        const lines = mode === 'chat' && framingName === 'line';
+        if (lines) {
+          conn.send(announce.present([...peers].map((p) => p.id))).catch(() => {});
+          others(announce.joined(conn.remoteAddress, conn.id));
+        }
         peers.add(conn);
         try {
           for await (const frame of conn) {
             if (mode === 'echo') await conn.send(frame);
-            else {
-              const out =
-                framingName === 'line' ? Buffer.concat([Buffer.from(`<user${conn.id}> `), frame]) : frame;
-              for (const peer of peers) if (peer !== conn && !peer.closing) peer.send(out).catch(() => {});
-            }
+            else others(lines ? chatLine(conn.id, frame) : frame);
           }
         } finally {
           peers.delete(conn);
+          if (lines) others(announce.left(conn.id));
         }
       },
     });
@@ -223,7 +253,8 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
           { plugins: guards ? [guards.plugin] : [], observers, onError: (m) => log.error(m) },
         )
       : undefined;
-    bound = overSsh ?? (await server.listen({ host, port }));
+    bound =
+      overSsh ?? (await server.listen({ host, port }).catch((err: unknown) => bindFailed(err, host, port)));
     summary.push(
       tls ? tls.summary : overSsh ? `ssh service ${overSsh.service}` : 'tcp',
       mode,
@@ -235,6 +266,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     };
   }
   summary.push(guarded ? `guards: ${guarded.summary.join(', ')}` : 'guards: off');
+  if (defaultCap) summary.push(`max-conns ${DEFAULT_MAX_CONNS} (default)`);
   if (fwBackend)
     summary.push(`firewall: ${fwBackend === 'plan' ? 'plan (prints, applies nothing)' : fwBackend}`);
   const served = await observe.serve();
@@ -259,9 +291,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  const shown = bound.address.includes(':')
-    ? `[${bound.address}]:${bound.port}`
-    : `${bound.address}:${bound.port}`;
+  const shown = endpoint(bound.address, bound.port);
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : ssh ? 'ssh' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null, status: served.statusUrl ?? null })}\n`,
@@ -272,6 +302,21 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   log.info({ address: shown }, 'listening');
 
   await stopped;
+}
+
+/** The one line for a listener that could not bind, then exit status 1. */
+function bindFailed(err: unknown, host: string, port: number): never {
+  const code = systemCode(err);
+  const why =
+    code === 'EADDRINUSE'
+      ? `${endpoint(host, port)} is already in use (EADDRINUSE): pick another port, or stop what listens there`
+      : code === 'EADDRNOTAVAIL'
+        ? `${host} is not an address of this host (EADDRNOTAVAIL)`
+        : code === 'EACCES'
+          ? `${endpoint(host, port)}: permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE`
+          : describeError(err, { host, port });
+  process.stderr.write(`sock: listen: ${why}\n`);
+  throw new ExitError(EXIT.RUNTIME);
 }
 
 async function serveUdp(socket: UdpSocket, mode: 'echo' | 'chat', log: Logger): Promise<void> {

@@ -87,17 +87,15 @@ export function oneOf<T extends string>(value: string, choices: readonly T[], wh
   return value as T;
 }
 
+/** `a,b, c` → `['a', 'b', 'c']` (ncat's comma lists); empty entries are dropped. */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
 /** Commander collector for repeatable flags. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
-}
-
-/** `host port` or just `port` for `listen [host] <port>`. */
-export function hostAndPort(
-  first: string,
-  second: string | undefined,
-  defaultHost: string,
-): { host: string; port: number } {
-  if (second === undefined) return { host: defaultHost, port: parsePort(first, 'port', true) };
-  return { host: first, port: parsePort(second, 'port', true) };
 }

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { isIP } from 'node:net';
+import { once } from 'node:events';
+import { isIP, connect as tcpConnect } from 'node:net';
 import { getCiphers, type SecureVersion, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { INTERMEDIATE_TLS12_CIPHERS } from '@sock/tls';
 import type { Command } from 'commander';
-import { EXIT, ExitError } from './errors.js';
+import { EXIT, ExitError, endpoint, systemCode } from './errors.js';
 import { oneOf, parseDur, parsePort } from './parse.js';
 import { style, table } from './style.js';
 
@@ -329,6 +330,16 @@ export function tlsCheckCommand(program: Command): void {
         const profile = oneOf(flags.profile, ['intermediate', 'modern'] as const, '--profile');
         const timeoutMs = parseDur(flags.timeout, '--timeout');
         const servername = flags.servername ?? (isIP(host) ? undefined : host);
+        const unreachable = await tcpProblem(host, port, timeoutMs);
+        if (unreachable) {
+          // One line, not 33 "refused" probes: there is no server to check.
+          if (flags.json)
+            process.stdout.write(
+              `${JSON.stringify({ host, port, profile, meets: false, error: unreachable })}\n`,
+            );
+          process.stderr.write(`sock: tls-check ${endpoint(host, port)}: ${unreachable}\n`);
+          throw new ExitError(EXIT.RUNTIME);
+        }
         const results = await checkServer({ host, port, servername, timeoutMs });
         const reached = results.some((r) => r.accepted);
         const problems = reached
@@ -361,4 +372,24 @@ export function tlsCheckCommand(program: Command): void {
         if (!meets) throw new ExitError(EXIT.RUNTIME);
       },
     );
+}
+
+/** Why a plain TCP connection to the server fails (`connection refused`, …), or undefined when it works. */
+async function tcpProblem(host: string, port: number, timeoutMs: number): Promise<string | undefined> {
+  const socket = tcpConnect({ host, port, timeout: timeoutMs });
+  try {
+    const first = await Promise.race([
+      once(socket, 'connect').then(() => undefined),
+      once(socket, 'timeout').then(() => `no answer within ${timeoutMs} ms`),
+    ]);
+    return first;
+  } catch (err) {
+    const code = systemCode(err);
+    if (code === 'ECONNREFUSED') return 'connection refused';
+    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `host unreachable (${code})`;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve ${host} (${code})`;
+    return (err as Error).message;
+  } finally {
+    socket.destroy();
+  }
 }

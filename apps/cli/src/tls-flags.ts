@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseSpiffeId, type TlsClientOptions, type TlsProfile, type TlsTransportOptions } from '@sock/tls';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
@@ -42,7 +42,10 @@ export function addServerTlsFlags(cmd: Command): Command {
 
 function existing(path: string | undefined, flag: string): { path: string } | undefined {
   if (path === undefined) return undefined;
-  if (!existsSync(path)) throw new UsageError(`${flag}: no such file: ${path}`);
+  // A missing file and a directory are the same mistake: a usage error (status 2), before anything starts.
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) throw new UsageError(`${flag}: no such file: ${path}`);
+  if (!stat.isFile()) throw new UsageError(`${flag}: not a file: ${path} (give the PEM file inside it)`);
   return { path };
 }
 
@@ -133,6 +136,10 @@ export interface ClientTlsFlags {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  sslTrustfile?: string;
+  sslCert?: string;
+  sslKey?: string;
+  sslVerify?: boolean;
   servername?: string;
   pin?: string[];
   insecure?: boolean;
@@ -145,6 +152,10 @@ export function addClientTlsFlags(cmd: Command): Command {
     .option('--tls-ca <file>', 'CA bundle the server certificate must chain to')
     .option('--tls-cert <file>', 'client certificate for mutual TLS (PEM)')
     .option('--tls-key <file>', 'client private key (PEM)')
+    .option('--ssl-trustfile <file>', 'alias of --tls-ca (ncat)')
+    .option('--ssl-cert <file>', 'alias of --tls-cert (ncat)')
+    .option('--ssl-key <file>', 'alias of --tls-key (ncat)')
+    .option('--ssl-verify', 'accepted for ncat habits: sock always verifies the server (see --insecure)')
     .option('--servername <name>', 'name the server certificate must hold (and SNI); default the host')
     .option(
       '--pin <sha256>',
@@ -154,8 +165,19 @@ export function addClientTlsFlags(cmd: Command): Command {
     .option('--insecure', 'skip certificate verification (warns; pins still apply)');
 }
 
-export function clientTls(flags: ClientTlsFlags): TlsClientOptions | undefined {
-  const on = flags.tls || flags.ssl;
+export function clientTls(given: ClientTlsFlags): TlsClientOptions | undefined {
+  // ncat's names are aliases; the sock names win when both are given.
+  const flags: ClientTlsFlags = {
+    ...given,
+    tlsCa: given.tlsCa ?? given.sslTrustfile,
+    tlsCert: given.tlsCert ?? given.sslCert,
+    tlsKey: given.tlsKey ?? given.sslKey,
+  };
+  // As in ncat, an --ssl-* flag implies --ssl.
+  const on =
+    flags.tls ||
+    flags.ssl ||
+    [given.sslVerify, given.sslTrustfile, given.sslCert, given.sslKey].some((f) => f !== undefined);
   if (!on) {
     if (flags.tlsCa || flags.tlsCert || flags.tlsKey || flags.servername || flags.pin || flags.insecure) {
       throw new UsageError('TLS flags given without --tls (or --ssl)');

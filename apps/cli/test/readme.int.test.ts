@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { readmeExample } from '../../../test-support/readme-example.js';
 import { type Listener, listen, run, tempDir } from './helpers.js';
 
 /** The README's example block, run as written: port 7000 becomes a free port, paths live in a temp dir. */
 it('README examples run and succeed', async () => {
-  const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
-  const block = /## Examples \(run as written[^\n]*\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  const block = readmeExample(new URL('../README.md', import.meta.url), 'cli-examples');
   expect(block).toBeDefined();
   const dir = tempDir();
   const servers = new Map<string, Listener>();
@@ -34,6 +32,8 @@ it('README examples run and succeed', async () => {
     expect(r.code, `${line}\n${r.stderr}`).toBe(0);
     if (pipe) expect(r.stdout).toBe(input);
   }
-  expect(servers.get('7000')!.line).toContain('guards: max-conns-per-ip 4, conn-rate 20/s)');
+  expect(servers.get('7000')!.line).toContain(
+    'guards: max-conns-per-ip 4, conn-rate 20/s, max-conns 100 (default))',
+  );
   for (const server of servers.values()) expect((await server.stop()).code).toBe(0);
 });

@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { runReadmeUsage } from '../../../test-support/readme-usage.js';
 
 it('the README usage example runs and prints what it says', async () => {
-  expect(await runReadmeUsage(import.meta.url)).toEqual([
+  expect(await runReadmeUsage(import.meta.url, 'core-usage')).toEqual([
     { type: 'pong', seq: 1 },
     { type: 'error', code: 'ERR_SOCK_VALIDATION_FAILED', issues: 1 },
   ]);

@@ -48,12 +48,15 @@ export interface BanBridgeStats {
 
 /** The adapter guards call. `onBan`/`onUnban` never throw and return at once. */
 export interface BanBridge {
+  /** Queue the ban of `event.key` for `event.durationMs` (applied in batches). */
   onBan(event: BanEvent): void;
+  /** Queue lifting the ban of `event.key`. */
   onUnban(event: Pick<BanEvent, 'key'> & Partial<BanEvent>): void;
   /** Apply everything waiting now (still capped per second); resolves when that batch is done. */
   flush(): Promise<void>;
   /** Stop the timer and apply what is waiting (within the cap); later events are ignored. */
   close(): Promise<void>;
+  /** Counters for metrics: batches, applied, failed, pending. */
   stats(): BanBridgeStats;
 }
 

@@ -148,13 +148,17 @@ export interface Firewall {
   init(options?: OperationOptions): Promise<ApplyResult>;
   /** Remove our table (or chains and sets) entirely. Idempotent. The state file is kept. */
   destroy(options?: OperationOptions): Promise<ApplyResult>;
+  /** Ban one address or CIDR (for `options.ttl`, or permanently); refused for lockout and broad prefixes. */
   ban(target: string, options?: BanOptions): Promise<ApplyResult>;
   /** Ban many targets in one transaction: all of them, or (on any invalid one) none. */
   banMany(requests: readonly BanRequest[], options?: BanManyOptions): Promise<ApplyResult>;
+  /** Lift the ban of one address or CIDR. Idempotent. */
   unban(target: string, options?: OperationOptions): Promise<ApplyResult>;
+  /** Lift many bans in one transaction. */
   unbanMany(targets: readonly string[], options?: OperationOptions): Promise<ApplyResult>;
   /** Add to the allow set: accepted by our table before any ban or port rule. */
   allow(target: string, options?: OperationOptions & { force?: 'broad-prefix' }): Promise<ApplyResult>;
+  /** Add many targets to the allow set in one transaction. */
   allowMany(
     targets: readonly string[],
     options?: OperationOptions & { force?: 'broad-prefix' },

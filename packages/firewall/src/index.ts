@@ -27,6 +27,7 @@ export {
   createBanBridge,
 } from './bridge.js';
 export { type DetectOptions, detectBackend } from './detect.js';
+export type { KernelBackend } from './driver.js';
 export { type Duration, MAX_DURATION_MS, parseDuration } from './duration.js';
 export { FirewallError, FirewallErrorCode, type FirewallErrorOptions } from './errors.js';
 export {

@@ -38,6 +38,7 @@ export interface CommandResult {
 
 /** Runs commands. Inject your own to add logging, sudo-less helpers or a test double. */
 export interface CommandRunner {
+  /** Run one command (argv, optional stdin) without a shell and report its exit status and output. */
   run(command: Command, options?: { signal?: AbortSignal }): Promise<CommandResult>;
 }
 

@@ -2,6 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
+import { readmeExample } from '../../../test-support/readme-example.js';
 import { FirewallErrorCode } from '../src/index.js';
 
 const readme = () => readFile(new URL('../README.md', import.meta.url), 'utf8');
@@ -11,8 +12,7 @@ afterEach(() => {
 });
 
 it('the README usage example runs as written against the plan backend', async () => {
-  const text = await readme();
-  const block = /## Usage\s+```ts\n([\s\S]*?)```/.exec(text)?.[1];
+  const block = readmeExample(new URL('../README.md', import.meta.url), 'firewall-usage');
   expect(block).toBeDefined();
   expect(block).toContain("backend: 'auto'");
   const file = join(tmpdir(), `sockfw-readme-${process.pid}-${Date.now()}.ts`);

@@ -49,7 +49,7 @@ export {
   type PluginOptions,
   type UnbanEvent,
 } from './guards.js';
-export { addressKey, canonicalAddress } from './ip.js';
+export { addressKey, type Cidr, canonicalAddress } from './ip.js';
 export { type IpPolicyStats, parseIpList } from './ip-policy.js';
 export type { OnFull, TableStats } from './lru-table.js';
 export {

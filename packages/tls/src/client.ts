@@ -9,6 +9,7 @@ import { isPeerAlert, isVerifyCode, reasonForHandshakeError, reasonForVerifyCode
 import { checkTrustDomain, parseSpiffeId } from './spiffe.js';
 import { warnOnce } from './warn.js';
 
+/** Options of `tlsClient()`: what the client trusts, presents and checks. */
 export interface TlsClientOptions extends ProfileOptions {
   /** Trust anchors for the server's certificate. Default: Node's bundled public roots. */
   ca?: PemSource | readonly PemSource[];

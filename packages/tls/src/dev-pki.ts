@@ -50,6 +50,7 @@ export interface DevCertificate {
 /** A development certificate authority. */
 export interface DevCA extends DevCertificate {}
 
+/** When a development certificate is valid. */
 export interface ValidityOptions {
   /** Default: now (minus one minute of clock-skew slack). */
   notBefore?: Date;
@@ -66,6 +67,7 @@ export interface ValidityOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `createCA()`. */
 export interface CreateCAOptions extends ValidityOptions {
   /** Common name. Default `sock development CA`. */
   commonName?: string;
@@ -73,6 +75,7 @@ export interface CreateCAOptions extends ValidityOptions {
   organization?: string;
 }
 
+/** Options of `issueServerCert()`: the names the certificate holds. */
 export interface IssueServerOptions extends ValidityOptions {
   /**
    * Names the certificate is valid for, typed automatically: IP literals become IP SANs, `scheme://…`
@@ -83,6 +86,7 @@ export interface IssueServerOptions extends ValidityOptions {
   commonName?: string;
 }
 
+/** Options of `issueClientCert()`: the client's name and optional SPIFFE ID. */
 export interface IssueClientOptions extends ValidityOptions {
   /** Common name (the client's name). */
   commonName: string;
@@ -310,6 +314,7 @@ export async function issueClientCert(ca: DevCA, options: IssueClientOptions): P
   return issue(ca, options, options.commonName, sans, ExtendedKeyUsage.clientAuth);
 }
 
+/** Options of `writeCertificate()`: file names inside the directory. */
 export interface WriteOptions {
   /** File name of the certificate. Default `tls.crt` (`ca.crt` for a CA). */
   certFile?: string;
@@ -323,6 +328,7 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
+/** The paths `writeCertificate()` wrote. */
 export interface WrittenFiles {
   readonly certPath: string;
   readonly keyPath: string;

@@ -30,6 +30,7 @@ export {
   CURVES,
   INTERMEDIATE_TLS12_CIPHERS,
   type ProfileOptions,
+  type ProtocolOptions,
   protocolOptions,
   TLS13_CIPHERSUITES,
   type TlsProfile,

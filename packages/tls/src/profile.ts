@@ -25,6 +25,7 @@ export const INTERMEDIATE_TLS12_CIPHERS = [
 /** X25519, P-256, P-384 (X25519MLKEM768 is not in Node 20's OpenSSL). */
 export const CURVES = 'X25519:P-256:P-384';
 
+/** Which Mozilla profile a server or client uses, and the loud opt-in for legacy protocols. */
 export interface ProfileOptions {
   /** Default `intermediate`. */
   profile?: TlsProfile | undefined;
@@ -35,6 +36,7 @@ export interface ProfileOptions {
   insecureAllowLegacyProtocols?: boolean | undefined;
 }
 
+/** The `node:tls` secure-context options a profile sets: versions, ciphers, curves, cipher order. */
 export type ProtocolOptions = Pick<
   SecureContextOptions,
   'minVersion' | 'maxVersion' | 'ciphers' | 'ecdhCurve' | 'honorCipherOrder'

@@ -30,6 +30,7 @@ import { type Watching, watchDirectories } from './watch.js';
 /** Whether the server asks for a client certificate, and whether one is required. */
 export type ClientAuth = 'none' | 'optional' | 'require';
 
+/** How certificate files are watched and re-read for hot reload. */
 export interface ReloadOptions {
   /** Quiet time after the last file event before reloading. Default 250 ms. */
   debounce?: number | string;
@@ -46,12 +47,14 @@ export interface ReloadInfo {
   readonly certificate: CertificateInfo;
 }
 
+/** A served certificate, as reload events and `stats()` report it. */
 export interface CertificateInfo {
   readonly subject: string;
   readonly fingerprintSha256: string;
   readonly notAfter: Date;
 }
 
+/** Options of `tlsTransport()`: the server's certificate and key, client authentication and authorization, reload. */
 export interface TlsTransportOptions extends ProfileOptions {
   /** Certificate chain (leaf first), PEM text or `{ path }`. */
   cert: PemSource;

@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it, vi } from 'vitest';
+import { readmeExample } from '../../../test-support/readme-example.js';
 
 describe('README', () => {
   it('shows test/readme-example.ts verbatim, and it runs', async () => {
-    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
     const example = await readFile(new URL('./readme-example.ts', import.meta.url), 'utf8');
-    const usage = readme.slice(readme.indexOf('## Usage'));
-    const block = /```ts\n([\s\S]*?)```/.exec(usage)?.[1];
+    const block = readmeExample(new URL('../README.md', import.meta.url), 'tls-usage');
     // The example imports this package from source; the README names it as users do.
     expect(block?.trim()).toBe(
       example

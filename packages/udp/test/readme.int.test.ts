@@ -1,14 +1,13 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { expect, it, vi } from 'vitest';
+import { readmeExample } from '../../../test-support/readme-example.js';
 
 const readme = fileURLToPath(new URL('../README.md', import.meta.url));
 const source = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 
 it("runs the README's Usage example as written", async () => {
-  const text = await readFile(readme, 'utf8');
-  const usage = text.slice(text.indexOf('## Usage'));
-  const block = /```ts\n([\s\S]*?)```/.exec(usage)?.[1];
+  const block = readmeExample(readme, 'udp-usage');
   expect(block).toContain("from '@sock/udp'");
   // The package imports itself from its sources; everything else runs as written.
   const code = block!.replace("from '@sock/udp'", `from ${JSON.stringify(source)}`);
