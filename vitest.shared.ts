@@ -4,9 +4,15 @@ import { fileURLToPath } from 'node:url';
  * Tests import sibling packages from their sources, so a change in @sock/core is seen by @sock/guards'
  * tests without a rebuild. The built packages are checked by `pnpm lint:pkg` and the apps' tests.
  */
-const names = ['core', 'guards', 'tls', 'udp', 'firewall', 'ssh'];
+const names = ['core', 'guards', 'tls', 'udp', 'firewall', 'ssh', 'ipsec', 'observe'];
 /** Subpath exports, listed first: an alias also matches every path below it, and the first match wins. */
-const subpaths: Record<string, string> = { '@sock/tls/pki': 'tls/src/pki.ts' };
+const subpaths: Record<string, string> = {
+  '@sock/tls/pki': 'tls/src/pki.ts',
+  '@sock/observe/prometheus': 'observe/src/prometheus.ts',
+  '@sock/observe/pino': 'observe/src/pino.ts',
+  '@sock/observe/otel': 'observe/src/otel.ts',
+  '@sock/observe/status': 'observe/src/status.ts',
+};
 export const sockAliases = Object.fromEntries([
   ...Object.entries(subpaths).map(([name, file]) => [
     name,
