@@ -74,7 +74,7 @@ const CASES: Case[] = [
   {
     dir: 'packages/firewall',
     name: '@sock/firewall',
-    siblings: [],
+    siblings: ['@sock/core'],
     extra: [],
     example: 'firewall-usage',
     prints: 'ERR_SOCK_FW_INVALID_ADDRESS',
@@ -85,9 +85,41 @@ const CASES: Case[] = [
         .replace("'/var/lib/sock/firewall.json'", JSON.stringify(join(dir, 'firewall.json'))),
   },
   {
+    dir: 'packages/ssh',
+    name: '@sock/ssh',
+    siblings: ['@sock/core'],
+    extra: [],
+    example: 'ssh-usage',
+    prints: 'alice (ssh-ed25519): hello',
+  },
+  {
+    // Its Usage example drives a running charon (the tunnel suite runs it between two namespaces).
+    dir: 'packages/ipsec',
+    name: '@sock/ipsec',
+    siblings: ['@sock/core', '@sock/firewall'],
+    extra: [],
+  },
+  {
+    dir: 'packages/observe',
+    name: '@sock/observe',
+    siblings: ['@sock/core', '@sock/guards'],
+    extra: ['pino@^10', 'prom-client@^15'],
+    example: 'observe-usage',
+    prints: 'sock_rejections_total',
+  },
+  {
     dir: 'apps/cli',
     name: '@sock/cli',
-    siblings: ['@sock/core', '@sock/guards', '@sock/tls', '@sock/udp', '@sock/firewall'],
+    siblings: [
+      '@sock/core',
+      '@sock/guards',
+      '@sock/tls',
+      '@sock/udp',
+      '@sock/firewall',
+      '@sock/ssh',
+      '@sock/ipsec',
+      '@sock/observe',
+    ],
     extra: [],
   },
 ];

@@ -152,7 +152,7 @@ describe.skipIf(missing)('a tunnel between two namespaces', () => {
     const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     try {
-      const logs = await runReadmeUsage(import.meta.url);
+      const logs = await runReadmeUsage(import.meta.url, 'ipsec-usage');
       expect(logs[0]).toBe('ESTABLISHED AES_GCM_16-256 CURVE_25519');
       expect(logs[1]).toMatch(/^CHILD_SA site-b\{\d+\} established with SPIs/);
     } finally {
