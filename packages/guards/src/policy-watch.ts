@@ -5,6 +5,7 @@ import type { Guards } from './guards.js';
 import { type GuardsPolicy, loadPolicyFile } from './policy.js';
 import { readSettledFile } from './settled-file.js';
 
+/** Options of {@link watchPolicyFile}. */
 export interface PolicyWatchOptions {
   /**
    * How to turn the file into a policy (default `loadPolicyFile(path)`): the CLI reads its `--config`
@@ -21,9 +22,11 @@ export interface PolicyWatchOptions {
   onError?: (error: SockError) => void;
 }
 
+/** A running watch on a policy file, returned by {@link watchPolicyFile}. */
 export interface PolicyWatch {
   /** Reload now (what a change or SIGHUP does); rejects, keeping the policy in force, on any error. */
   reload(): Promise<void>;
+  /** Stop watching (and stop listening for SIGHUP); the policy in force stays. Idempotent. */
   close(): void;
 }
 

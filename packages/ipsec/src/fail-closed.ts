@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { IpsecError, IpsecErrorCode, throwIfAborted } from './errors.js';
 import { checkCidr, checkPath } from './validate.js';
 
+/** Options of {@link createFailClosed}. */
 export interface FailClosedOptions {
   /** The remote traffic selectors to protect (what `loadConnection` returned as `remoteTs`). */
   prefixes: string[];
@@ -26,6 +27,7 @@ export interface FailClosedOptions {
   table?: number | 'main';
 }
 
+/** The fail-closed routes for a set of remote prefixes, returned by {@link createFailClosed}. */
 export interface FailClosed {
   /** Install (or replace) an `unreachable` route per prefix. Idempotent. */
   install(options?: { signal?: AbortSignal }): Promise<void>;
@@ -37,6 +39,13 @@ export interface FailClosed {
 
 const NETNS = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/**
+ * Prepare `unreachable` routes for the remote traffic selectors, so traffic meant for the tunnel fails
+ * (EHOSTUNREACH) instead of leaking in the clear while the SA is down. Nothing runs until `install`.
+ * Throws IpsecError INVALID_OPTION for 0 or more than 64 prefixes, a bad prefix, namespace name, `ip` path
+ * or table (220 is charon's and refused); `install`/`remove` reject with EXEC_FAILED (they need root or
+ * CAP_NET_ADMIN).
+ */
 export function createFailClosed(options: FailClosedOptions): FailClosed {
   if (!Array.isArray(options?.prefixes) || options.prefixes.length === 0 || options.prefixes.length > 64)
     throw new IpsecError(IpsecErrorCode.INVALID_OPTION, 'prefixes: expected 1 to 64 addresses or CIDRs', {

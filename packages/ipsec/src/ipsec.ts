@@ -27,6 +27,7 @@ export interface LogLine {
   message: string;
 }
 
+/** Options of {@link Ipsec.initiate} and {@link Ipsec.terminate}. */
 export interface ControlOptions {
   signal?: AbortSignal;
   /** How long the daemon may take (it is told, and the client waits that long plus 1 s). Default 30 000 ms. */
@@ -35,8 +36,10 @@ export interface ControlOptions {
   onLog?: (line: LogLine) => void;
 }
 
+/** Options of {@link createIpsec}: those of the VICI client underneath (socket path, timeouts, limits). */
 export interface IpsecOptions extends ViciClientOptions {}
 
+/** Control of a running strongSwan charon over its VICI socket, returned by {@link createIpsec}. */
 export interface Ipsec {
   /** The daemon's name and version. */
   version(options?: { signal?: AbortSignal }): Promise<{ daemon: string; version: string }>;
@@ -45,6 +48,7 @@ export interface Ipsec {
     options: ConnectionOptions,
     control?: { signal?: AbortSignal },
   ): Promise<{ name: string; localTs: string[]; remoteTs: string[] }>;
+  /** Unload the named connection from charon; rejects with COMMAND_FAILED if charon refuses (e.g. unknown name). */
   unloadConnection(name: string, options?: { signal?: AbortSignal }): Promise<void>;
   /**
    * Load one certificate into charon's credential store: a CA to trust (`ca: true`, which must be a CA
@@ -57,19 +61,28 @@ export interface Ipsec {
   initiate(name: string, options?: ControlOptions): Promise<void>;
   /** Tear down every SA of the connection; resolves when they are gone. */
   terminate(name: string, options?: ControlOptions): Promise<void>;
+  /** The connections charon has loaded (at most 10 000 entries; more rejects with PROTOCOL). */
   listConnections(options?: { signal?: AbortSignal }): Promise<ConnectionInfo[]>;
+  /** The IKE SAs (with their CHILD SAs), all or those of connection `name`; at most 10 000 entries. */
   listSas(options?: { signal?: AbortSignal; name?: string }): Promise<IkeSaInfo[]>;
   /** `ike-updown` and `child-updown` events until `return()`/`break` or the signal. */
   events(options?: { signal?: AbortSignal }): AsyncIterableIterator<UpDownEvent>;
   /** The VICI client underneath, for commands this API does not wrap. */
   readonly vici: ViciClient;
+  /** Counters of the VICI client underneath. */
   stats(): ViciClientStats;
+  /** Close the VICI connection; pending operations fail with CLOSED and event iterators end. */
   close(): Promise<void>;
 }
 
 /** Cap on streamed list entries kept in memory (one event per SA or connection). */
 const MAX_LISTED = 10_000;
 
+/**
+ * Create an {@link Ipsec} controller. Connects lazily: nothing is opened until the first operation, which
+ * rejects with CONNECT_FAILED if charon's VICI socket cannot be reached. Throws IpsecError INVALID_OPTION
+ * for a non-positive timeout or limit.
+ */
 export function createIpsec(options: IpsecOptions = {}): Ipsec {
   const vici = createViciClient(options);
 

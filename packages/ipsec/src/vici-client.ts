@@ -24,6 +24,7 @@ import {
 /** Where charon's VICI plugin listens by default. */
 export const DEFAULT_VICI_SOCKET = '/var/run/charon.vici';
 
+/** Options of {@link createViciClient}. Every number must be positive (else INVALID_OPTION). */
 export interface ViciClientOptions {
   /** Path of the VICI unix socket. Default `/var/run/charon.vici`. */
   socket?: string;
@@ -37,9 +38,11 @@ export interface ViciClientOptions {
   maxQueuedEvents?: number;
   /** Backoff between reconnect attempts while events are subscribed. Default 100 ms doubling to 2000 ms. */
   reconnectDelayMs?: number;
+  /** Cap of the reconnect backoff. Default 2000 ms. */
   maxReconnectDelayMs?: number;
 }
 
+/** Options of one VICI operation. */
 export interface RequestOptions {
   signal?: AbortSignal;
   /** Overrides the client's `timeoutMs` for this operation. */
@@ -57,15 +60,23 @@ export interface ViciEvent {
   message: DecodedMessage;
 }
 
+/** Counters since the client was created (plain numbers for the metrics adapter). */
 export interface ViciClientStats {
+  /** Connections opened to the socket, the first one included. */
   connects: number;
+  /** Connections opened after an earlier one was lost. */
   reconnects: number;
+  /** Commands written to the daemon. */
   commands: number;
+  /** Commands or event registrations the daemon did not know (CMD_UNKNOWN / EVENT_UNKNOWN). */
   commandFailures: number;
+  /** Events received. */
   events: number;
+  /** Malformed or unexpected packets from the daemon (each drops the connection). */
   protocolErrors: number;
 }
 
+/** A client for charon's VICI socket, returned by {@link createViciClient}. Operations run one at a time. */
 export interface ViciClient {
   /** Send a command and return its response message (a `success = no` answer is not an error here). */
   request(command: string, message?: ViciMessage, options?: RequestOptions): Promise<DecodedMessage>;
@@ -82,6 +93,7 @@ export interface ViciClient {
   ): Promise<DecodedMessage>;
   /** Events as an async iterator; `return()` (or `break`, or the signal) unregisters them. */
   subscribe(events: readonly string[], options?: { signal?: AbortSignal }): AsyncIterableIterator<ViciEvent>;
+  /** A snapshot of the client's counters. */
   stats(): ViciClientStats;
   /** Close the socket; pending operations fail with CLOSED, subscriptions end. */
   close(): Promise<void>;
@@ -106,6 +118,10 @@ interface Subscriber {
   end(): void;
 }
 
+/**
+ * Create a VICI client. Connects lazily on the first operation (rejecting with CONNECT_FAILED if the socket
+ * cannot be reached); throws IpsecError INVALID_OPTION for a non-positive timeout or limit.
+ */
 export function createViciClient(options: ViciClientOptions = {}): ViciClient {
   return new Client(options);
 }

@@ -12,6 +12,10 @@ import {
 import { type LabelCap, labelCap } from './label-cap.js';
 import { createTopKeys, type TopKey } from './top-keys.js';
 
+/**
+ * Options of `createSockMetrics`; every bound has a default. `maxLabelValues` and `maxSeries` must be
+ * positive integers and `topKeys` an integer ≥ 0, else SockError INVALID_OPTION.
+ */
 export interface SockMetricsOptions {
   /** Components whose `stats()` are read at each collection; more can be added with `add()`. */
   components?: Components;
@@ -38,14 +42,23 @@ export interface Observation {
   readonly value: number;
 }
 
+/** One listener's figures since start (from its observer's events), as the status page shows them. */
 export interface ListenerFigures {
+  /** The listener's name (the label given to `observer()`, capped like every label). */
   readonly listener: string;
+  /** Connections that reached the handler. */
   readonly opened: number;
+  /** Connections open now. */
   readonly open: number;
+  /** Connections closed. */
   readonly closed: number;
+  /** Refusals that closed a connection or dropped a datagram. */
   readonly rejected: number;
+  /** Refusals only reported (shadow mode, throttling): nothing was closed. */
   readonly reported: number;
+  /** Bytes received on connections that have closed. */
   readonly bytesIn: number;
+  /** Bytes sent on connections that have closed. */
   readonly bytesOut: number;
 }
 

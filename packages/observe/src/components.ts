@@ -4,6 +4,7 @@
  * older component, or one without `stats()`, is read for what it has and skipped for the rest.
  */
 export interface StatsSource<T> {
+  /** A synchronous snapshot of the component's counters and gauges; read at every collection. */
   stats?(): T;
 }
 
@@ -29,7 +30,9 @@ export interface GuardsBanSnapshot {
   bans?: { active?: ReadonlyArray<{ key: string; until: number; offences?: number }> };
 }
 
+/** Guards as the adapters read them: `stats()` for the metrics, `snapshot()` for the status page's bans. */
 export interface GuardsSource extends StatsSource<GuardsStats> {
+  /** The guards' state, of which the status page reads the active bans; may be async (a shared store). */
   snapshot?(): GuardsBanSnapshot | Promise<GuardsBanSnapshot>;
 }
 

@@ -7,10 +7,14 @@ import type { LabelCap } from './label-cap.js';
  */
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
+/** A metric family without its values: what exporters create their instruments from. */
 export interface FamilyInfo {
+  /** Name without the prefix (`sock_` by default), e.g. `connections_opened_total`. */
   readonly name: string;
+  /** One-line description (Prometheus HELP, OpenTelemetry description). */
   readonly help: string;
   readonly type: MetricType;
+  /** The labels each value carries, in order. */
   readonly labelNames: readonly string[];
   /** OpenTelemetry unit (UCUM): `s`, `By`, `{connection}`, … */
   readonly unit: string;
@@ -18,11 +22,13 @@ export interface FamilyInfo {
   readonly component?: keyof Components;
 }
 
+/** One series of a family: its label values and its current value. */
 export interface MetricValue {
   readonly labels: Readonly<Record<string, string>>;
   readonly value: number;
 }
 
+/** A family with its values now (counters cumulative since start), as `collect()` returns it. */
 export interface MetricFamily extends FamilyInfo {
   readonly values: readonly MetricValue[];
 }

@@ -9,15 +9,21 @@ export interface TopKey {
   readonly key: string;
   /** Refusals counted (an over-estimate by at most `error`). */
   readonly count: number;
+  /** How much of `count` may have been inherited from the key it replaced (0: exact). */
   readonly error: number;
+  /** The reason of the last refusal. */
   readonly lastReason: string;
   /** Clock time (ms) of the last refusal. */
   readonly lastAt: number;
 }
 
+/** A bounded Space-Saving counter of refused keys, returned by {@link createTopKeys}. */
 export interface TopKeys {
+  /** Count one refusal of `key` for `reason` at clock time `at` (ms). */
   add(key: string, reason: string, at: number): void;
+  /** The `n` keys counted most (ties: most recent first), as copies. */
   top(n: number): TopKey[];
+  /** How many keys are tracked (at most the capacity). */
   readonly size: number;
 }
 
@@ -29,6 +35,7 @@ interface Entry {
   lastAt: number;
 }
 
+/** Create a {@link TopKeys} tracking at most `capacity` keys; a capacity of 0 or less tracks nothing. */
 export function createTopKeys(capacity: number): TopKeys {
   const entries = new Map<string, Entry>();
   return {

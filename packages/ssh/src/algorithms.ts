@@ -11,6 +11,11 @@ export interface SshAlgorithms {
   readonly compress: readonly string[];
 }
 
+/**
+ * The algorithms offered unless `algorithms` is given: curve25519 key exchange, AES-GCM then
+ * chacha20-poly1305, ETM SHA-2 MACs, ed25519 and RSA-SHA2 host keys, no compression. Nothing SHA-1,
+ * CBC or DH-group based.
+ */
 export const DEFAULT_ALGORITHMS: SshAlgorithms = {
   kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org'],
   // AES-GCM first: Node's OpenSSL does it in hardware; ssh2's chacha20-poly1305 runs in JavaScript

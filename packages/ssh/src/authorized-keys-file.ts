@@ -3,9 +3,11 @@ import { type AuthorizedKey, parseAuthorizedKeys } from './authorized-keys.js';
 
 /** Where the server reads the keys it accepts; asked on every authentication attempt. */
 export interface AuthorizedKeysSource {
+  /** The keys authorized now; an empty list authorizes nobody. */
   keys(): Promise<readonly AuthorizedKey[]>;
 }
 
+/** Options of {@link authorizedKeysFile}. */
 export interface AuthorizedKeysFileOptions {
   /** Told about refused lines and unreadable files (the refused keys are simply not authorized). */
   onError?: (message: string) => void;

@@ -17,7 +17,9 @@ export interface AuthorizedKey {
   readonly line: number;
 }
 
+/** What {@link parseAuthorizedKeys} found: the keys accepted and the lines refused. */
 export interface AuthorizedKeysParse {
+  /** The keys authorized, with their restrictions, in file order. */
   readonly keys: AuthorizedKey[];
   /** Lines refused (bad syntax, unknown or unsupported option): the key on them is not authorized. */
   readonly errors: readonly { line: number; message: string }[];

@@ -20,6 +20,11 @@ import { invalidOption, SshReason, socketError, sshError } from './reasons.js';
 import { Client } from './ssh2.js';
 import { parseSshUrl, type SshTarget } from './url.js';
 
+/**
+ * Options of {@link sshTransport}. At least one of `privateKey`, an agent (`SSH_AUTH_SOCK` by default) or
+ * `password` is required, and `fingerprints` excludes `insecureTrustOnFirstUse` (else SockError
+ * INVALID_OPTION).
+ */
 export interface SshTransportOptions {
   /** The SSH server to go through: `ssh://user@host:port` (port 22 by default). */
   via: string;

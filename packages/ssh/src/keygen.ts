@@ -1,11 +1,13 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { sha256Fingerprint } from './fingerprint.js';
 
+/** An Ed25519 key pair from {@link generateSshKey}, in the text formats OpenSSH reads. */
 export interface SshKeyPair {
   /** OpenSSH private key format (`-----BEGIN OPENSSH PRIVATE KEY-----`), unencrypted: keep it 0600. */
   readonly privateKey: string;
   /** One authorized_keys / known_hosts style line: `ssh-ed25519 AAAA… comment`. */
   readonly publicKey: string;
+  /** `SHA256:…` fingerprint of the public key, as `ssh-keygen -l` prints it. */
   readonly fingerprint: string;
 }
 

@@ -14,6 +14,10 @@ export interface KnownHostEntry {
   readonly line: number;
 }
 
+/**
+ * What {@link checkHostKey} decided: `match` (the key is listed for the host), `unknown` (the host has no
+ * entry), `mismatch` (the host has other keys: refuse, it may be an attack) or `revoked` (refuse everywhere).
+ */
 export type HostKeyVerdict =
   | { readonly status: 'match'; readonly entry: KnownHostEntry }
   | { readonly status: 'unknown' }

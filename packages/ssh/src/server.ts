@@ -30,6 +30,7 @@ export type SshRoute =
 // biome-ignore lint/suspicious/noExplicitAny: a route's server may use any codec
 export type AdoptingServer = Pick<SockServer<any, any>, 'adopt'>;
 
+/** Options of {@link createSshServer}; the numbers must be positive integers (else SockError INVALID_OPTION). */
 export interface SshServerOptions {
   /** Private host keys (OpenSSH or PEM, contents). `sock ssh keygen` writes an Ed25519 one. */
   hostKeys: readonly (string | Buffer)[];
@@ -54,22 +55,29 @@ export interface SshServerOptions {
   onError?: (message: string) => void;
 }
 
+/** Counters of an SSH server since it was created (plain numbers for the metrics adapter). */
 export interface SshServerStats {
   /** SSH key exchanges completed. */
   readonly handshakes: number;
   /** Connections that failed to authenticate (each one a `ssh-auth-failed` strike). */
   readonly authFailures: number;
+  /** Channels open now, across every SSH connection. */
   readonly channelsOpen: number;
+  /** Channels opened since start. */
   readonly channelsTotal: number;
 }
 
+/** An SSH server created by {@link createSshServer}. */
 export interface SshServer {
+  /** Start listening (TCP, as core's `listen`: port 0 picks a free one); resolves with the bound address. */
   listen(options?: ListenOptions): Promise<ServerAddress>;
+  /** The bound address, or null before `listen` resolved and once `close` was called. */
   address(): ServerAddress | null;
   /** Stop accepting and close every SSH connection (the services' own servers are closed by their owner). */
   close(options?: CloseOptions): Promise<void>;
   /** The outer core server: one connection per SSH client, where guards act. */
   readonly tcp: SockServer;
+  /** A snapshot of the server's counters. */
   stats(): SshServerStats;
 }
 

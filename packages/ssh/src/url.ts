@@ -1,9 +1,13 @@
 import { isIP } from 'node:net';
 import { invalidOption } from './reasons.js';
 
+/** An SSH destination parsed from `ssh://user@host[:port]` by {@link parseSshUrl}. */
 export interface SshTarget {
+  /** The user name, percent-decoded. */
   readonly user: string;
+  /** Host name or IP address (IPv6 without brackets). */
   readonly host: string;
+  /** TCP port; 22 when the URL gives none. */
   readonly port: number;
 }
 

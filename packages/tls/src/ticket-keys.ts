@@ -127,7 +127,9 @@ export class TicketKeys {
 
 /** What `shareTicketKeys` returns: rotate now, or stop. */
 export interface SharedTicketKeys {
+  /** Make a new current key now (the previous one still decrypts) and send both to every connected worker. */
   rotate(): void;
+  /** Stop rotating and stop answering workers' key requests; the workers keep the keys they have. */
   close(): void;
 }
 

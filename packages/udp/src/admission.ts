@@ -57,6 +57,10 @@ export interface DatagramGuard {
 export interface DatagramChecker {
   check(address: string, bytes?: number): Verdict | Promise<Verdict>;
   strike?(address: string, reason: string): unknown;
+  /**
+   * Whether `address` is banned now; asked for datagrams from sources that have not proven their address,
+   * which are dropped (as `banned`) on true without a strike. Optional: without it they are not checked.
+   */
   isBanned?(address: string): boolean | Promise<boolean>;
 }
 

@@ -61,3 +61,4 @@ export {
   type UdpSocket,
   type UdpSocketOptions,
 } from './socket.js';
+export type { UnvalidatedLimitOptions } from './unvalidated-limit.js';

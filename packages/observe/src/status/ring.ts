@@ -1,10 +1,14 @@
 /** A fixed-size ring: the newest `capacity` items, oldest first. Memory never grows past `capacity`. */
 export interface Ring<T> {
+  /** Append an item; when full, the oldest is dropped. A capacity of 0 keeps nothing. */
   push(item: T): void;
+  /** A copy of the items held, oldest first. */
   toArray(): T[];
+  /** How many items are held (at most the capacity). */
   readonly size: number;
 }
 
+/** Create an empty {@link Ring} holding at most `capacity` items (a non-negative integer). */
 export function createRing<T>(capacity: number): Ring<T> {
   const items: T[] = new Array(capacity);
   let start = 0;
