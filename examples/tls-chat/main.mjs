@@ -7,7 +7,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { createServer, delimited } from '@sock/core';
 import { createFirewall } from '@sock/firewall';
 import { createGuards } from '@sock/guards';
-import { createCA, issueClientCert, issueServerCert, peerIdentity, tlsTransport } from '@sock/tls';
+import { peerIdentity, tlsTransport } from '@sock/tls';
+import { createCA, issueClientCert, issueServerCert } from '@sock/tls/pki';
 
 const ca = await createCA();
 const serverCert = await issueServerCert(ca, { names: ['localhost'] });

@@ -1,6 +1,7 @@
 // @sock/tls: a dev PKI and a mutual-TLS echo server; the client is known by its SPIFFE ID.
 import { connect, createServer, delimited, json } from '@sock/core';
-import { createCA, issueClientCert, issueServerCert, peerIdentity, tlsClient, tlsTransport } from '@sock/tls';
+import { peerIdentity, tlsClient, tlsTransport } from '@sock/tls';
+import { createCA, issueClientCert, issueServerCert } from '@sock/tls/pki';
 
 const ca = await createCA();
 const server = await issueServerCert(ca, { names: ['localhost', '127.0.0.1'] });

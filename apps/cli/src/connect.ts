@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { describeError, EXIT, ExitError, endpoint, UsageError } from './errors.js';
 import { makeFraming } from './listen.js';
 import { addNcatConnectFlags, connectAddress, type NcatConnectFlags, parseSeconds } from './ncat-flags.js';
-import { oneOf, parseDur, parsePort } from './parse.js';
+import { oneOf, parsePort } from './parse.js';
 import { addClientSshFlags, type ClientSshFlags, clientSsh } from './ssh-flags.js';
 import { addClientTlsFlags, type ClientTlsFlags, clientTls } from './tls-flags.js';
 

@@ -5,6 +5,7 @@ import {
   type Framing,
   lengthPrefixed,
   raw,
+  type SockEvent,
   type SockServer,
 } from '@sock/core';
 import { createBanBridge, FirewallError } from '@sock/firewall';
@@ -193,11 +194,14 @@ async function listen(
     ...(transport ? { tls: transport } : {}),
     ...(bridge ? { firewall: bridge } : {}),
   });
-  const observers = observe.observers;
 
   let closeAll: () => Promise<void>;
   // Unset until listening: an error before (the port in use) is reported once, by `bindFailed`.
   let bound: { address: string; port: number } | undefined;
+  // A listener that cannot bind is reported once, by `bindFailed`: its error event is not logged too.
+  const observers = observe.observers.map((observer) => (e: SockEvent) => {
+    if (e.type !== 'error' || bound !== undefined) observer(e);
+  });
   const summary: string[] = [];
   if (flags.udp) {
     const socket: UdpSocket = createUdpSocket({
