@@ -14,7 +14,7 @@ import { tlsTransport } from '@sock/tls';
 import { createUdpSocket, type UdpSocket } from '@sock/udp';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { UsageError } from './errors.js';
+import { EXIT, ExitError, UsageError } from './errors.js';
 import { backendName, formatCommands, openFirewall, tableName } from './firewall-flags.js';
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { loadListenConfig } from './listen-config.js';
@@ -22,6 +22,7 @@ import { createLogger, type LogFormat } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { hostAndPort, oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
+import { announceReady, isListenWorker, runPrimary, workerCount, workerGuardStore } from './workers.js';
 
 export type FramingName = 'line' | 'length' | 'raw';
 
@@ -46,6 +47,7 @@ interface ListenFlags extends GuardFlags, ServerTlsFlags {
   drain?: string;
   firewall?: string;
   firewallTable?: string;
+  workers?: string;
 }
 
 export function listenCommand(program: Command): void {
@@ -69,7 +71,8 @@ export function listenCommand(program: Command): void {
     .option('--log <format>', 'log connections and decisions to stderr: json or pretty')
     .option('--log-level <level>', 'pino level (default info with --log, warn without)')
     .option('--drain <dur>', 'on SIGINT/SIGTERM, let connections finish for this long', '5s')
-    .option('--json', 'print the ready line as JSON');
+    .option('--json', 'print the ready line as JSON')
+    .option('--workers <n>', 'serve from n node:cluster worker processes; guard limits hold across them');
   addServerTlsFlags(cmd);
   addGuardFlags(cmd);
   cmd.addHelpText(
@@ -84,7 +87,12 @@ Examples:
 Prints one line on stdout when ready: "listening on <host>:<port> (<what is on>)".`,
   );
   cmd.action(async (first: string, second: string | undefined, flags: ListenFlags) => {
-    await listen(first, second, flags);
+    const workers = isListenWorker() ? undefined : workerCount(flags);
+    if (workers === undefined) await listen(first, second, flags);
+    else {
+      const status = await runPrimary(workers, flags);
+      if (status !== EXIT.OK) throw new ExitError(status);
+    }
   });
 }
 
@@ -131,6 +139,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   if (guarded) {
     try {
       guards = createGuards(guarded.policy, {
+        ...(await workerGuardStore()),
         onBan(e) {
           metrics?.ban(e.reason);
           log.warn(
@@ -260,11 +269,11 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     ? `[${bound.address}]:${bound.port}`
     : `${bound.address}:${bound.port}`;
   if (flags.json) {
-    process.stdout.write(
-      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}\n`,
+    announceReady(
+      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}`,
     );
   } else {
-    process.stdout.write(`listening on ${shown} (${summary.join(', ')})\n`);
+    announceReady(`listening on ${shown} (${summary.join(', ')})`);
   }
   log.info({ address: shown }, 'listening');
 
