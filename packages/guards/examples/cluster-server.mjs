@@ -46,7 +46,8 @@ if (cluster.isPrimary) {
 } else {
   const guards = createGuards(
     { connections: { perKey: 20 }, timeouts: { idle: '30s', handshake: '10s' } },
-    { store: await createClusterStore() },
+    // A decision waits up to 500 ms for the primary (default 50 ms), then this worker decides alone.
+    { store: await createClusterStore({ timeout: '500ms' }) },
   );
   const server = createServer({
     framing: lengthPrefixed(),
