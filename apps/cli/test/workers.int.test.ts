@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { isAlive as alive } from '../../../test-support/processes.js';
 import { type Listener, listen, logs, run, until } from './helpers.js';
 
 /** One connection that sends a line and reports whether it was echoed or closed; left open if echoed. */
@@ -16,15 +17,6 @@ function attempt(port: number): Promise<'echo' | 'closed'> {
     s.write('hi\n');
   });
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Pids of the workers that logged 'worker listening' (in the primary's log), in order. */
 const listening = (server: Listener) =>

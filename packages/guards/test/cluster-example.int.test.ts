@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { u32 } from '../../../test-support/bytes.js';
+import { isAlive as alive } from '../../../test-support/processes.js';
 
 // The README's "Across cores" recipe is examples/cluster-server.mjs, run here as a user would run it:
 // real node:cluster workers, real sockets, signals.
@@ -39,14 +40,6 @@ function start(): Promise<number> {
 }
 
 const workerPids = () => [...out.matchAll(/worker (\d+) listening/g)].map((m) => Number(m[1]));
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 async function until(check: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
