@@ -22,7 +22,7 @@ import { createLogger, type LogFormat } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { hostAndPort, oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
-import { announceReady, isListenWorker, runPrimary, workerCount, workerGuardStore } from './workers.js';
+import { isListenWorker, runPrimary, workerCount, workerGuardStore } from './workers.js';
 
 export type FramingName = 'line' | 'length' | 'raw';
 
@@ -269,11 +269,11 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     ? `[${bound.address}]:${bound.port}`
     : `${bound.address}:${bound.port}`;
   if (flags.json) {
-    announceReady(
-      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}`,
+    process.stdout.write(
+      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}\n`,
     );
   } else {
-    announceReady(`listening on ${shown} (${summary.join(', ')})`);
+    process.stdout.write(`listening on ${shown} (${summary.join(', ')})\n`);
   }
   log.info({ address: shown }, 'listening');
 

@@ -6,13 +6,12 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { createInterface } from 'node:readline';
 import { createClusterStore, type GuardStore, serveClusterPrimary } from '@sock/guards';
 import { UsageError } from './errors.js';
 import { createLogger, type LogFormat } from './log.js';
 import { parseCount, parseDur } from './parse.js';
 
-/** Tag of the primary ↔ worker messages of `sock listen` (the guards store has its own tag). */
-const TAG = 'sock.listen';
 /** Most workers: beyond a few per core they only cost memory. */
 const MAX_WORKERS = Math.max(4, availableParallelism() * 4);
 /** How long a worker's guard decision waits for the primary before deciding alone (guards' fail-open). */
@@ -41,12 +40,6 @@ export const isListenWorker = (): boolean => cluster.isWorker && process.env.SOC
 export async function workerGuardStore(): Promise<{ store?: GuardStore }> {
   if (!isListenWorker()) return {};
   return { store: (await createClusterStore({ timeout: STORE_TIMEOUT })) as unknown as GuardStore };
-}
-
-/** Print the ready line, or in a worker hand it to the primary (which prints one line for all). */
-export function announceReady(line: string): void {
-  if (isListenWorker()) process.send?.({ tag: TAG, ready: line });
-  else process.stdout.write(`${line}\n`);
 }
 
 /** The worker count asked for, checked; combinations a cluster would silently get wrong are refused. */
@@ -91,11 +84,18 @@ export async function runPrimary(count: number, flags: WorkerFlags): Promise<num
     const w = cluster.fork({ SOCK_LISTEN_WORKER: '1' });
     workers.add(w);
     let ready = false;
-    w.on('message', (m: { tag?: string; ready?: string }) => {
-      if (m?.tag !== TAG || typeof m.ready !== 'string' || ready) return;
+    // Workers run silent: their first stdout line is their ready line (the primary prints one for all),
+    // anything after it and all of stderr pass through.
+    w.process.stderr?.pipe(process.stderr, { end: false });
+    const lines = createInterface({ input: w.process.stdout! });
+    lines.on('line', (line) => {
+      if (ready) {
+        process.stdout.write(`${line}\n`);
+        return;
+      }
       ready = true;
       readyCount++;
-      firstLine ??= m.ready;
+      firstLine ??= line;
       if (!announced && readyCount === count) {
         announced = true;
         process.stdout.write(`${withWorkers(firstLine, count)}\n`);
@@ -154,6 +154,7 @@ export async function runPrimary(count: number, flags: WorkerFlags): Promise<num
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 
+  cluster.setupPrimary({ silent: true });
   for (let i = 0; i < count; i++) fork();
   const result = await done;
   shared.close();
