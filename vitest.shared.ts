@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
  * Tests import sibling packages from their sources, so a change in @sock/core is seen by @sock/guards'
  * tests without a rebuild. The built packages are checked by `pnpm lint:pkg` and the apps' tests.
  */
-const names = ['core', 'guards', 'tls', 'udp', 'firewall'];
+const names = ['core', 'guards', 'tls', 'udp', 'firewall', 'ssh'];
 export const sockAliases = Object.fromEntries(
   names.map((name) => [
     `@sock/${name}`,

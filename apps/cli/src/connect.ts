@@ -6,9 +6,10 @@ import type { Command } from 'commander';
 import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { makeFraming } from './listen.js';
 import { oneOf, parseDur, parsePort } from './parse.js';
+import { addClientSshFlags, type ClientSshFlags, clientSsh } from './ssh-flags.js';
 import { addClientTlsFlags, type ClientTlsFlags, clientTls } from './tls-flags.js';
 
-interface ConnectFlags extends ClientTlsFlags {
+interface ConnectFlags extends ClientTlsFlags, ClientSshFlags {
   udp?: boolean;
   wait?: string;
   framing?: string;
@@ -36,6 +37,7 @@ export function connectCommand(program: Command): void {
     .option('--max-frame <bytes>', 'largest message accepted from the server (default 64k)')
     .option('--json', 'print one JSON line on stderr at the end: how the connection ended');
   addClientTlsFlags(cmd);
+  addClientSshFlags(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -67,6 +69,8 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
   const framingName = oneOf(flags.framing ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
   const framing = makeFraming(framingName, flags.maxFrame);
   const tls = clientTls(flags);
+  if (tls && flags.via) throw new UsageError('--via and --tls exclude each other');
+  const ssh = await clientSsh(flags);
   if (tls?.insecureSkipVerify) {
     process.stderr.write(
       'sock: warning: --insecure: the server is not verified; anyone on the path can read and change this traffic\n',
@@ -80,6 +84,7 @@ async function connectTcp(host: string, port: number, timeoutMs: number, flags: 
       framing,
       timeoutMs,
       ...(tls ? { transport: tlsClient(tls) } : {}),
+      ...(ssh ? { transport: ssh } : {}),
     });
   } catch (err) {
     process.stderr.write(`sock: ${describeError(err)}\n`);
@@ -151,7 +156,21 @@ async function connectUdp(host: string, port: number, waitMs: number, flags: Con
   const maxPayloadBytes = flags.maxFrame
     ? Math.min(makeFraming('raw', flags.maxFrame).maxFrameBytes, 65_507)
     : 65_507;
-  const socket = createUdpSocket({ maxPayloadBytes });
+  // A closed port answers with ICMP port unreachable, which a connected socket reports as
+  // ECONNREFUSED on a later send or receive: like ncat and socat, that is "Connection refused", exit 1.
+  let refused = false;
+  let stop: () => void = () => {};
+  const socket = createUdpSocket({
+    maxPayloadBytes,
+    observers: [
+      (e) => {
+        if (e.type === 'error' && e.error.code === SockErrorCode.CONNECTION_REFUSED) {
+          refused = true;
+          stop();
+        }
+      },
+    ],
+  });
   try {
     await socket.connect({ host, port });
   } catch (err) {
@@ -162,6 +181,7 @@ async function connectUdp(host: string, port: number, waitMs: number, flags: Con
   let idle: NodeJS.Timeout | undefined;
   let stdinEnded = false;
   const done = new Promise<void>((resolve) => {
+    stop = resolve;
     const arm = () => {
       clearTimeout(idle);
       if (stdinEnded) idle = setTimeout(resolve, waitMs);
@@ -169,22 +189,40 @@ async function connectUdp(host: string, port: number, waitMs: number, flags: Con
     void (async () => {
       for await (const d of socket) {
         received++;
-        process.stdout.write(Buffer.concat([d.message, Buffer.from('\n')]));
+        process.stdout.write(d.message);
         arm();
       }
     })().catch(() => {});
     void (async () => {
-      const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
-      for await (const line of lines) await socket.send(Buffer.from(line));
+      // One datagram per line, its newline kept (as ncat sends it).
+      for await (const line of linesWithNewline(process.stdin)) await socket.send(line);
       stdinEnded = true;
       arm();
-    })().catch((err: Error) => {
-      process.stderr.write(`sock: ${describeError(err)}\n`);
+    })().catch((err: unknown) => {
+      if (SockError.isInstance(err) && err.code === SockErrorCode.CONNECTION_REFUSED) refused = true;
+      else process.stderr.write(`sock: ${describeError(err)}\n`);
       resolve();
     });
   });
   await done;
   clearTimeout(idle);
   await socket.close();
+  if (refused) {
+    process.stderr.write('sock: Connection refused\n');
+    throw new ExitError(EXIT.RUNTIME);
+  }
   endReport(flags, { ok: true, transport: 'udp', datagramsIn: received });
+}
+
+/** Lines of a stream, each with its `\n` (the last one as it ends), for one datagram per line. */
+async function* linesWithNewline(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  let pending = Buffer.alloc(0);
+  for await (const chunk of input) {
+    pending = Buffer.concat([pending, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+    for (let nl = pending.indexOf(10); nl >= 0; nl = pending.indexOf(10)) {
+      yield pending.subarray(0, nl + 1);
+      pending = pending.subarray(nl + 1);
+    }
+  }
+  if (pending.length > 0) yield pending;
 }

@@ -122,7 +122,9 @@ export function guardPolicy(
     summary.push(`idle ${flags.idleTimeout}`);
   }
   if (flags.handshakeTimeout !== undefined) {
-    timeouts.handshake = parseDur(flags.handshakeTimeout, '--handshake-timeout');
+    // The file may use the old name; the flag wins under the new one.
+    delete timeouts.handshake;
+    timeouts.firstFrame = parseDur(flags.handshakeTimeout, '--handshake-timeout');
     summary.push(`handshake ${flags.handshakeTimeout}`);
   }
   if (Object.keys(timeouts).length > 0) policy.timeouts = timeouts;

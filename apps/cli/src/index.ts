@@ -10,7 +10,9 @@ import { describeError, EXIT, ExitError, UsageError } from './errors.js';
 import { fwCommand } from './fw.js';
 import { ipsecCommand } from './ipsec.js';
 import { listenCommand } from './listen.js';
+import { sshCommand } from './ssh-command.js';
 import { tlsCheckCommand } from './tls-check.js';
+import { tunnelCommand } from './tunnel.js';
 
 const program = new Command('sock')
   .description('netcat-like TCP/TLS/UDP client and server with every sock defence as a flag')
@@ -34,6 +36,8 @@ fwCommand(program);
 benchCommand(program);
 tlsCheckCommand(program);
 ipsecCommand(program);
+tunnelCommand(program);
+sshCommand(program);
 
 function everyCommand(cmd: Command, path: string): void {
   for (const sub of cmd.commands) {

@@ -5,11 +5,10 @@ import {
   type Framing,
   lengthPrefixed,
   raw,
-  type SockEvent,
   type SockServer,
 } from '@sock/core';
 import { createBanBridge, FirewallError } from '@sock/firewall';
-import { createGuards, type Guards } from '@sock/guards';
+import { createGuards, type Guards, watchPolicyFile } from '@sock/guards';
 import { tlsTransport } from '@sock/tls';
 import { createUdpSocket, type UdpSocket } from '@sock/udp';
 import type { Command } from 'commander';
@@ -19,8 +18,9 @@ import { backendName, formatCommands, openFirewall, tableName } from './firewall
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { loadListenConfig } from './listen-config.js';
 import { createLogger, type LogFormat } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { hostAndPort, oneOf, parseDur, parseHostPort, parseSize } from './parse.js';
+import { addObserveFlags, type ObserveFlags, startObserve } from './observe.js';
+import { hostAndPort, oneOf, parseDur, parseSize } from './parse.js';
+import { addServerSshFlags, type ServerSshFlags, serverSsh } from './ssh-flags.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
 import { isListenWorker, runPrimary, workerCount, workerGuardStore } from './workers.js';
 
@@ -34,13 +34,12 @@ export function makeFraming(name: string | undefined, maxFrame: string | undefin
   return raw({ maxFrameBytes });
 }
 
-interface ListenFlags extends GuardFlags, ServerTlsFlags {
+interface ListenFlags extends GuardFlags, ServerTlsFlags, ServerSshFlags, ObserveFlags {
   echo?: boolean;
   chat?: boolean;
   udp?: boolean;
   framing?: string;
   maxFrame?: string;
-  metrics?: string;
   log?: string;
   logLevel?: string;
   json?: boolean;
@@ -67,14 +66,15 @@ export function listenCommand(program: Command): void {
       '--firewall-table <name>',
       'nftables table / iptables chain prefix for --firewall (default sockfw)',
     )
-    .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics')
     .option('--log <format>', 'log connections and decisions to stderr: json or pretty')
     .option('--log-level <level>', 'pino level (default info with --log, warn without)')
     .option('--drain <dur>', 'on SIGINT/SIGTERM, let connections finish for this long', '5s')
     .option('--json', 'print the ready line as JSON')
     .option('--workers <n>', 'serve from n node:cluster worker processes; guard limits hold across them');
   addServerTlsFlags(cmd);
+  addServerSshFlags(cmd);
   addGuardFlags(cmd);
+  addObserveFlags(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -104,7 +104,6 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   const framing = makeFraming(framingName, flags.maxFrame);
   const logFormat =
     flags.log === undefined ? undefined : oneOf(flags.log, ['json', 'pretty'] as const, '--log');
-  const metricsAt = flags.metrics === undefined ? undefined : parseHostPort(flags.metrics, '--metrics');
   const drainMs = parseDur(flags.drain ?? '5s', '--drain');
   const config = flags.config ? await loadListenConfig(flags.config) : undefined;
   const guarded = guardPolicy(flags, config?.guards);
@@ -113,6 +112,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       ? undefined
       : parseDur(flags.handshakeTimeout, '--handshake-timeout');
   const tls = serverTls(flags, handshakeMs, config?.tls);
+  const ssh = serverSsh(flags, { tls: tls !== undefined, udp: flags.udp === true });
   if (flags.udp && tls)
     throw new UsageError(
       '--udp and --tls exclude each other (Node has no DTLS; a tls section in --config means --tls)',
@@ -125,7 +125,6 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
   }
 
   const log: Logger = createLogger(logFormat as LogFormat | undefined, flags.logLevel);
-  const metrics: Metrics | undefined = metricsAt ? createMetrics() : undefined;
 
   // Firewall: bans go to the kernel (or, in plan mode, the change is printed).
   const firewall = fwBackend ? openFirewall(fwBackend, { table: fwTable }) : undefined;
@@ -141,11 +140,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       guards = createGuards(guarded.policy, {
         ...(await workerGuardStore()),
         onBan(e) {
-          metrics?.ban(e.reason);
-          log.warn(
-            { key: e.key, reason: e.reason, durationMs: e.durationMs, offences: e.offences },
-            'banned',
-          );
+          observe.ban(e);
           if (bridge) bridge.onBan({ key: e.key, durationMs: e.durationMs, reason: e.reason });
           else if (firewall) {
             firewall.ban(e.key, { ttl: Math.max(1000, e.durationMs), reason: e.reason }).then(
@@ -168,43 +163,40 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       throw new UsageError((err as Error).message);
     }
   }
+  // --config reloads whole on change and on SIGHUP (flags laid over it again); a bad file keeps the old.
+  const policyWatch =
+    guards && flags.config
+      ? watchPolicyFile(guards, flags.config, {
+          sighup: true,
+          load: async (path) => guardPolicy(flags, (await loadListenConfig(path)).guards)?.policy ?? {},
+          onReload: () => log.info({ config: flags.config }, 'policy reloaded'),
+          onError: (err) =>
+            log.error({ code: err.code }, `policy reload failed, keeping the old: ${err.message}`),
+        })
+      : undefined;
 
-  const observers = [
-    (e: SockEvent) => metrics?.observe(e),
-    (e: SockEvent) => {
-      if (e.type === 'open')
-        log.info({ peer: `${e.conn.remoteAddress}:${e.conn.remotePort}`, id: e.conn.id }, 'open');
-      else if (e.type === 'close')
-        log.info(
-          { peer: `${e.conn.remoteAddress}:${e.conn.remotePort}`, id: e.conn.id, reason: e.reason },
-          'close',
-        );
-      else if (e.type === 'reject') {
-        log.warn(
-          {
-            peer: e.conn.remoteAddress,
-            stage: e.stage,
-            plugin: e.plugin,
-            reason: e.reason,
-            key: e.key,
-            closed: e.closed,
-          },
-          e.message ?? 'rejected',
-        );
-      } else if (e.type === 'error') log.error({ code: e.error.code }, e.error.message);
-    },
-  ];
+  const transport = tls
+    ? tlsTransport({ ...tls.options, onReloadError: (e) => log.error(e.message) })
+    : undefined;
+  const observe = startObserve(flags, log, {
+    ...(guards ? { guards } : {}),
+    ...(transport ? { tls: transport } : {}),
+    ...(bridge ? { firewall: bridge } : {}),
+  });
+  const observers = observe.observers;
 
   let closeAll: () => Promise<void>;
   let bound: { address: string; port: number };
   const summary: string[] = [];
   if (flags.udp) {
     const socket: UdpSocket = createUdpSocket({
-      maxPayloadBytes: Math.min(framing.maxFrameBytes, 65_507),
+      // The library's safe default (1232 bytes) unless --max-frame asks for more.
+      ...(flags.maxFrame !== undefined ? { maxPayloadBytes: Math.min(framing.maxFrameBytes, 65_507) } : {}),
       guards: guards ? [guards] : [],
       observers,
       antiAmplification: true,
     });
+    observe.metrics.add({ udp: socket });
     bound = await socket.bind({ host, port });
     summary.push('udp', mode);
     void serveUdp(socket, mode, log);
@@ -213,11 +205,10 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     const peers = new Set<Connection<Buffer, Uint8Array>>();
     const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
       framing,
-      plugins: guards ? [guards.plugin] : [],
+      // Under --ssh the guards sit on the SSH listener, where the TCP connections are.
+      plugins: [...(guards && !ssh ? [guards.plugin] : []), ...observe.plugins],
       observers,
-      ...(tls
-        ? { transport: tlsTransport({ ...tls.options, onReloadError: (e) => log.error(e.message) }) }
-        : {}),
+      ...(transport ? { transport } : {}),
       handler: async (conn) => {
         peers.add(conn);
         try {
@@ -234,19 +225,30 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
         }
       },
     });
-    bound = await server.listen({ host, port });
-    summary.push(tls ? tls.summary : 'tcp', mode, `${framingName} ≤ ${framing.maxFrameBytes} B`);
-    closeAll = () => server.close({ drainMs });
+    const overSsh = ssh
+      ? await ssh.start(
+          server,
+          { host, port },
+          { plugins: guards ? [guards.plugin] : [], observers, onError: (m) => log.error(m) },
+        )
+      : undefined;
+    bound = overSsh ?? (await server.listen({ host, port }));
+    summary.push(
+      tls ? tls.summary : overSsh ? `ssh service ${overSsh.service}` : 'tcp',
+      mode,
+      `${framingName} ≤ ${framing.maxFrameBytes} B`,
+    );
+    closeAll = async () => {
+      await overSsh?.server.close({ drainMs });
+      await server.close({ drainMs });
+    };
   }
   summary.push(guarded ? `guards: ${guarded.summary.join(', ')}` : 'guards: off');
   if (fwBackend)
     summary.push(`firewall: ${fwBackend === 'plan' ? 'plan (prints, applies nothing)' : fwBackend}`);
-  let metricsUrl: string | undefined;
-  if (metrics && metricsAt) {
-    const m = await metrics.serve(metricsAt.host, metricsAt.port);
-    metricsUrl = `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`;
-    summary.push(`metrics ${metricsUrl}`);
-  }
+  const served = await observe.serve();
+  summary.push(...served.summary);
+  const metricsUrl = served.metricsUrl;
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -255,9 +257,10 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
       log.info({ signal, drainMs }, 'draining');
       void (async () => {
         await closeAll();
+        policyWatch?.close();
         guards?.close();
         await bridge?.close();
-        await metrics?.close();
+        await observe.close();
         log.info('stopped');
         resolve();
       })();
@@ -270,7 +273,7 @@ async function listen(first: string, second: string | undefined, flags: ListenFl
     : `${bound.address}:${bound.port}`;
   if (flags.json) {
     process.stdout.write(
-      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null })}\n`,
+      `${JSON.stringify({ event: 'listening', address: bound.address, port: bound.port, transport: flags.udp ? 'udp' : tls ? 'tls' : ssh ? 'ssh' : 'tcp', mode, framing: framingName, maxFrameBytes: framing.maxFrameBytes, guards: guarded?.summary ?? [], firewall: fwBackend ?? null, metrics: metricsUrl ?? null, status: served.statusUrl ?? null })}\n`,
     );
   } else {
     process.stdout.write(`listening on ${shown} (${summary.join(', ')})\n`);

@@ -48,7 +48,8 @@ export function parseSize(value: string, what: string): number {
 /** A duration through core's one parser; a usage error naming the flag when it does not parse. */
 export function parseDur(value: string, what: string): number {
   try {
-    return parseDuration(value, what);
+    // The CLI documents a bare number as milliseconds; the library grammar wants a unit in strings.
+    return parseDuration(/^\d+$/.test(value) ? Number(value) : value, what);
   } catch {
     throw new UsageError(
       `${what} must be a duration like 500ms, 10s, 5m or a number of ms, got ${JSON.stringify(value)}`,

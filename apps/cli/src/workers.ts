@@ -27,6 +27,8 @@ export interface WorkerFlags {
   chat?: boolean;
   udp?: boolean;
   metrics?: string;
+  status?: string;
+  ssh?: boolean;
   firewall?: string;
   drain?: string;
   log?: string;
@@ -54,6 +56,8 @@ export function workerCount(flags: WorkerFlags): number | undefined {
   if (flags.chat) refuse('--chat', 'a chat room would be split between the workers');
   if (flags.udp) refuse('--udp', 'use one process for UDP');
   if (flags.metrics) refuse('--metrics', 'each worker would report only its own counters');
+  if (flags.status) refuse('--status', 'each worker would show only its own connections');
+  if (flags.ssh) refuse('--ssh', 'run the SSH listener in one process');
   if (flags.firewall) refuse('--firewall', 'every worker would apply the same bans');
   return n;
 }

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,4 +159,37 @@ describe('bad --config files exit 2 naming the field', () => {
       expect(r.code).toBe(2);
     });
   }
+});
+
+describe('sock listen --config reloads', () => {
+  it('the whole policy on change and on SIGHUP; a bad file keeps the old one', async () => {
+    const file = config('reload.yaml', 'guards:\n  ip:\n    deny: [127.0.0.14]\n');
+    const server = await listen(['0', '--log', 'json', '--config', file]);
+    const denied = await peer(server.port, { localAddress: '127.0.0.14' });
+    await denied.closed;
+    // Atomic replace: the new file is written beside and renamed over the old.
+    const replace = (text: string) => {
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    };
+    replace('guards:\n  ip:\n    deny: [127.0.0.15]\n');
+    await until(() => server.stderr().includes('policy reloaded'), 5000, 'reload');
+    const now = await peer(server.port, { localAddress: '127.0.0.15' });
+    await now.closed;
+    const free = await peer(server.port, { localAddress: '127.0.0.14' });
+    free.socket.write('hi\n');
+    await until(() => free.received().includes('hi'), 5000, 'echo from the no longer denied address');
+    free.socket.destroy();
+    replace('guards:\n  ip:\n    deny: [not-an-address]\n');
+    await until(() => server.stderr().includes('policy reload failed'), 5000, 'reload failure');
+    const still = await peer(server.port, { localAddress: '127.0.0.15' });
+    await still.closed;
+    // SIGHUP reloads too.
+    const before = server.stderr().split('policy reloaded').length;
+    writeFileSync(file, 'guards:\n  ip:\n    deny: [127.0.0.16]\n');
+    server.child.kill('SIGHUP');
+    await until(() => server.stderr().split('policy reloaded').length > before, 5000, 'SIGHUP reload');
+    expect(rejections(server).filter((r) => r === 'ip-denied').length).toBeGreaterThanOrEqual(3);
+    await server.stop();
+  });
 });

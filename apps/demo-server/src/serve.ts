@@ -1,7 +1,7 @@
 /**
  * `pnpm demo:serve`: the secure chat service, kept running until SIGINT/SIGTERM, then drained.
  * Flags: --firewall nft|iptables|plan (default plan; nft/iptables need root). PORT, EDGE_PORT, UDP_PORT,
- * METRICS_PORT, HOST from the environment (defaults 7000, 7001, 7000/udp, 9464, 127.0.0.1).
+ * METRICS_PORT, STATUS_PORT, HOST from the environment (defaults 7000, 7001, 7000/udp, 9464, 9465, 127.0.0.1).
  */
 import { parseArgs } from 'node:util';
 import type { BackendName } from '@sock/firewall';
@@ -36,6 +36,7 @@ const service = await startService({
   edgePort: env('EDGE_PORT', 7001),
   udpPort: env('UDP_PORT', 7000),
   metricsPort: env('METRICS_PORT', 9464),
+  statusPort: env('STATUS_PORT', 9465),
   firewall,
   log,
 });
@@ -45,6 +46,7 @@ process.stderr.write(
   [
     `sock demo chat listening on ${tcp.address}:${tcp.port} (TLS with client certificates; PKI in ${pki.dir})`,
     `  edge (PROXY protocol from ${LIMITS.trustedProxy}): ${service.edge.address}:${service.edge.port}   UDP pings: ${service.udp.address}:${service.udp.port}   metrics: ${service.metrics.url}`,
+    `  live status page: ${service.status.url}`,
     `  limits: ${LIMITS.maxFrameBytes} B/message, ${LIMITS.messagesPerSecond} messages/s, first message within ${LIMITS.handshake}, ban after ${LIMITS.banAfterStrikes} strikes for ${LIMITS.banTime}; firewall: ${service.firewall}`,
     '',
     'connect as alice (then type {"type":"hello","name":"alice"} and {"type":"say","text":"hi"}):',

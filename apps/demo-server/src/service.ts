@@ -1,14 +1,18 @@
 import { join } from 'node:path';
-import type { SockEvent } from '@sock/core';
 import { json } from '@sock/core';
 import { type ApplyResult, type BackendName, createBanBridge, createFirewall } from '@sock/firewall';
 import { type BanEvent, createGuards, type GuardsPolicy } from '@sock/guards';
+import { createRing } from '@sock/observe';
+import { decisionLog } from '@sock/observe/pino';
+import { prometheusMetrics, serveMetrics } from '@sock/observe/prometheus';
+import { serveStatus } from '@sock/observe/status';
 import { peerIdentity, tlsTransport } from '@sock/tls';
 import { createUdpServer } from '@sock/udp';
 import type { Logger } from 'pino';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { createChatServer } from './chat-server.js';
-import { createDemoMetrics } from './metrics.js';
 import { ensurePki, TRUST_DOMAIN } from './pki.js';
+import { createRecentEvents } from './recent-events.js';
 
 /** The limits the demo shows, printed at start so they are visible. */
 export const LIMITS = {
@@ -31,6 +35,8 @@ export interface ServiceOptions {
   edgePort?: number;
   udpPort?: number;
   metricsPort?: number;
+  /** The live status page (loopback only). Default 0 (a free port). */
+  statusPort?: number;
   firewall?: BackendName;
   log: Logger;
 }
@@ -51,10 +57,19 @@ export async function startService(options: ServiceOptions) {
   const host = options.host ?? '127.0.0.1';
   const pki = await ensurePki(options.stateDir);
   if (pki.created) log.info({ dir: pki.dir }, 'created the dev PKI');
-  const metrics = createDemoMetrics();
-  const events: SockEvent[] = [];
-  const plans: Array<{ key: string; result: ApplyResult }> = [];
-  const firewallErrors: string[] = [];
+  // Everything the service remembers is bounded: it runs for days under attack.
+  const events = createRecentEvents(1000);
+  const plans = createRing<{ key: string; result: ApplyResult }>(100);
+  const firewallErrors = createRing<string>(100);
+  const bans = createRing<BanEvent>(1000);
+  const registry = new Registry();
+  const pings = new Counter({
+    name: 'sock_demo_presence_pings_total',
+    help: 'UDP presence pings answered',
+    registers: [registry],
+  });
+  const online = new Gauge({ name: 'sock_demo_online', help: 'Chat users online', registers: [registry] });
+  const decisions = decisionLog(log);
 
   const backend = options.firewall ?? 'plan';
   const firewall = createFirewall({
@@ -79,12 +94,10 @@ export async function startService(options: ServiceOptions) {
     bans: { duration: LIMITS.banTime },
     proxy: { trusted: [LIMITS.trustedProxy] },
   };
-  const bans: BanEvent[] = [];
   const guards = createGuards(policy, {
     onBan(e) {
       bans.push(e);
-      metrics.bans.inc({ reason: e.reason });
-      log.warn({ key: e.key, reason: e.reason, durationMs: e.durationMs }, 'banned');
+      decisions.ban(e);
       if (bridge) bridge.onBan({ key: e.key, durationMs: e.durationMs, reason: e.reason });
       else {
         firewall.ban(e.key, { ttl: e.durationMs, reason: e.reason }).then(
@@ -98,17 +111,6 @@ export async function startService(options: ServiceOptions) {
     },
   });
 
-  const observers = [
-    (e: SockEvent) => events.push(e),
-    (e: SockEvent) => metrics.observe(e),
-    (e: SockEvent) => {
-      if (e.type === 'reject')
-        log.warn({ peer: e.conn.remoteAddress, stage: e.stage, reason: e.reason }, e.message ?? 'rejected');
-      else if (e.type === 'open')
-        log.info({ peer: e.conn.remoteAddress, transport: e.conn.transport }, 'open');
-      else if (e.type === 'close') log.info({ peer: e.conn.remoteAddress, reason: e.reason }, 'close');
-    },
-  ];
   const transport = tlsTransport({
     cert: { path: pki.server.cert },
     key: { path: pki.server.key },
@@ -117,26 +119,41 @@ export async function startService(options: ServiceOptions) {
     authorize: { trustDomain: TRUST_DOMAIN },
     handshakeTimeout: LIMITS.handshake,
   });
+  const metrics = prometheusMetrics(registry, {
+    components: { guards, tls: transport, ...(bridge ? { firewall: bridge } : {}) },
+  });
+  const observersOf = (listener: string) => [
+    events.observer(listener),
+    metrics.observer(listener),
+    decisions.observer,
+  ];
   const members = new Map();
   const chatOptions = {
     maxFrameBytes: LIMITS.maxFrameBytes,
-    observers,
     transport,
     members,
     nameOf: (conn: Parameters<typeof peerIdentity>[0]) => peerIdentity(conn)?.commonName,
-    onOnline: (n: number) => metrics.online.set(n),
+    onOnline: (n: number) => online.set(n),
   };
-  const direct = createChatServer({ ...chatOptions, plugins: [guards.createPlugin({ proxy: false })] });
-  const edge = createChatServer({ ...chatOptions, plugins: [guards.createPlugin({ proxy: true })] });
+  const direct = createChatServer({
+    ...chatOptions,
+    observers: observersOf('direct'),
+    plugins: [guards.createPlugin({ proxy: false }), metrics.plugin('direct')],
+  });
+  const edge = createChatServer({
+    ...chatOptions,
+    observers: observersOf('edge'),
+    plugins: [guards.createPlugin({ proxy: true }), metrics.plugin('edge')],
+  });
 
   const udp = createUdpServer<Presence, { type: 'pong'; name: string; online: number; validated: boolean }>({
     codec: json(),
     cookies: {},
     requireCookie: true,
     guards: [guards],
-    observers: [(e) => events.push(e), (e) => metrics.observe(e)],
+    observers: observersOf('udp'),
     handler(request, context) {
-      metrics.pings.inc();
+      pings.inc();
       return {
         type: 'pong',
         name: String(request.name).slice(0, 32),
@@ -149,23 +166,33 @@ export async function startService(options: ServiceOptions) {
   const tcp = await direct.listen({ host, port: options.port ?? 0 });
   const edgeAddr = await edge.listen({ host, port: options.edgePort ?? 0 });
   const udpAddr = await udp.bind({ host, port: options.udpPort ?? 0 });
-  const metricsAddr = await metrics.serve(host, options.metricsPort ?? 0);
+  metrics.add({ udp });
+  const metricsAt = await serveMetrics(registry, { host, port: options.metricsPort ?? 0 });
+  const status = await serveStatus(metrics, { host, port: options.statusPort ?? 0 });
 
   return {
     pki,
     tcp,
     edge: edgeAddr,
     udp: udpAddr,
-    metrics: {
-      host: metricsAddr.address,
-      port: metricsAddr.port,
-      url: `http://${host}:${metricsAddr.port}/metrics`,
-    },
+    metrics: { host: metricsAt.host, port: metricsAt.port, url: metricsAt.url },
+    status: { url: status.url },
+    collector: metrics,
+    registry,
     firewall: backend,
-    events,
-    bans,
-    plans,
-    firewallErrors,
+    /** The newest 1000 decisions (plain records, no connections held). */
+    get events() {
+      return events.list();
+    },
+    get bans() {
+      return bans.toArray();
+    },
+    get plans() {
+      return plans.toArray();
+    },
+    get firewallErrors() {
+      return firewallErrors.toArray();
+    },
     guards,
     udpServer: udp,
     async close(drainMs = 1000): Promise<void> {
@@ -173,7 +200,8 @@ export async function startService(options: ServiceOptions) {
       guards.close();
       transport.close();
       await bridge?.close();
-      await metrics.close();
+      decisions.close();
+      await Promise.all([metricsAt.close(), status.close()]);
     },
   };
 }

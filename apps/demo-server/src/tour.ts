@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { connect, delimited, json, type SockEvent } from '@sock/core';
+import { connect, delimited, json } from '@sock/core';
 import { proxyV1Header } from '@sock/guards';
 import { tlsClient } from '@sock/tls';
 import { createUdpClient } from '@sock/udp';
@@ -56,10 +56,9 @@ async function rejectionOf(address: string, reasons: string[], timeoutMs = 5000)
   const end = Date.now() + timeoutMs;
   for (;;) {
     const e = service.events.find(
-      (ev): ev is Extract<SockEvent, { type: 'reject' }> =>
-        ev.type === 'reject' && ev.conn.remoteAddress === address && reasons.includes(ev.reason),
+      (ev) => ev.type === 'reject' && ev.remoteAddress === address && reasons.includes(ev.reason ?? ''),
     );
-    if (e) return e.reason;
+    if (e) return e.reason ?? 'none';
     if (Date.now() > end) return 'none';
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -214,10 +213,9 @@ results.push(
         const end = Date.now() + 3000;
         while (reasons.length === before && Date.now() < end) {
           const seen = service.events.filter(
-            (e): e is Extract<SockEvent, { type: 'reject' }> =>
-              e.type === 'reject' && e.conn.remoteAddress === FLOODER && e.closed,
+            (e) => e.type === 'reject' && e.remoteAddress === FLOODER && e.closed,
           );
-          if (seen.length > before) reasons.push(seen[before]!.reason);
+          if (seen.length > before) reasons.push(seen[before]!.reason ?? '');
           else await new Promise((r) => setTimeout(r, 20));
         }
       }

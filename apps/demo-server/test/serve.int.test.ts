@@ -25,6 +25,7 @@ it('pnpm demo:serve prints a sock connect line that works for a certified user',
       EDGE_PORT: '0',
       UDP_PORT: '0',
       METRICS_PORT: '0',
+      STATUS_PORT: '0',
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -51,6 +52,14 @@ it('pnpm demo:serve prints a sock connect line that works for a certified user',
   });
   expect(JSON.parse(result.stdout.split('\n')[0]!)).toMatchObject({ type: 'welcome', name: 'alice' });
   expect(result.code).toBe(0);
+  // The live status page's data: alice's connection on the direct listener, beside the edge and UDP ones.
+  const statusUrl = /live status page: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(err)?.[1];
+  expect(statusUrl).toBeDefined();
+  const report = (await (await fetch(`${statusUrl}status.json`)).json()) as {
+    listeners: Array<{ listener: string; opened: number }>;
+  };
+  expect(report.listeners.map((l) => l.listener).sort()).toEqual(['direct', 'edge', 'udp']);
+  expect(report.listeners.find((l) => l.listener === 'direct')?.opened).toBe(1);
   child.kill('SIGTERM');
   const code = await new Promise((r) => child!.on('close', r));
   expect(code).toBe(0);

@@ -1,6 +1,8 @@
 // pnpm bench (core): raw node:net vs @sock/core, same u32 length-prefixed echo, 64 connections, 1 KiB.
 // Usage: node bench/run.mjs [--json] [--seconds N] [--rounds N]
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { compare, printTable } from './harness.mjs';
 
 const args = process.argv.slice(2);
@@ -34,6 +36,62 @@ const names = {
   'echo-onMessage': 'echo throughput, 64 conns, 1 KiB, onMessage callback (core / raw node:net)',
   accept: 'new connections/s (core / raw node:net)',
 };
+// The inbox bound (issue 13): heap per connection for each attack alone (200 connections), then the stress
+// run: 1,000 connections each doing cases 2–4 at once. Server heap, Buffers and RSS against the bound.
+const inbox = async (argv) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [here('./inbox-bound.mjs'), '--json', ...argv],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 10 * 60_000,
+    },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop());
+};
+if (!json) console.error('inbox bound: 200 connections per case, then 1,000 doing the worst at once ...');
+const perCase = await inbox(['--conns', '200', '--cases', 'replies,async,empty,worst']);
+const stress = await inbox(['--conns', '1000', '--cases', 'worst']);
+const caseNames = {
+  replies: 'error replies owed (case 2)',
+  async: 'async decodes pending (case 3)',
+  empty: 'empty frames (case 4)',
+  worst: 'cases 2–4 at once, largest frames',
+};
+/** A KiB-per-connection row with the bound as its ceiling. */
+const underBound = (name, kib, bound) => ({
+  name: `${name} (KiB, bound ${bound.toFixed(0)})`,
+  unit: 'KiB',
+  value: kib,
+  target: bound,
+  targetKind: 'max',
+  targetOn: 'value',
+  met: kib <= bound,
+});
+const boundRows = [
+  ...perCase.rows.map((r) =>
+    underBound(
+      `inbox bound: server heap+Buffers per connection, ${caseNames[r.case]}, 200 stalled conns`,
+      r.perConnKiB,
+      r.boundKiB,
+    ),
+  ),
+  ...stress.rows.flatMap((r) => [
+    underBound(
+      'stress: 1,000 conns doing cases 2–4 at once: server heap+Buffers per connection',
+      r.perConnKiB,
+      r.boundKiB,
+    ),
+    underBound(
+      'stress: 1,000 conns doing cases 2–4 at once: server RSS above 1,000 idle conns, per connection',
+      ((r.rssMiB - r.idleRssMiB) * 1024) / r.conns,
+      r.boundKiB,
+    ),
+    { name: 'stress: server heap used, 1,000 attacking conns (MiB)', unit: 'MiB', value: r.heapMiB },
+    { name: 'stress: server RSS, 1,000 attacking conns (MiB)', unit: 'MiB', value: r.rssMiB },
+  ]),
+];
+
 if (json) {
   // The shape every package's benchmark prints with --json; bench/report.mjs at the root collects them.
   const results = rows.flatMap((r) => [
@@ -55,7 +113,11 @@ if (json) {
       ratio: r.candidateP99 / r.baselineP99,
     },
   ]);
+  results.push(...boundRows);
   console.log(JSON.stringify({ package: '@sock/core', node: process.version, results }));
 } else {
   console.log(printTable('@sock/core vs raw node:net (median of alternating runs)', rows, targets));
+  console.table(
+    boundRows.map(({ name, value, target }) => ({ name, value: Number(value.toFixed(1)), target })),
+  );
 }

@@ -1,7 +1,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type BackoffOptions, backoffDelay, checkBackoff, sleep } from './backoff.js';
 import { bytes, type Codec } from './codec.js';
-import { type Connection, type ConnectionOptions, SockConnection } from './connection.js';
+import { type Connection, type ConnectionOptions, clientEnv, SockConnection } from './connection.js';
 import { fromSocketError, SockError, SockErrorCode } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
@@ -95,7 +96,7 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
   const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   const transport = options.transport ?? tcp(options.noDelay ?? true);
-  let socket: Socket;
+  let socket: Duplex;
   try {
     if (combined.aborted) throw combined.reason;
     socket = await transport.dial({ host, port, localAddress: options.localAddress, signal: combined });
@@ -123,10 +124,9 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
       framing: options.framing ?? lengthPrefixed(),
       codec: options.codec ?? (bytes() as unknown as Codec<In, Out>),
     },
-    { plugins: [], observers: [], now: Date.now, transport: transport.name },
+    clientEnv<In, Out>(transport.name),
   );
-  conn.reachedHandler = true;
-  conn.start();
+  conn.open();
   return conn;
 }
 

@@ -1,18 +1,23 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { canonicalPeer } from './address.js';
 import type { Codec } from './codec.js';
 import { fromSocketError, SockError, SockErrorCode } from './errors.js';
 import type { FrameDecoder, Framing } from './framing/framing.js';
+import { Inbox, type InboxEntry, PendingDecode, PendingReply, SKIP } from './inbox.js';
 import { notify, type Observer } from './observer.js';
 import type {
+  AdoptedPeer,
   CloseInfo,
   ConnectionControl,
   ConnectionStats,
   PeerAddress,
   Plugin,
   Rejection,
+  ServerTransport,
   Stage,
+  Verdict,
   Violation,
 } from './pipeline.js';
 
@@ -24,10 +29,19 @@ export type FrameTooLargePolicy = 'close' | 'reply-close';
 export interface ConnectionOptions<In, Out> {
   framing: Framing;
   codec: Codec<In, Out>;
-  /** Largest number of bytes queued for a peer that does not read. Default 1 MiB. */
+  /**
+   * Largest number of bytes queued for a peer that does not read. A frame is always accepted into an
+   * empty buffer, so one reply may be larger than this (up to `maxFrameBytes`). Default 1 MiB.
+   */
   maxWriteBufferBytes?: number;
-  /** Decoded messages held for a handler that has not read them yet; reading pauses above it. Default 16. */
+  /**
+   * Entries the inbox holds for a reader that has not taken them: decoded messages, decodes still
+   * running (async schemas) and error replies owed all count. At the limit decoding stops, mid-read,
+   * and the socket pauses. Default 16.
+   */
   maxQueuedMessages?: number;
+  /** Frame bytes the inbox holds (the same entries); one frame may pass it. Default 1 MiB. */
+  maxQueuedBytes?: number;
   onInvalidMessage?: InvalidMessagePolicy;
   onFrameTooLarge?: FrameTooLargePolicy;
   /** The message sent for the `reply` policies. */
@@ -46,6 +60,11 @@ export interface SendOptions {
  * `closed` then says why.
  */
 export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionControl, AsyncIterable<In> {
+  /**
+   * Resolves when the bytes are handed to the kernel. A failure (the peer does not read, the socket
+   * broke) closes the connection with its reason and rejects; not awaiting the promise is safe: it never
+   * becomes an unhandled rejection.
+   */
   send(message: Out, options?: SendOptions): Promise<void>;
   /** Flush what is queued, end our side, and resolve once the socket is closed. */
   close(): Promise<void>;
@@ -53,32 +72,82 @@ export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionCon
   destroy(error?: SockError): void;
   /** Resolves (never rejects) when the socket is closed. */
   readonly closed: Promise<CloseInfo>;
-  /** The underlying socket (a TLSSocket under TLS): for what sock does not wrap. */
-  readonly socket: Socket;
+  /**
+   * The underlying stream: a net.Socket, a TLSSocket under TLS, or the Duplex given to `server.adopt()`.
+   * For what sock does not wrap.
+   */
+  readonly socket: Duplex;
 }
 
-export interface ConnectionEnv {
+/**
+ * A connection's life, in order; it only moves forward. `preface`, `accept` and `handshake` are the
+ * pipeline stages before the first frame is read; `open` reads frames and runs the handler; `closing`
+ * has begun to end the stream; `closed` is after the socket's `close`.
+ */
+export type Phase = 'preface' | 'accept' | 'handshake' | 'open' | 'closing' | 'closed';
+// Phases as small integers: compared on every send and read, so a number, not a string lookup.
+const PREFACE = 0;
+const ACCEPT = 1;
+const HANDSHAKE = 2;
+const OPEN = 3;
+const CLOSING = 4;
+const CLOSED = 5;
+const PHASES: readonly Phase[] = ['preface', 'accept', 'handshake', 'open', 'closing', 'closed'];
+
+/** What every connection of one server (or one client) shares: computed once, read per connection. */
+export interface ConnectionEnv<In, Out> {
   readonly plugins: readonly Plugin[];
+  readonly prefaceHooks: readonly Plugin[];
+  readonly acceptHooks: readonly Plugin[];
+  readonly handshakeHooks: readonly Plugin[];
+  readonly frameHooks: readonly Plugin[];
   readonly observers: readonly Observer[];
   readonly now: () => number;
   readonly transport: string;
+  readonly serverTransport?: ServerTransport | undefined;
+  readonly handler?: ((conn: Connection<In, Out>) => void | Promise<void>) | undefined;
+  readonly onMessage?: ((message: In, conn: Connection<In, Out>) => void | Promise<void>) | undefined;
+  /** True once the server is closing: a connection that finishes its pipeline then is refused. */
+  readonly refusing?: (() => boolean) | undefined;
+}
+
+/** Client connections: no stages, no handler; the caller iterates. */
+export function clientEnv<In, Out>(transport: string): ConnectionEnv<In, Out> {
+  return {
+    plugins: [],
+    prefaceHooks: [],
+    acceptHooks: [],
+    handshakeHooks: [],
+    frameHooks: [],
+    observers: [],
+    now: Date.now,
+    transport,
+  };
 }
 
 let nextId = 1;
 
-class PendingReply {
-  constructor(readonly error: SockError) {}
-}
-
 const DEFAULT_WRITE_BUFFER = 1024 * 1024;
+const DEFAULT_QUEUED_BYTES = 1024 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = Buffer.alloc(0);
+const noop = (): void => {};
 
-/** @internal The one implementation behind server and client connections. */
+/** A rejected promise that is already handled: the caller may await it, and ignoring it is harmless. */
+function refused(error: unknown): Promise<void> {
+  const p = Promise.reject(error);
+  p.catch(noop);
+  return p;
+}
+
+/**
+ * @internal The one implementation behind server and client connections, and the one owner of a
+ * connection's state: it runs its own pipeline, its handler or listener, and its close. The server only
+ * creates connections and counts them.
+ */
 export class SockConnection<In, Out> implements Connection<In, Out> {
   readonly id = nextId++;
   readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
-  private localsMap: Map<symbol, unknown> | undefined;
   readonly openedAt: number;
   remoteAddress: string;
   remotePort: number;
@@ -87,74 +156,80 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   readonly localPort: number;
   readonly socketAddress: string;
   readonly socketPort: number;
-  socket: Socket;
+  socket: Duplex;
+  readonly identity: Readonly<Record<string, unknown>> | undefined;
+  readonly transport: string;
   readonly closed: Promise<CloseInfo>;
+  /** @internal Everything read and not yet handed over, under one bound. */
+  readonly inbox: Inbox<In>;
 
+  /** Where the connection is in its life (an index into PHASES); it only moves forward. */
+  private at = PREFACE;
+  /** The furthest phase before closing began: says whether plug-ins saw accept and the handler ran. */
+  private reached = PREFACE;
+  private localsMap: Map<symbol, unknown> | undefined;
   /** Created on first use: most connections never ask for a signal, and abort() costs a DOMException. */
   private abort: AbortController | undefined;
   private resolveClosed!: (info: CloseInfo) => void;
   private closeReason: { reason: string; error?: SockError | undefined } | undefined;
-  private started = false;
-  private finished = false;
-  private readonly frameHooks: Plugin[];
   private decoder: FrameDecoder | undefined;
-  /** Messages not yet taken by the handler, and error replies that must follow them in order. */
-  private readonly queue: Array<In | PendingReply> = [];
-  private waiter: ((r: IteratorResult<In>) => void) | undefined;
+  /** The part of the last socket read not yet decoded: decoding stopped there because the inbox filled. */
+  private unread: Buffer | undefined;
+  /** No more frames are cut: the peer ended, the server drains, or the peer broke the protocol. */
   private inboundEnded = false;
-  private pendingDecodes = 0;
-  private ordering: Promise<void> | undefined;
-  private pauses = 0;
+  /** The peer sent its FIN; inbound ends once the rest of the last read is decoded. */
+  private peerEnded = false;
+  /** The inbox filled: reading stays paused until it is down to half. */
   private backpressured = false;
-  private pauseTimer: NodeJS.Timeout | undefined;
-  private closeTimer: NodeJS.Timeout | undefined;
-  private ending = false;
+  private waiter: ((r: IteratorResult<In>) => void) | undefined;
+  private readonly listener: ((message: In, conn: Connection<In, Out>) => void | Promise<void>) | undefined;
+  private listenerBusy = false;
+  private handlerActive = false;
+  /** Close our side once the reader has taken everything (peer ended, drain, violation). */
+  private closeWhenDone = false;
   /** The peer broke the protocol: close flushes and destroys instead of waiting for the peer's FIN. */
   private fatal = false;
-  /** Set when the connection fails: messages not yet read are dropped, not delivered. */
-  private discarding = false;
+  private pauses = 0;
+  private pumping = false;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
   private readonly maxWrite: number;
-  private readonly maxQueued: number;
-  /** Set once the accept stage was entered: only then do plug-ins get `close`. */
-  acceptEntered = false;
-  reachedHandler = false;
-  handlerRunning = false;
-  /** @internal Set by the server when messages go to `onMessage` instead of iteration. */
-  listener: ((message: In, conn: Connection<In, Out>) => void | Promise<void>) | undefined;
-  private listenerBusy = false;
-  private closeWhenIdle = false;
 
   constructor(
-    socket: Socket,
+    socket: Duplex,
     private readonly options: ConnectionOptions<In, Out>,
-    private readonly env: ConnectionEnv,
+    private readonly env: ConnectionEnv<In, Out>,
+    adopted?: AdoptedPeer,
   ) {
     this.socket = socket;
     this.openedAt = env.now();
-    const peer = canonicalPeer(socket.remoteAddress ?? '');
+    // A net.Socket knows its addresses; any other Duplex gets them from adopt() (or reports none).
+    const tcp = socket as Partial<Socket>;
+    const peer = canonicalPeer(adopted?.remoteAddress ?? tcp.remoteAddress ?? '');
     this.remoteAddress = peer.address;
     this.remoteFamily = peer.family;
-    this.remotePort = socket.remotePort ?? 0;
+    this.remotePort = adopted?.remotePort ?? tcp.remotePort ?? 0;
     this.socketAddress = peer.address;
     this.socketPort = this.remotePort;
-    this.localAddress = canonicalPeer(socket.localAddress ?? '').address;
-    this.localPort = socket.localPort ?? 0;
+    this.localAddress = canonicalPeer(adopted?.localAddress ?? tcp.localAddress ?? '').address;
+    this.localPort = adopted?.localPort ?? tcp.localPort ?? 0;
+    this.identity = adopted?.identity;
+    this.transport = adopted?.transport ?? env.transport;
     this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
-    this.maxQueued = options.maxQueuedMessages ?? 16;
-    this.frameHooks = env.plugins.filter((p) => p.frame);
+    this.inbox = new Inbox({
+      maxMessages: options.maxQueuedMessages ?? 16,
+      maxBytes: options.maxQueuedBytes ?? DEFAULT_QUEUED_BYTES,
+    });
+    this.listener = env.onMessage;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     this.watch(socket);
   }
 
-  get transport(): string {
-    return this.env.transport;
-  }
-
   get signal(): AbortSignal {
     this.abort ??= new AbortController();
-    if (this.finished && !this.abort.signal.aborted) this.abort.abort();
+    if (this.at === CLOSED && !this.abort.signal.aborted) this.abort.abort();
     return this.abort.signal;
   }
 
@@ -164,214 +239,397 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   get closing(): boolean {
-    return this.closeReason !== undefined || this.finished;
+    return this.closeReason !== undefined || this.at >= CLOSING;
   }
 
-  /** @internal PROXY protocol named the real peer. */
-  setPeer(peer: PeerAddress): void {
+  /** @internal The connection reached its handler (for the server's `active` count). */
+  get admitted(): boolean {
+    return this.reached === OPEN;
+  }
+
+  /** @internal The phase, by name. */
+  get phase(): Phase {
+    return PHASES[this.at]!;
+  }
+
+  private enter(phase: number): void {
+    if (phase <= this.at) return;
+    this.at = phase;
+    if (phase < CLOSING) this.reached = phase;
+  }
+
+  private watch(socket: Duplex): void {
+    socket.on('error', (err) => this.recordClose('socket-error', fromSocketError(err, 'socket')));
+    socket.once('close', () => this.finish());
+  }
+
+  // ---- the pipeline: preface → accept → handshake → open ----
+
+  /** @internal Run the stages, then the handler. Synchronous unless a hook or the transport is async. */
+  run(adopted: boolean): void {
+    const env = this.env;
+    const transport = adopted ? undefined : env.serverTransport;
+    const prefaces = adopted ? 0 : env.prefaceHooks.length;
+    if (!transport && prefaces + env.acceptHooks.length + env.handshakeHooks.length === 0) {
+      // Nothing to await: skip the async machinery entirely (the common plain-TCP server).
+      this.enter(ACCEPT);
+      this.admit();
+      return;
+    }
+    this.runStages(transport, adopted).catch((err) => {
+      // Only core itself can get here (every hook is wrapped): report it, never blame the peer.
+      this.pluginFailed(this.at === PREFACE ? 'preface' : 'accept', 'core', err);
+    });
+  }
+
+  private async runStages(transport: ServerTransport | undefined, adopted: boolean): Promise<void> {
+    // The listener hands out net.Sockets; an adopted stream is past the preface and transport stages.
+    const socket = this.socket as Socket;
+    for (const p of adopted ? [] : this.env.prefaceHooks) {
+      let result: PeerAddress | Rejection | undefined;
+      try {
+        result = await p.preface!(socket, this);
+      } catch (err) {
+        this.pluginFailed('preface', p.name, err);
+        return;
+      }
+      if (this.closing) return;
+      if (result === undefined) continue;
+      if ('reason' in result) {
+        if (!this.applyVerdict(p.name, 'preface', result)) return;
+      } else this.setPeer(result);
+    }
+    this.enter(ACCEPT);
+    for (const p of this.env.acceptHooks) {
+      if (!(await this.runHook(p, 'accept'))) return;
+    }
+    this.enter(HANDSHAKE);
+    if (transport) {
+      let upgraded: Duplex;
+      try {
+        upgraded = await transport.upgrade(socket, this);
+      } catch (err) {
+        const error = toSockError(err, `${transport.name} handshake`, 'handshake-failed');
+        this.fail('handshake', transport.name, error);
+        return;
+      }
+      if (this.closing) return;
+      this.replaceSocket(upgraded);
+    }
+    for (const p of this.env.handshakeHooks) {
+      if (!(await this.runHook(p, 'handshake'))) return;
+    }
+    this.admit();
+  }
+
+  /** One accept or handshake hook; false when the connection is now closing. */
+  private async runHook(p: Plugin, stage: 'accept' | 'handshake'): Promise<boolean> {
+    let verdict: Verdict;
+    try {
+      const v = stage === 'accept' ? p.accept!(this) : p.handshake!(this);
+      verdict = v instanceof Promise ? await v : v;
+    } catch (err) {
+      this.pluginFailed(stage, p.name, err);
+      return false;
+    }
+    if (this.closing) return false;
+    return !verdict || this.applyVerdict(p.name, stage, verdict);
+  }
+
+  /** PROXY protocol (or any preface plug-in) named the real peer: canonical, as every guard must see it. */
+  private setPeer(peer: PeerAddress): void {
     const canonical = canonicalPeer(peer.address);
     this.remoteAddress = canonical.address;
     this.remoteFamily = canonical.family;
     this.remotePort = peer.port;
   }
 
-  /** @internal The transport replaced the socket (TLS over TCP). */
-  replaceSocket(socket: Socket): void {
+  /** The transport replaced the socket (TLS over TCP). */
+  private replaceSocket(socket: Duplex): void {
     if (socket === this.socket) return;
     this.socket = socket;
     this.watch(socket);
   }
 
-  private watch(socket: Socket): void {
-    socket.on('error', (err) => this.recordClose('socket-error', fromSocketError(err, 'socket')));
-    socket.once('close', () => this.finish());
+  /** The pipeline let the connection through: read frames and hand them to the handler or listener. */
+  private admit(): void {
+    if (this.env.refusing?.()) {
+      this.destroy(
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+      );
+      return;
+    }
+    this.open();
+    notify(this.env.observers, { type: 'open', conn: this });
+    if (this.env.handler) this.runHandler(this.env.handler);
   }
 
-  /** @internal Begin reading frames: the pipeline let the connection through. */
-  start(): void {
+  /** @internal Begin reading frames (a client connection calls this directly). */
+  open(): void {
     if (this.closing) return;
-    this.started = true;
+    this.enter(OPEN);
     this.decoder = this.options.framing.createDecoder();
     const socket = this.socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
-      this.endInbound();
-      // Half-open is kept only while a handler or listener may still answer what it read.
-      if (this.listener) this.closeWhenIdle = true;
-      else if (!this.handlerRunning) void this.close();
-      this.maybeCloseIdle();
+      // The rest of the last read may still hold frames: inbound ends once it is decoded.
+      this.peerEnded = true;
+      if (this.unread === undefined) this.endInbound();
+      // Half-open is kept only while the handler or listener may still answer what it read.
+      this.closeWhenIdle();
     });
     this.updateFlow();
   }
 
-  // ---- inbound ----
+  private runHandler(handler: (conn: Connection<In, Out>) => void | Promise<void>): void {
+    let result: void | Promise<void>;
+    try {
+      result = handler(this);
+    } catch (err) {
+      this.handlerFailed('handler', err);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.handlerActive = true;
+      result.then(
+        () => {
+          this.handlerActive = false;
+          void this.close();
+        },
+        (err) => {
+          this.handlerActive = false;
+          this.handlerFailed('handler', err);
+        },
+      );
+    }
+  }
+
+  private handlerFailed(source: 'handler' | 'onMessage', err: unknown): void {
+    const error = new SockError(
+      SockErrorCode.HANDLER_FAILED,
+      `${source} failed: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err, reason: 'handler-error' },
+    );
+    notify(this.env.observers, { type: 'error', conn: this, error });
+    this.destroy(error);
+  }
+
+  // ---- inbound: socket read → decoder → frame hooks → decode → inbox → reader ----
 
   private onData(chunk: Buffer): void {
     this.stats.bytesIn += chunk.length;
     if (this.inboundEnded) return;
-    try {
-      this.decoder!.push(chunk, this.onFrame);
-    } catch (err) {
-      this.onDecodeFailure(err);
-    }
+    this.feed(chunk);
   }
 
-  private readonly onFrame = (frame: Buffer): void => {
-    if (this.inboundEnded) return;
-    this.stats.framesIn++;
-    for (const plugin of this.frameHooks) {
-      const verdict = plugin.frame!(this, frame);
-      if (verdict && !this.applyVerdict(plugin.name, 'frame', verdict)) return;
-    }
-    if (this.ordering) {
-      this.pendingDecodes++;
-      this.ordering = this.ordering.then(() => this.decodeAsync(frame));
+  /** Cut frames from `chunk` until it is used up or the inbox is full; keep the rest for later. */
+  private feed(chunk: Buffer): void {
+    let consumed: ReturnType<FrameDecoder['push']>;
+    try {
+      consumed = this.decoder!.push(chunk, this.onFrame);
+    } catch (err) {
+      this.onDecodeFailure(err);
       return;
     }
+    if (typeof consumed === 'number' && consumed < chunk.length && !this.inboundEnded) {
+      this.unread = chunk.subarray(consumed);
+      this.updateFlow();
+      return;
+    }
+    if (this.peerEnded) this.endInbound();
+    // The hot path reads on: only a full inbox (or a plug-in's pause) changes the flow here.
+    if (this.backpressured || this.pauses > 0) this.updateFlow();
+  }
+
+  /** One frame cut; returns true to stop decoding the rest of the read (the inbox is full, or we stopped). */
+  private readonly onFrame = (frame: Buffer): boolean => {
+    if (this.inboundEnded) return true;
+    this.stats.framesIn++;
+    const hooks = this.env.frameHooks;
+    if (hooks.length > 0 && !this.runFrameHooks(hooks, frame)) return true;
     let message: In | Promise<In>;
     try {
       message = this.options.codec.decode(frame);
     } catch (err) {
-      this.onInvalid(err);
-      return;
+      this.onInvalid(err, frame.length, undefined);
+      return this.stopDecoding();
     }
     if (message instanceof Promise) {
-      this.pendingDecodes++;
-      this.ordering = message.then(
-        (m) => this.settleDecode(m),
-        (err) => this.settleDecode(undefined, err),
+      const slot = new PendingDecode<In>();
+      this.inbox.push(slot, frame.length);
+      message.then(
+        (value) => this.settle(slot, value, undefined),
+        (err) => this.settle(slot, undefined, err ?? new Error('decode rejected')),
       );
-      return;
+      return this.stopDecoding();
     }
-    this.enqueue(message);
+    this.offer(message, frame.length);
+    return this.stopDecoding();
   };
 
-  private async decodeAsync(frame: Buffer): Promise<void> {
+  /** False when a hook closed the connection (a rejection, or a hook that threw). */
+  private runFrameHooks(hooks: readonly Plugin[], frame: Buffer): boolean {
+    let plugin: Plugin | undefined;
     try {
-      this.settleDecode(await this.options.codec.decode(frame));
+      for (plugin of hooks) {
+        const verdict = plugin.frame!(this, frame);
+        if (verdict && !this.applyVerdict(plugin.name, 'frame', verdict)) return false;
+      }
     } catch (err) {
-      this.settleDecode(undefined, err);
+      this.pluginFailed('frame', plugin?.name ?? 'plugin', err);
+      return false;
     }
+    return true;
   }
 
-  private settleDecode(message: In | undefined, err?: unknown): void {
-    this.pendingDecodes--;
-    if (this.pendingDecodes === 0) this.ordering = undefined;
-    if (err !== undefined) this.onInvalid(err);
-    else if (!this.discarding) this.enqueue(message as In);
+  private stopDecoding(): boolean {
+    if (this.inbox.full) this.backpressured = true;
+    return this.backpressured || this.inboundEnded || this.pauses > 0;
+  }
+
+  /** A decoded message: straight to an idle reader when nothing is ahead of it, else into the inbox. */
+  private offer(message: In, bytes: number): void {
+    if (this.inbox.size === 0) {
+      if (this.listener) {
+        if (!this.listenerBusy) {
+          this.callListener(message);
+          return;
+        }
+      } else if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w({ value: message, done: false });
+        return;
+      }
+    }
+    this.inbox.push(message, bytes);
+  }
+
+  private settle(slot: PendingDecode<In>, value: In | undefined, err: unknown): void {
+    slot.settled = true;
+    slot.value = value;
+    if (err !== undefined) {
+      slot.error = err;
+      this.onInvalid(err, 0, slot);
+    }
+    this.pump();
+  }
+
+  /**
+   * Hand settled entries at the head of the inbox to a ready reader, in order. Error replies go out when
+   * the reader reaches them, so a peer sees answers in the order it asked.
+   */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        const head = this.inbox.peek();
+        const ready = this.listener ? !this.listenerBusy : this.waiter !== undefined;
+        if (head === undefined || (head instanceof PendingDecode && !head.settled) || !ready) {
+          if (ready && this.refill()) continue;
+          break;
+        }
+        this.inbox.shift();
+        const value = this.unwrap(head);
+        if (value === SKIP) continue;
+        if (this.listener) this.callListener(value);
+        else {
+          const w = this.waiter!;
+          this.waiter = undefined;
+          w({ value, done: false });
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+    this.afterTake();
+  }
+
+  /** The message an entry carries, or SKIP after acting on a reply or a refused frame. */
+  private unwrap(entry: InboxEntry<In>): In | typeof SKIP {
+    if (entry === SKIP) return SKIP;
+    if (entry instanceof PendingReply) {
+      this.sendErrorReply(entry.error);
+      return SKIP;
+    }
+    if (entry instanceof PendingDecode) {
+      if (entry.error === undefined) return entry.value as In;
+      if (entry.reply) this.sendErrorReply(entry.reply);
+      return SKIP;
+    }
+    return entry;
+  }
+
+  /** Entries were taken: read again if the inbox is low enough; close if the reader is done. */
+  private afterTake(): void {
+    this.refill();
     this.maybeFinishInbound();
     this.maybeCloseIdle();
   }
 
-  private enqueue(message: In): void {
-    if (this.listener) {
-      this.deliver(message);
-      return;
+  /**
+   * Once the inbox is down to half, decode the rest of the last read (true when that was done: the inbox
+   * may hold more now), or resume the socket.
+   */
+  private refill(): boolean {
+    // The hot path: nothing held back, nothing to do.
+    if (!this.backpressured && this.unread === undefined) return false;
+    if (this.backpressured) {
+      if (!this.inbox.lowEnough) return false;
+      this.backpressured = false;
     }
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w({ value: message, done: false });
-      return;
+    if (this.unread && this.pauses === 0 && !this.inboundEnded) {
+      const rest = this.unread;
+      this.unread = undefined;
+      this.feed(rest);
+      // The held read is used up: the socket, paused while it was held, may read again.
+      if (this.unread === undefined) this.updateFlow();
+      return true;
     }
-    this.queue.push(message);
-    if (!this.backpressured && this.queue.length + this.pendingDecodes >= this.maxQueued) {
-      this.backpressured = true;
-      this.updateFlow();
-    }
+    this.updateFlow();
+    return false;
   }
 
   /**
-   * Callback delivery (`onMessage`): no queue and no promise per message. A listener that returns a
-   * promise pauses reading until it settles, so messages stay in order and a slow listener is backpressure.
+   * Callback delivery (`onMessage`): no promise per message. A listener that returns a promise is busy
+   * until it settles; messages meanwhile wait in the inbox, so order and backpressure hold.
    */
-  private deliver(message: In): void {
-    if (this.listenerBusy) {
-      this.queue.push(message);
-      if (!this.backpressured && this.queue.length >= this.maxQueued) {
-        this.backpressured = true;
-        this.updateFlow();
-      }
-      return;
-    }
+  private callListener(message: In): void {
     let result: void | Promise<void>;
     try {
       result = this.listener!(message, this);
     } catch (err) {
-      this.onListenerError(err);
+      this.handlerFailed('onMessage', err);
       return;
     }
     if (result instanceof Promise) {
       this.listenerBusy = true;
-      result.then(this.onListenerDone, (err) => this.onListenerError(err));
+      result.then(this.onListenerDone, this.onListenerFailed);
     }
   }
 
   private readonly onListenerDone = (): void => {
     this.listenerBusy = false;
-    while (this.queue.length > 0 && !this.listenerBusy && !this.discarding) {
-      const next = this.queue.shift() as In | PendingReply;
-      if (next instanceof PendingReply) void this.sendErrorReply(next.error);
-      else this.deliver(next);
-    }
-    if (this.backpressured && this.queue.length < this.maxQueued / 2) {
-      this.backpressured = false;
-      this.updateFlow();
-    }
-    this.maybeCloseIdle();
+    this.pump();
   };
 
-  /** The peer has ended and the listener has answered everything: close our side too. */
-  private maybeCloseIdle(): void {
-    if (this.closeWhenIdle && !this.listenerBusy && this.queue.length === 0 && this.pendingDecodes === 0) {
-      void this.close();
-    }
-  }
-
-  private onListenerError(err: unknown): void {
-    this.reportError(err);
-    this.destroy(
-      new SockError(
-        SockErrorCode.HANDLER_FAILED,
-        `onMessage failed: ${(err as Error)?.message ?? String(err)}`,
-        {
-          cause: err,
-          reason: 'handler-error',
-        },
-      ),
-    );
-  }
+  private readonly onListenerFailed = (err: unknown): void => {
+    this.listenerBusy = false;
+    this.handlerFailed('onMessage', err);
+  };
 
   private onDecodeFailure(err: unknown): void {
     const error = SockError.isInstance(err) ? err : fromSocketError(err, 'decode');
-    this.violate('frame', error, this.options.onFrameTooLarge === 'reply-close');
+    this.violate('frame', error, this.options.onFrameTooLarge === 'reply-close', undefined);
   }
 
   /**
-   * The peer broke the protocol: stop reading, let the handler finish the messages already read (nothing
-   * valid is lost), optionally tell the peer why, then flush and close without waiting for its FIN.
+   * A frame failed to decode or validate (`bytes` is its size; `slot` its place when the decode was
+   * async). The policy decides: close, drop (report only), or reply in order.
    */
-  private violate(stage: Stage, error: SockError, reply: boolean): void {
-    if (this.finished || this.ending || this.fatal) return;
-    this.emitReject(stage, 'core', { reason: error.reason ?? 'error', message: error.message }, true, error);
-    this.recordClose(error.reason ?? 'error', error);
-    this.fatal = true;
-    this.inboundEnded = true;
-    if (reply) this.replyInOrder(error);
-    this.updateFlow();
-    this.maybeFinishInbound();
-    if (!this.handlerRunning) void this.close();
-    else this.armCloseTimer();
-  }
-
-  private armCloseTimer(): void {
-    if (this.closeTimer) return;
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeoutMs ?? 5000);
-    this.closeTimer.unref?.();
-  }
-
-  private onInvalid(err: unknown): void {
+  private onInvalid(err: unknown, bytes: number, slot: PendingDecode<In> | undefined): void {
     if (!SockError.isInstance(err)) {
       this.fail(
         'message',
@@ -384,46 +642,80 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       return;
     }
     const policy = this.options.onInvalidMessage ?? 'close';
-    const rejection = { reason: err.reason ?? 'invalid-message', message: err.message };
     if (policy === 'close') {
-      this.violate('message', err, false);
+      this.violate('message', err, false, slot);
       return;
     }
-    this.emitReject('message', 'core', rejection, false, err);
-    if (policy === 'reply') this.replyInOrder(err);
+    this.emitReject(
+      'message',
+      'core',
+      { reason: err.reason ?? 'invalid-message', message: err.message },
+      false,
+      err,
+    );
+    if (policy !== 'reply') return;
+    if (slot) slot.reply = err;
+    else this.replyInOrder(err, bytes);
+  }
+
+  /** An error reply is owed: now if nothing is ahead of it and the reader is idle, else in the inbox. */
+  private replyInOrder(error: SockError, bytes: number): void {
+    const idle = this.listener ? !this.listenerBusy : this.waiter !== undefined || !this.handlerActive;
+    if (idle && this.inbox.size === 0) this.sendErrorReply(error);
+    else this.inbox.push(new PendingReply(error), bytes);
+  }
+
+  private sendErrorReply(error: SockError): void {
+    const make = this.options.errorReply;
+    if (!make) return;
+    let reply: Out;
+    try {
+      reply = make(error);
+    } catch (err) {
+      this.reportError(err, 'errorReply', 'handler-error');
+      return;
+    }
+    // A failure closes the connection and is reported by send itself; nothing is left to handle here.
+    void this.send(reply);
   }
 
   /**
-   * An error reply goes out after the handler has dealt with every message read before the bad one, so a
-   * peer sees answers in the order it asked.
+   * The peer broke the protocol: stop reading, let the reader finish the messages read before the bad
+   * one (nothing valid is lost), optionally tell the peer why, then flush and close without its FIN.
    */
-  private replyInOrder(error: SockError): void {
-    const busy = this.listener ? this.listenerBusy : this.handlerRunning && !this.waiter;
-    if (busy) this.queue.push(new PendingReply(error));
-    else void this.sendErrorReply(error);
-  }
-
-  private async sendErrorReply(error: SockError): Promise<void> {
-    if (!this.options.errorReply) return;
-    try {
-      await this.send(this.options.errorReply(error));
-    } catch {
-      // The peer is gone or does not read: the close that follows reports it.
-    }
-  }
-
-  /** Drop unread messages and end iteration: the connection failed. */
-  private stopInbound(): void {
-    this.discarding = true;
+  private violate(stage: Stage, error: SockError, reply: boolean, at: PendingDecode<In> | undefined): void {
+    if (this.fatal || this.at >= CLOSING) return;
+    this.emitReject(stage, 'core', { reason: error.reason ?? 'error', message: error.message }, true, error);
+    this.recordClose(error.reason ?? 'error', error);
+    this.fatal = true;
     this.inboundEnded = true;
-    this.queue.length = 0;
-    this.releaseWaiter();
+    this.unread = undefined;
+    if (at) this.inbox.dropAfter(at);
+    if (reply) this.replyInOrder(error, 0);
+    this.updateFlow();
+    this.armCloseTimer();
+    this.closeWhenIdle();
+    this.maybeFinishInbound();
   }
 
-  /** @internal Server drain: stop reading; messages already read are still delivered. */
-  drain(): void {
-    this.endInbound();
-    this.updateFlow();
+  private armCloseTimer(): void {
+    if (this.closeTimer) return;
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeoutMs ?? 5000);
+    this.closeTimer.unref?.();
+  }
+
+  /** @internal Server drain: stop reading; what was read is still delivered, then our side closes. */
+  shutdown(): void {
+    if (this.at === OPEN) {
+      this.endInbound();
+      this.unread = undefined;
+      this.updateFlow();
+      this.closeWhenIdle();
+    } else if (this.at < OPEN) {
+      this.destroy(
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+      );
+    }
   }
 
   private endInbound(): void {
@@ -431,8 +723,24 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.maybeFinishInbound();
   }
 
+  /** Close our side once the reader has everything it was given and has answered it. */
+  private closeWhenIdle(): void {
+    this.closeWhenDone = true;
+    this.maybeCloseIdle();
+  }
+
+  private maybeCloseIdle(): void {
+    if (!this.closeWhenDone || this.at >= CLOSING) return;
+    // onMessage: idle once nothing is in the listener or the inbox. A handler (or a client's caller, which
+    // has no handler) closes when its promise settles; until then the connection stays half-open.
+    const idle = this.listener
+      ? !this.listenerBusy && this.inbox.size === 0 && this.unread === undefined
+      : !this.handlerActive;
+    if (idle) void this.close();
+  }
+
   private maybeFinishInbound(): void {
-    if (this.inboundEnded && this.pendingDecodes === 0 && this.queue.length === 0) this.releaseWaiter();
+    if (this.inboundEnded && this.inbox.size === 0) this.releaseWaiter();
   }
 
   private releaseWaiter(): void {
@@ -444,19 +752,21 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   [Symbol.asyncIterator](): AsyncIterator<In> {
     return {
       next: () => {
-        while (this.queue.length > 0) {
-          const value = this.queue.shift() as In | PendingReply;
-          if (value instanceof PendingReply) {
-            void this.sendErrorReply(value.error);
-            continue;
+        for (;;) {
+          const head = this.inbox.peek();
+          if (head !== undefined && !(head instanceof PendingDecode && !head.settled)) {
+            this.inbox.shift();
+            const value = this.unwrap(head);
+            if (value === SKIP) continue;
+            this.afterTake();
+            return Promise.resolve({ value, done: false });
           }
-          if (this.backpressured && this.queue.length + this.pendingDecodes < this.maxQueued / 2) {
-            this.backpressured = false;
-            this.updateFlow();
-          }
-          return Promise.resolve({ value, done: false });
+          // Nothing ready: the rest of the last read may hold the next message.
+          if (!this.refill()) break;
         }
-        if (this.inboundEnded && this.pendingDecodes === 0)
+        this.maybeFinishInbound();
+        this.maybeCloseIdle();
+        if (this.inboundEnded && this.inbox.size === 0)
           return Promise.resolve({ value: undefined, done: true });
         if (this.waiter)
           throw new SockError(SockErrorCode.INVALID_OPTION, 'one reader at a time per connection');
@@ -464,9 +774,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
           this.waiter = resolve;
         });
       },
-      return: () => {
-        return Promise.resolve({ value: undefined, done: true });
-      },
+      return: () => Promise.resolve({ value: undefined, done: true }),
     };
   }
 
@@ -483,87 +791,111 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     this.pauseTimer = undefined;
     this.pauses = 0;
-    this.updateFlow();
+    if (this.reached === OPEN && !this.refill()) this.updateFlow();
   }
 
   private updateFlow(): void {
-    if (!this.started || this.finished) return;
+    if (this.reached !== OPEN || this.at === CLOSED) return;
     // After close(), keep reading (and discarding) so the peer's FIN arrives and the socket can close.
-    if (this.ending && !this.fatal) this.socket.resume();
-    else if (this.pauses > 0 || this.backpressured || this.inboundEnded) this.socket.pause();
+    if (this.at === CLOSING && !this.fatal) this.socket.resume();
+    else if (this.pauses > 0 || this.backpressured || this.inboundEnded || this.unread) this.socket.pause();
     else this.socket.resume();
   }
 
   // ---- outbound ----
 
   send(message: Out, options?: SendOptions): Promise<void> {
-    if (this.ending || this.finished || this.discarding) {
-      return Promise.reject(
+    if (this.at >= CLOSING) {
+      return refused(
         new SockError(SockErrorCode.CONNECTION_CLOSED, 'send on a closed connection', {
           cause: this.closeReason?.error,
         }),
       );
     }
     if (options?.signal?.aborted) {
-      return Promise.reject(
-        new SockError(SockErrorCode.ABORTED, 'send aborted', { cause: options.signal.reason }),
-      );
+      return refused(new SockError(SockErrorCode.ABORTED, 'send aborted', { cause: options.signal.reason }));
     }
     let data: Buffer;
     try {
       data = this.options.framing.encode(this.options.codec.encode(message));
     } catch (err) {
-      return Promise.reject(err);
+      // Our own message cannot be framed: nothing was written, the stream is intact; report the bug.
+      this.reportError(err, 'send', 'encode-failed');
+      return refused(err);
     }
-    if (this.socket.writableLength + data.length > this.maxWrite) {
+    const socket = this.socket;
+    const queued = socket.writableLength;
+    // One frame always fits into an empty buffer: a reply larger than the cap reaches a peer that reads.
+    if (queued > 0 && queued + data.length > this.maxWrite) {
       const error = new SockError(
         SockErrorCode.WRITE_BUFFER_FULL,
-        `peer is not reading: ${this.socket.writableLength + data.length} bytes queued exceeds maxWriteBufferBytes ${this.maxWrite}`,
+        `peer is not reading: ${queued + data.length} bytes queued exceeds maxWriteBufferBytes ${this.maxWrite}`,
         { reason: 'write-buffer-full' },
       );
       this.fail('frame', 'core', error);
-      return Promise.reject(error);
+      return refused(error);
     }
     this.stats.framesOut++;
     this.stats.bytesOut += data.length;
-    const socket = this.socket;
-    if (socket.writableLength === 0 && !socket.writableCorked && !socket.connecting) {
+    if (queued === 0 && !socket.writableCorked && (socket as Socket).connecting !== true) {
       // Nothing queued: Node tries the write synchronously. If the kernel took every byte, the send is
       // done now, and a shared resolved promise saves a callback and a promise per message (the hot path).
       socket.write(data);
       if (socket.writableLength === 0) return RESOLVED;
       return this.whenFlushed();
     }
-    return new Promise((resolve, reject) => {
-      socket.write(data, (err) => (err ? reject(fromSocketError(err, 'send')) : resolve()));
+    const p = new Promise<void>((resolve, reject) => {
+      socket.write(data, (err) => (err ? reject(this.writeFailed(err)) : resolve()));
     });
+    p.catch(noop);
+    return p;
   }
 
   /** Resolves when the bytes queued so far are handed to the kernel; rejects if the socket fails first. */
   private whenFlushed(): Promise<void> {
-    return new Promise((resolve, reject) => {
+    const p = new Promise<void>((resolve, reject) => {
       // An empty write's callback runs after everything queued before it has been written.
-      this.socket.write(EMPTY, (err) => (err ? reject(fromSocketError(err, 'send')) : resolve()));
+      this.socket.write(EMPTY, (err) => (err ? reject(this.writeFailed(err)) : resolve()));
     });
+    // The socket's own error closes the connection and is reported there, once.
+    p.catch(noop);
+    return p;
+  }
+
+  /** A queued write failed: because the connection closed for a reason (say that), or the socket broke. */
+  private writeFailed(err: Error): SockError {
+    const cause = this.closeReason?.error;
+    if (!cause || cause.code === SockErrorCode.SOCKET_ERROR) return fromSocketError(err, 'send');
+    return new SockError(
+      SockErrorCode.CONNECTION_CLOSED,
+      `send failed: the connection closed (${cause.reason})`,
+      {
+        cause,
+        reason: cause.reason,
+      },
+    );
   }
 
   // ---- closing ----
 
   close(): Promise<void> {
-    if (!this.finished && !this.ending) {
-      this.ending = true;
+    if (this.at < CLOSING) {
+      this.enter(CLOSING);
       this.recordClose('closed');
       this.endInbound();
       this.updateFlow();
-      if (this.fatal) this.socket.once('finish', () => this.socket.destroy());
-      this.socket.end();
+      const socket = this.socket;
+      if (this.fatal) socket.once('finish', () => socket.destroy());
+      socket.end();
       this.armCloseTimer();
     }
-    return this.closed.then(() => undefined);
+    return this.closed.then(noop);
   }
 
   destroy(error?: SockError): void {
     this.recordClose(error?.reason ?? 'destroyed', error);
+    this.stopInbound();
+    this.enter(CLOSING);
     this.socket.destroy();
   }
 
@@ -575,9 +907,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.emitReject(stage, plugin, rejection, false);
   }
 
-  /** @internal Apply a plug-in's verdict; false when the connection is now closing. */
-  applyVerdict(plugin: string, stage: Stage, rejection: Rejection): boolean {
-    if (this.finished) return false;
+  /** Apply a plug-in's verdict; false when the connection is now closing. */
+  private applyVerdict(plugin: string, stage: Stage, rejection: Rejection): boolean {
+    if (this.at === CLOSED) return false;
     if (rejection.shadow) {
       this.emitReject(stage, plugin, rejection, false);
       return true;
@@ -590,23 +922,59 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.emitReject(stage, plugin, rejection, true, error);
     this.recordClose(rejection.reason, error);
     this.stopInbound();
+    this.enter(CLOSING);
+    const socket = this.socket;
     if (rejection.tarpitMs && rejection.tarpitMs > 0) {
-      this.socket.pause();
-      const timer = setTimeout(() => this.socket.destroy(), rejection.tarpitMs);
+      socket.pause();
+      const timer = setTimeout(() => socket.destroy(), rejection.tarpitMs);
       timer.unref?.();
     } else {
-      this.socket.destroy();
+      socket.destroy();
     }
     return false;
   }
 
-  /** @internal Close on a SockError raised by core itself. */
-  fail(stage: Stage, plugin: string, error: SockError): void {
-    if (this.finished) return;
+  /** Close on a SockError raised by core itself (or a transport): the peer did it. */
+  private fail(stage: Stage, plugin: string, error: SockError): void {
+    if (this.at === CLOSED) return;
     this.emitReject(stage, plugin, { reason: error.reason ?? 'error', message: error.message }, true, error);
     this.recordClose(error.reason ?? 'error', error);
     this.stopInbound();
+    this.enter(CLOSING);
     this.socket.destroy();
+  }
+
+  /**
+   * A plug-in hook threw (anything but an ERR_SOCK_REJECTED with a reason, which is a rejection like a
+   * returned one): the operator's bug, not the peer's. Reported to `onError` as `plugin-error`,
+   * the connection closes, and the violation says `fault: 'server'` so no guard counts a strike for it.
+   */
+  private pluginFailed(stage: Stage, plugin: string, err: unknown): void {
+    if (this.at === CLOSED) return;
+    if (SockError.isInstance(err) && err.code === SockErrorCode.REJECTED && err.reason) {
+      // Not a bug: a hook may refuse by throwing a rejection (a shared store that fails closed).
+      this.applyVerdict(plugin, stage, { reason: err.reason, message: err.message });
+      return;
+    }
+    const error = new SockError(
+      SockErrorCode.HANDLER_FAILED,
+      `plug-in ${plugin} failed at ${stage}: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err, reason: 'plugin-error' },
+    );
+    notify(this.env.observers, { type: 'error', conn: this, error });
+    this.emitReject(stage, plugin, { reason: 'plugin-error', message: error.message }, true, error, 'server');
+    this.recordClose('plugin-error', error);
+    this.stopInbound();
+    this.enter(CLOSING);
+    this.socket.destroy();
+  }
+
+  /** Drop unread messages and end iteration: the connection failed. */
+  private stopInbound(): void {
+    this.inboundEnded = true;
+    this.unread = undefined;
+    this.inbox.clear();
+    this.releaseWaiter();
   }
 
   private emitReject(
@@ -615,23 +983,26 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     rejection: Rejection,
     closed: boolean,
     error?: SockError,
+    fault: 'peer' | 'server' = 'peer',
   ): void {
     const shadow = rejection.shadow === true;
-    const violation: Violation = {
-      stage,
-      plugin,
-      reason: rejection.reason,
-      key: rejection.key,
-      closed,
-      shadow,
-      error,
-    };
-    for (const p of this.env.plugins) {
-      if (p.violation && this.acceptEntered) {
+    if (this.reached >= ACCEPT) {
+      const violation: Violation = {
+        stage,
+        plugin,
+        reason: rejection.reason,
+        key: rejection.key,
+        closed,
+        shadow,
+        error,
+        fault,
+      };
+      for (const p of this.env.plugins) {
+        if (!p.violation) continue;
         try {
           p.violation(this, violation);
         } catch (err) {
-          this.reportError(err, `plug-in ${p.name}`);
+          this.reportError(err, `plug-in ${p.name}`, 'plugin-error');
         }
       }
     }
@@ -646,11 +1017,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       closed,
       shadow,
       error,
+      fault,
     });
   }
 
-  /** @internal Report an error thrown by the handler or a plug-in hook. */
-  reportError(err: unknown, source = 'handler'): void {
+  /** Report an error thrown by our own side (a hook, errorReply, an unencodable message). */
+  private reportError(err: unknown, source: string, reason: string): void {
     const error = SockError.isInstance(err)
       ? err
       : new SockError(
@@ -658,7 +1030,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
           `${source} failed: ${(err as Error)?.message ?? String(err)}`,
           {
             cause: err,
-            reason: 'handler-error',
+            reason,
           },
         );
     notify(this.env.observers, { type: 'error', conn: this, error });
@@ -670,30 +1042,31 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (this.at === CLOSED) return;
+    this.enter(CLOSED);
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.inboundEnded = true;
-    this.queue.length = 0;
-    this.releaseWaiter();
+    this.unread = undefined;
+    // Messages already read stay readable after a graceful close; iteration ends when they are taken.
+    this.maybeFinishInbound();
     this.abort?.abort();
     const info: CloseInfo = {
       reason: this.closeReason?.reason ?? 'closed',
       error: this.closeReason?.error,
-      rejectedEarly: !this.reachedHandler,
+      rejectedEarly: this.reached !== OPEN,
     };
-    if (this.acceptEntered) {
+    if (this.reached >= ACCEPT) {
       for (const p of this.env.plugins) {
         if (!p.close) continue;
         try {
           p.close(this, info);
         } catch (err) {
-          this.reportError(err, `plug-in ${p.name}`);
+          this.reportError(err, `plug-in ${p.name}`, 'plugin-error');
         }
       }
     }
-    if (this.reachedHandler) {
+    if (this.reached === OPEN) {
       notify(this.env.observers, { type: 'close', conn: this, reason: info.reason, error: info.error });
     }
     this.resolveClosed(info);
@@ -701,8 +1074,15 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   /** @internal Wait for the socket to be fully closed. */
   async waitClosed(): Promise<void> {
-    if (this.finished) return;
-    if (this.socket.destroyed && this.socket.closed) return;
+    if (this.at === CLOSED) return;
     await once(this.socket, 'close').catch(() => undefined);
   }
+}
+
+export function toSockError(err: unknown, context: string, reason?: string): SockError {
+  if (SockError.isInstance(err)) return err;
+  return new SockError(SockErrorCode.SOCKET_ERROR, `${context}: ${(err as Error)?.message ?? String(err)}`, {
+    cause: err,
+    reason: reason ?? 'socket-error',
+  });
 }

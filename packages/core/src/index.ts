@@ -31,11 +31,18 @@ export type {
 export { parseDuration } from './duration.js';
 export { SockError, SockErrorCode, type SockErrorOptions, type SockIssue } from './errors.js';
 export { type DelimitedOptions, delimited } from './framing/delimited.js';
-export { DEFAULT_MAX_FRAME_BYTES, type FrameDecoder, type Framing } from './framing/framing.js';
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  type FrameDecoder,
+  type FrameSink,
+  type Framing,
+} from './framing/framing.js';
 export { type LengthPrefixedOptions, lengthPrefixed } from './framing/length-prefixed.js';
 export { type RawOptions, raw } from './framing/raw.js';
+export { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip-address.js';
 export { notify, type Observer, type RejectEvent, type SockEvent } from './observer.js';
 export {
+  type AdoptedPeer,
   type ClientTransport,
   type CloseInfo,
   type ConnectionControl,

@@ -36,6 +36,8 @@ export interface RejectEvent {
   readonly closed: boolean;
   readonly shadow: boolean;
   readonly error?: SockError | undefined;
+  /** `server` when our own side is at fault (`plugin-error`), not the peer; absent or `peer` otherwise. */
+  readonly fault?: 'peer' | 'server' | undefined;
 }
 
 export type Observer = (event: SockEvent) => void;

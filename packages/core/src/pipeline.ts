@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SockError } from './errors.js';
 
 /**
@@ -59,8 +60,14 @@ export interface ConnectionInfo {
   /** The TCP peer itself (a proxy's address when PROXY protocol supplied `remoteAddress`). */
   readonly socketAddress: string;
   readonly socketPort: number;
-  /** `tcp`, or the transport's name (`tls`). */
+  /** `tcp`, or the transport's name (`tls`, or what `server.adopt()` was told, e.g. `ssh`). */
   readonly transport: string;
+  /**
+   * Who the peer proved to be, when the stream came authenticated from elsewhere: the `identity` given to
+   * `server.adopt()` (an SSH user, say). Undefined for the server's own listener (mTLS identities are read
+   * with @sock/tls's `peerIdentity(conn)`).
+   */
+  readonly identity?: Readonly<Record<string, unknown>> | undefined;
   /** Clock time (ms) the socket was accepted. */
   readonly openedAt: number;
   /** Live counters; read them when needed, nothing is computed per read. */
@@ -96,6 +103,12 @@ export interface Violation {
   readonly closed: boolean;
   readonly shadow: boolean;
   readonly error?: SockError | undefined;
+  /**
+   * Who is to blame: `peer` (the default when absent) for what the peer did, `server` for a fault of
+   * our own side (a plug-in hook that threw, reason `plugin-error`). Strike counters must weigh `server`
+   * violations 0: an innocent peer is never banned for an operator's bug.
+   */
+  readonly fault?: 'peer' | 'server' | undefined;
 }
 
 export interface CloseInfo {
@@ -130,18 +143,34 @@ export interface Plugin {
 }
 
 /**
- * How accepted sockets become frame-carrying streams: plain TCP by default, TLS from @sock/tls. A
- * failure is a SockError whose `reason` names it (e.g. `tls-handshake-timeout`).
+ * How accepted sockets become frame-carrying streams: plain TCP by default, TLS from @sock/tls. The
+ * result may be any Duplex (a TLSSocket, or a stream the transport builds). A failure is a SockError
+ * whose `reason` names it (e.g. `tls-handshake-timeout`).
  */
 export interface ServerTransport {
   readonly name: string;
-  upgrade(socket: Socket, conn: ConnectionControl): Promise<Socket>;
+  upgrade(socket: Socket, conn: ConnectionControl): Promise<Duplex>;
 }
 
-/** How a client dials: plain TCP by default, TLS from @sock/tls. */
+/** How a client dials: plain TCP by default, TLS from @sock/tls; any Duplex carries the frames. */
 export interface ClientTransport {
   readonly name: string;
-  dial(options: DialOptions): Promise<Socket>;
+  dial(options: DialOptions): Promise<Duplex>;
+}
+
+/**
+ * The peer of a stream handed to `server.adopt()`: what the listener would have read from a TCP socket,
+ * plus the transport's name and, when the stream is already authenticated, who the peer is.
+ */
+export interface AdoptedPeer {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Reported as `conn.transport`, e.g. `ssh`. */
+  readonly transport: string;
+  /** Exposed as `conn.identity`. */
+  readonly identity?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface DialOptions {

@@ -1,11 +1,18 @@
-import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { bytes, type Codec } from './codec.js';
-import { type Connection, type ConnectionOptions, SockConnection } from './connection.js';
+import {
+  type Connection,
+  type ConnectionEnv,
+  type ConnectionOptions,
+  SockConnection,
+  toSockError,
+} from './connection.js';
 import { SockError, SockErrorCode } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { notify, type Observer } from './observer.js';
-import type { Plugin, ServerTransport } from './pipeline.js';
+import type { AdoptedPeer, Plugin, ServerTransport } from './pipeline.js';
 
 export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Out>> {
   /**
@@ -82,6 +89,13 @@ export interface SockServer<In = Buffer, Out = Uint8Array> {
    * every socket is closed.
    */
   close(options?: CloseOptions): Promise<void>;
+  /**
+   * Serve a stream that did not come from this server's listener (an SSH channel, a pipe): it runs the
+   * `accept` and `handshake` hooks, then the handler, exactly like an accepted socket. `preface` hooks and
+   * the server's `transport` are skipped: the stream is already past them, and `peer` names its peer.
+   * Counted, drained and closed with the server's own connections.
+   */
+  adopt(stream: Duplex, peer: AdoptedPeer): Connection<In, Out>;
   /** Connections currently open, from accept to close. */
   readonly connections: ReadonlySet<Connection<In, Out>>;
   stats(): ServerStats;
@@ -98,18 +112,15 @@ class Server<In, Out> implements SockServer<In, Out> {
   private readonly net: NetServer;
   private readonly conns = new Set<SockConnection<In, Out>>();
   private readonly connOptions: ConnectionOptions<In, Out>;
+  private readonly env: ConnectionEnv<In, Out>;
   private readonly observers: Observer[];
-  private readonly prefaceHooks: Plugin[];
-  private readonly acceptHooks: Plugin[];
-  private readonly handshakeHooks: Plugin[];
-  private readonly syncPipeline: boolean;
   private readonly counts = { accepted: 0, open: 0, closed: 0, errors: 0 };
   private readonly rejected: Record<string, number> = {};
   private readonly reported: Record<string, number> = {};
   private closing: Promise<void> | undefined;
   private bound: ServerAddress | null = null;
 
-  constructor(private readonly options: ServerOptions<In, Out>) {
+  constructor(options: ServerOptions<In, Out>) {
     if (typeof options.handler !== 'function' && typeof options.onMessage !== 'function') {
       throw new SockError(SockErrorCode.INVALID_OPTION, 'createServer: give a handler or onMessage function');
     }
@@ -120,18 +131,14 @@ class Server<In, Out> implements SockServer<In, Out> {
         'createServer: a reply policy (onInvalidMessage: "reply" or onFrameTooLarge: "reply-close") needs errorReply',
       );
     }
+    checkLimit('maxQueuedMessages', options.maxQueuedMessages);
+    checkLimit('maxQueuedBytes', options.maxQueuedBytes);
+    checkLimit('maxWriteBufferBytes', options.maxWriteBufferBytes);
     this.connOptions = {
       ...options,
       framing: options.framing ?? lengthPrefixed(),
       codec: options.codec ?? (bytes() as unknown as Codec<In, Out>),
     };
-    const plugins = options.plugins ?? [];
-    this.prefaceHooks = plugins.filter((p) => p.preface);
-    this.acceptHooks = plugins.filter((p) => p.accept);
-    this.handshakeHooks = plugins.filter((p) => p.handshake);
-    this.syncPipeline =
-      !options.transport &&
-      this.prefaceHooks.length + this.acceptHooks.length + this.handshakeHooks.length === 0;
     const onError = options.onError;
     this.observers = [
       (e) => {
@@ -150,6 +157,21 @@ class Server<In, Out> implements SockServer<In, Out> {
         : []),
       ...(options.observers ?? []),
     ];
+    const plugins = options.plugins ?? [];
+    this.env = {
+      plugins,
+      prefaceHooks: plugins.filter((p) => p.preface),
+      acceptHooks: plugins.filter((p) => p.accept),
+      handshakeHooks: plugins.filter((p) => p.handshake),
+      frameHooks: plugins.filter((p) => p.frame),
+      observers: this.observers,
+      now: options.now ?? Date.now,
+      transport: options.transport?.name ?? 'tcp',
+      serverTransport: options.transport,
+      handler: options.handler,
+      onMessage: options.onMessage,
+      refusing: () => this.closing !== undefined,
+    };
     this.net = createNetServer({
       pauseOnConnect: true,
       allowHalfOpen: true,
@@ -157,7 +179,7 @@ class Server<In, Out> implements SockServer<In, Out> {
       keepAlive: options.keepAlive !== undefined && options.keepAlive !== false,
       keepAliveInitialDelay: options.keepAlive || 0,
     });
-    this.net.on('connection', (socket) => this.onSocket(socket));
+    this.net.on('connection', (socket) => this.accept(socket, undefined));
     this.net.on('error', (err) =>
       notify(this.observers, { type: 'error', error: toSockError(err, 'server') }),
     );
@@ -193,7 +215,7 @@ class Server<In, Out> implements SockServer<In, Out> {
 
   stats(): ServerStats {
     let active = 0;
-    for (const c of this.conns) if (c.reachedHandler) active++;
+    for (const c of this.conns) if (c.admitted) active++;
     return {
       ...this.counts,
       active,
@@ -211,15 +233,8 @@ class Server<In, Out> implements SockServer<In, Out> {
     const stopped = this.net.listening
       ? new Promise<void>((r) => this.net.close(() => r()))
       : Promise.resolve();
-    for (const conn of this.conns) {
-      // A handler still running finishes what was read; a connection without one is simply closed.
-      if (conn.handlerRunning) conn.drain();
-      else if (conn.reachedHandler) void conn.close();
-      else
-        conn.destroy(
-          new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
-        );
-    }
+    // Each connection drains itself: open ones stop reading and deliver what they read; the rest close.
+    for (const conn of this.conns) conn.shutdown();
     const all = () => Promise.all([...this.conns].map((c) => c.closed));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((r) => {
@@ -236,133 +251,33 @@ class Server<In, Out> implements SockServer<In, Out> {
     await stopped;
   }
 
-  private onSocket(socket: Socket): void {
+  adopt(stream: Duplex, peer: AdoptedPeer): Connection<In, Out> {
+    // Adopted streams are not paused by a listener: hold their bytes until the pipeline lets them through.
+    stream.pause();
+    return this.accept(stream, peer);
+  }
+
+  /** Create the connection and count it; the connection runs its own pipeline, handler and close. */
+  private accept(stream: Duplex, adopted: AdoptedPeer | undefined): SockConnection<In, Out> {
     this.counts.accepted++;
-    const conn = new SockConnection(socket, this.connOptions, {
-      plugins: this.options.plugins ?? [],
-      observers: this.observers,
-      now: this.options.now ?? Date.now,
-      transport: this.options.transport?.name ?? 'tcp',
-    });
+    const conn = new SockConnection(stream, this.connOptions, this.env, adopted);
     this.conns.add(conn);
     void conn.closed.then(() => {
       this.conns.delete(conn);
       this.counts.closed++;
     });
-    if (this.closing) {
-      conn.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
-      );
-      return;
-    }
-    if (this.syncPipeline) {
-      // No stage hook and no transport: nothing to await, so skip the async machinery entirely.
-      conn.acceptEntered = true;
-      this.admit(conn);
-      return;
-    }
-    this.runPipeline(conn, socket).catch((err) => {
-      conn.reportError(err, 'pipeline');
-      conn.fail('accept', 'core', toSockError(err, 'pipeline'));
-    });
-  }
-
-  /** Synchronous unless a hook returns a promise, so a server without async plug-ins pays no extra ticks. */
-  private async runPipeline(conn: SockConnection<In, Out>, socket: Socket): Promise<void> {
-    for (const p of this.prefaceHooks) {
-      const result = await p.preface!(socket, conn);
-      if (conn.closing) return;
-      if (result === undefined) continue;
-      if ('reason' in result) {
-        if (!conn.applyVerdict(p.name, 'preface', result)) return;
-      } else conn.setPeer(result);
-    }
-    conn.acceptEntered = true;
-    for (const p of this.acceptHooks) {
-      let verdict = p.accept!(conn);
-      if (verdict instanceof Promise) verdict = await verdict;
-      if (conn.closing) return;
-      if (verdict && !conn.applyVerdict(p.name, 'accept', verdict)) return;
-    }
-    const transport = this.options.transport;
-    if (transport) {
-      try {
-        conn.replaceSocket(await transport.upgrade(socket, conn));
-      } catch (err) {
-        const error = toSockError(err, `${transport.name} handshake`, 'handshake-failed');
-        conn.fail('handshake', transport.name, error);
-        return;
-      }
-      if (conn.closing) return;
-    }
-    for (const p of this.handshakeHooks) {
-      let verdict = p.handshake!(conn);
-      if (verdict instanceof Promise) verdict = await verdict;
-      if (conn.closing) return;
-      if (verdict && !conn.applyVerdict(p.name, 'handshake', verdict)) return;
-    }
-    this.admit(conn);
-  }
-
-  /** The pipeline let the connection through: start reading and hand it to the handler. */
-  private admit(conn: SockConnection<In, Out>): void {
-    if (this.closing) {
-      conn.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
-      );
-      return;
-    }
-    conn.reachedHandler = true;
-    notify(this.observers, { type: 'open', conn });
-    conn.listener = this.options.onMessage;
-    conn.start();
-    if (this.options.handler) this.runHandler(conn, this.options.handler);
-  }
-
-  private runHandler(
-    conn: SockConnection<In, Out>,
-    handler: (conn: Connection<In, Out>) => void | Promise<void>,
-  ): void {
-    const failed = (err: unknown) => {
-      conn.reportError(err);
-      conn.destroy(
-        new SockError(
-          SockErrorCode.HANDLER_FAILED,
-          `handler failed: ${(err as Error)?.message ?? String(err)}`,
-          {
-            cause: err,
-            reason: 'handler-error',
-          },
-        ),
-      );
-    };
-    let result: void | Promise<void>;
-    try {
-      result = handler(conn);
-    } catch (err) {
-      failed(err);
-      return;
-    }
-    if (result instanceof Promise) {
-      conn.handlerRunning = true;
-      result.then(
-        () => {
-          conn.handlerRunning = false;
-          return conn.close();
-        },
-        (err) => {
-          conn.handlerRunning = false;
-          failed(err);
-        },
-      );
-    }
+    if (this.closing) conn.shutdown();
+    else conn.run(adopted !== undefined);
+    return conn;
   }
 }
 
-function toSockError(err: unknown, context: string, reason?: string): SockError {
-  if (SockError.isInstance(err)) return err;
-  return new SockError(SockErrorCode.SOCKET_ERROR, `${context}: ${(err as Error)?.message ?? String(err)}`, {
-    cause: err,
-    reason: reason ?? 'socket-error',
-  });
+function checkLimit(name: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `createServer: ${name} must be a positive integer, got ${value}`,
+    );
+  }
 }

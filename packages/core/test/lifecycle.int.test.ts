@@ -148,9 +148,16 @@ describe('inbound backpressure', () => {
 describe('close({ drainMs })', () => {
   it('delivers every acknowledged message, then closes every socket', async () => {
     const processed: number[] = [];
+    let received = 0;
     const server = createServer<number, number>({
       framing: delimited(),
       codec: json(),
+      // Frames the server cut, per connection, counted when it closes.
+      observers: [
+        (e) => {
+          if (e.type === 'close') received += e.conn.stats.framesIn;
+        },
+      ],
       async handler(conn) {
         for await (const n of conn) {
           await delay(2); // work in flight
@@ -169,13 +176,21 @@ describe('close({ drainMs })', () => {
     });
     let n = 0;
     for (let round = 0; round < 30; round++) for (const c of clients) void c.send(n++).catch(() => {});
-    await delay(20);
+    // Drain while messages are queued: the handlers are 2 ms per message behind 90 sent at once.
+    const conns = [...server.connections];
+    await new Promise<void>((resolve) => {
+      const check = () => (conns.every((c) => c.stats.framesIn > 3) ? resolve() : setTimeout(check, 2));
+      check();
+    });
+    const queuedAtDrain = conns.reduce((sum, c) => sum + c.stats.framesIn, 0) - processed.length;
     await server.close({ drainMs: 2000 });
     await Promise.all(readers);
     expect(server.connections.size).toBe(0);
-    // Every ack the clients saw was processed by the server, and every processed message was acked.
+    expect(queuedAtDrain).toBeGreaterThan(0);
+    // Every frame the server received before the drain was processed (none dropped from a queue) ...
+    expect(processed).toHaveLength(received);
+    // ... and every processed message was acknowledged, and nothing else was.
     expect(acked.sort((a, b) => a - b)).toEqual([...processed].sort((a, b) => a - b));
-    expect(acked.length).toBeGreaterThan(0);
   });
 
   it('destroys connections still busy at the deadline and still resolves', async () => {
@@ -196,10 +211,40 @@ describe('close({ drainMs })', () => {
   });
 
   it('refuses new connections while draining', async () => {
-    const server = createServer({ handler() {} });
+    let release!: () => void;
+    const busy = new Promise<void>((r) => {
+      release = r;
+    });
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => {
+      entered = r;
+    });
+    const server = createServer({
+      async handler(conn) {
+        for await (const _ of conn) {
+          entered();
+          await busy; // a connection still at work keeps the drain open
+        }
+      },
+    });
     const { port } = await server.listen();
-    await server.close();
-    await expect(connect({ port })).rejects.toMatchObject({ code: 'ERR_SOCK_CONNECTION_REFUSED' });
+    const worker = await connect({ port });
+    await worker.send(Buffer.from('work'));
+    await inHandler;
+    let drained = false;
+    const closing = server.close({ drainMs: 10_000 }).then(() => {
+      drained = true;
+    });
+    await expect(connect({ port, timeoutMs: 2000 })).rejects.toMatchObject({
+      code: 'ERR_SOCK_CONNECTION_REFUSED',
+    });
+    // The refusal happened during the drain, not after it.
+    expect(drained).toBe(false);
+    expect(server.connections.size).toBe(1);
+    release();
+    await closing;
+    expect(drained).toBe(true);
+    await worker.closed;
   });
 });
 

@@ -40,6 +40,16 @@ function feed(framing: Framing, parts: readonly Uint8Array[]): { frames: Buffer[
   }
 }
 
+/** Encode payloads as one stream. A payload byte equal to the delimiter's first could form a delimiter: replaced. */
+function encodeAll(
+  framing: Framing,
+  payloads: readonly Uint8Array[],
+  forbidden: number,
+): { clean: Uint8Array[]; stream: Buffer } {
+  const clean = payloads.map((p) => (forbidden ? Buffer.from(p.map((b) => (b === forbidden ? 0 : b))) : p));
+  return { clean, stream: Buffer.concat(clean.map((p) => framing.encode(p))) };
+}
+
 const framings: Array<[string, (max: number) => Framing, number]> = [
   ['length-u16', (max) => lengthPrefixed({ header: 'u16', maxFrameBytes: max }), 0],
   ['length-u32', (max) => lengthPrefixed({ maxFrameBytes: max }), 0],
@@ -70,13 +80,42 @@ describe.each(framings)('core/%s', (name, make, forbidden) => {
     ),
     ([payloads, cuts]) => {
       const framing = make(64);
-      // A payload holding the delimiter's first byte could form a delimiter: the encoder refuses those.
-      const clean = payloads.map((p) =>
-        forbidden ? Buffer.from(p.map((b) => (b === forbidden ? 0 : b))) : p,
-      );
-      const stream = Buffer.concat(clean.map((p) => framing.encode(p)));
+      const { clean, stream } = encodeAll(framing, payloads, forbidden);
       const { frames, refused } = feed(framing, split(stream, cuts));
       check(!refused, 'a valid stream was refused');
+      check(frames.length === clean.length, 'frame count differs');
+      for (const [i, f] of frames.entries()) check(f.equals(clean[i]!), `frame ${i} differs`);
+    },
+  );
+
+  fuzzIt(
+    `core/${name}`,
+    'stopping after any frame and pushing the rest later loses and repeats nothing',
+    fc.tuple(
+      fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 6 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      fc.array(fc.boolean(), { maxLength: 12 }),
+    ),
+    ([payloads, cuts, stops]) => {
+      const framing = make(64);
+      const { clean, stream } = encodeAll(framing, payloads, forbidden);
+      const decoder = framing.createDecoder();
+      const frames: Buffer[] = [];
+      let n = 0;
+      for (const part of split(stream, cuts)) {
+        let rest = Buffer.from(part);
+        while (rest.length > 0) {
+          const consumed = decoder.push(rest, (f) => {
+            frames.push(Buffer.from(f));
+            return stops[n++ % Math.max(1, stops.length)] === true;
+          });
+          check(
+            typeof consumed === 'number' && consumed > 0 && consumed <= rest.length,
+            'bad consumed count',
+          );
+          rest = rest.subarray(consumed as number);
+        }
+      }
       check(frames.length === clean.length, 'frame count differs');
       for (const [i, f] of frames.entries()) check(f.equals(clean[i]!), `frame ${i} differs`);
     },
@@ -214,6 +253,12 @@ fuzzIt(
     fc.ipV4().map((a) => [a, a] as const),
     fc.ipV4().map((a) => [`::ffff:${a}`, a] as const),
     fc.ipV4().map((a) => [`::FFFF:${a}`, a] as const),
+    // Spelled in hex, uncompressed, as a PROXY v2 header's 16 bytes are often formatted.
+    fc.ipV4().map((a) => {
+      const [b0, b1, b2, b3] = a.split('.').map(Number) as [number, number, number, number];
+      const hex = `${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+      return [`0:0:0:0:0:ffff:${hex}`, a] as const;
+    }),
     fc.ipV6().map((a) => [a, undefined] as const),
     fc.string({ maxLength: 50 }).map((a) => [a, undefined] as const),
   ),

@@ -1,3 +1,9 @@
+import {
+  formatIPv4 as formatIPv4Number,
+  formatIPv6 as formatIPv6Words,
+  parseIPv4 as parseIPv4Number,
+  parseIPv6 as parseIPv6Words,
+} from '@sock/core';
 import { FirewallError, FirewallErrorCode, quote } from './errors.js';
 
 /** 4 for IPv4, 6 for IPv6. */
@@ -47,116 +53,31 @@ function isDigits(text: string): boolean {
   return true;
 }
 
-function isHex(text: string): boolean {
-  if (text.length === 0) return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const ok = (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
-    if (!ok) return false;
-  }
-  return true;
-}
-
-/** Strict dotted quad as a number: four decimal parts 0..255, ASCII digits, no leading zeros. */
-function parseIPv4Number(text: string): number | undefined {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i === text.length ? 46 : text.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || part > 255) return undefined;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      if (i < text.length && ++dots > 3) return undefined;
-      continue;
-    }
-    if (c < 48 || c > 57) return undefined;
-    if (digits === 1 && part === 0) return undefined; // leading zero
-    if (++digits > 3) return undefined;
-    part = part * 10 + (c - 48);
-  }
-  return dots === 3 ? value : undefined;
-}
-
+/** Strict dotted quad (no leading zeros) as a bigint, with core's parser. */
 function parseIPv4(text: string): bigint | undefined {
   const n = parseIPv4Number(text);
-  return n === undefined ? undefined : BigInt(n);
+  return n < 0 ? undefined : BigInt(n);
 }
 
-function parseGroups(text: string): number[] | undefined {
-  if (text === '') return [];
-  const out: number[] = [];
-  const parts = text.split(':');
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (i === parts.length - 1 && part.includes('.')) {
-      const v4 = parseIPv4(part);
-      if (v4 === undefined) return undefined;
-      out.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
-      continue;
-    }
-    if (!isHex(part) || part.length > 4) return undefined;
-    out.push(Number.parseInt(part, 16));
-  }
-  return out;
-}
+const words = new Uint32Array(4);
 
-/** RFC 4291 text forms, without zone identifiers. */
+/** RFC 4291 text forms, with core's parser (zone ids never get here: `%` is refused up front). */
 function parseIPv6(text: string): bigint | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  let groups: number[];
-  if (halves.length === 2) {
-    const head = parseGroups(halves[0]!);
-    const tail = parseGroups(halves[1]!);
-    if (!head || !tail) return undefined;
-    // An embedded IPv4 part is only allowed at the very end.
-    if (halves[0]!.includes('.')) return undefined;
-    const missing = 8 - head.length - tail.length;
-    if (missing < 1) return undefined;
-    groups = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  } else {
-    const all = parseGroups(text);
-    if (all?.length !== 8) return undefined;
-    groups = all;
-  }
-  let value = 0n;
-  for (const g of groups) value = (value << 16n) | BigInt(g);
-  return value;
+  if (!parseIPv6Words(text, words)) return undefined;
+  return (
+    (BigInt(words[0]!) << 96n) | (BigInt(words[1]!) << 64n) | (BigInt(words[2]!) << 32n) | BigInt(words[3]!)
+  );
 }
 
 /** Canonical IPv4 text of a 32-bit integer. */
 export function formatIPv4(value: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String(Number((value >> s) & 0xffn))).join('.');
+  return formatIPv4Number(Number(value & 0xffffffffn));
 }
 
-/** RFC 5952 canonical IPv6 text of a 128-bit integer. */
+/** RFC 5952 canonical IPv6 text of a 128-bit integer, with core's formatter. */
 export function formatIPv6(value: bigint): string {
-  const groups: number[] = [];
-  for (let s = 112n; s >= 0n; s -= 16n) groups.push(Number((value >> s) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  const head = hex.slice(0, bestStart).join(':');
-  const tail = hex.slice(bestStart + bestLen).join(':');
-  return `${head}::${tail}`;
+  const w = [96n, 64n, 32n, 0n].map((s) => Number((value >> s) & 0xffffffffn));
+  return formatIPv6Words(w);
 }
 
 const MAPPED_PREFIX = 0xffffn << 32n;
@@ -201,7 +122,7 @@ export function parseTarget(input: unknown, options: ParseTargetOptions = {}): I
   if (slash < 0 && !input.includes(':')) {
     // Fast path for the common case: a strict dotted quad is already canonical.
     const n = parseIPv4Number(input);
-    if (n === undefined) throw invalid(input, 'not a valid dotted-quad IPv4 address');
+    if (n < 0) throw invalid(input, 'not a valid dotted-quad IPv4 address');
     return { kind: 'address', family: 4, address: input, prefix: 32, text: input, value: BigInt(n) };
   }
   const addrText = slash < 0 ? input : input.slice(0, slash);

@@ -26,17 +26,19 @@ export interface BanBridgeOptions {
   now?: () => number;
 }
 
-/** Counters of a bridge. */
+/** Counters of a bridge: a synchronous snapshot of plain numbers (the metrics adapter reads it). */
 export interface BanBridgeStats {
   /** Bans handed to the firewall and applied. */
   applied: number;
+  /** Bans lost because the firewall failed them (a kernel or state-file failure, see onError). */
+  failed: number;
   /** Unbans applied. */
   unbanned: number;
   /** Bans the firewall refused (invalid key, lockout, overlap). */
   rejected: number;
   /** Bans dropped because too many were waiting. */
   dropped: number;
-  /** Transactions that failed as a whole (their bans are lost, see onError). */
+  /** Transactions that failed (a failed batch of several bans is retried in halves, see `failed`). */
   failedBatches: number;
   /** Transactions run. */
   batches: number;
@@ -84,7 +86,7 @@ export function createBanBridge(firewall: Firewall, options: BanBridgeOptions = 
   };
   const bans = new Map<string, BanRequest>();
   const unbans = new Set<string>();
-  const stats = { applied: 0, unbanned: 0, rejected: 0, dropped: 0, failedBatches: 0, batches: 0 };
+  const stats = { applied: 0, failed: 0, unbanned: 0, rejected: 0, dropped: 0, failedBatches: 0, batches: 0 };
   let tokens = perSecond;
   let refilledAt = now();
   let timer: NodeJS.Timeout | undefined;
@@ -115,6 +117,33 @@ export function createBanBridge(firewall: Firewall, options: BanBridgeOptions = 
     return out;
   };
 
+  /**
+   * One transaction for the batch. Invalid, protected and unbannable keys are skipped up front; if the
+   * kernel still refuses the batch (one element it will not take), it is retried in halves, so one bad
+   * ban costs itself and a few extra transactions, never the rest of the batch.
+   */
+  const apply = async (batch: BanRequest[]): Promise<void> => {
+    stats.batches++;
+    try {
+      const result = await firewall.banMany(batch, { onInvalid: 'skip' });
+      const skipped = result.skipped ?? [];
+      stats.rejected += skipped.length;
+      stats.applied += batch.length - skipped.length;
+      for (const s of skipped) report(s.error);
+    } catch (e) {
+      stats.failedBatches++;
+      const retry = FirewallError.isInstance(e) && e.code === FirewallErrorCode.COMMAND_FAILED;
+      if (batch.length > 1 && retry) {
+        const half = Math.ceil(batch.length / 2);
+        await apply(batch.slice(0, half));
+        await apply(batch.slice(half));
+        return;
+      }
+      stats.failed += batch.length;
+      report(e as FirewallError);
+    }
+  };
+
   const drain = (): Promise<void> => {
     running = running.then(async () => {
       const lift = [...unbans];
@@ -130,19 +159,7 @@ export function createBanBridge(firewall: Firewall, options: BanBridgeOptions = 
           report(e as FirewallError);
         }
       }
-      if (batch.length > 0) {
-        stats.batches++;
-        try {
-          const result = await firewall.banMany(batch, { onInvalid: 'skip' });
-          const skipped = result.skipped ?? [];
-          stats.rejected += skipped.length;
-          stats.applied += batch.length - skipped.length;
-          for (const s of skipped) report(s.error);
-        } catch (e) {
-          stats.failedBatches++;
-          report(e as FirewallError);
-        }
-      }
+      if (batch.length > 0) await apply(batch);
       // Bans held back by the cap go in a later window, when tokens have refilled.
       if (bans.size > 0) schedule(Math.max(windowMs, Math.ceil(1000 / perSecond)));
     });

@@ -28,4 +28,18 @@ export interface Driver {
   destroy(signal?: AbortSignal): Promise<Command[]>;
   /** Read our bans back from the kernel. */
   list(signal?: AbortSignal): Promise<KernelBan[]>;
+  /**
+   * Base chains of other tables on the input hook that drop by default (nftables): an accept in our
+   * table cannot override them. Absent where our allow is final (iptables).
+   */
+  inputDrops?(signal?: AbortSignal): Promise<ForeignChain[]>;
+}
+
+/** A base chain that is not ours. */
+export interface ForeignChain {
+  readonly family: string;
+  readonly table: string;
+  readonly chain: string;
+  readonly hook: string;
+  readonly priority: number;
 }

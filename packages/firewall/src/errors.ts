@@ -29,6 +29,17 @@ export const FirewallErrorCode = {
   COMMAND_FAILED: 'ERR_SOCK_FW_COMMAND_FAILED',
   /** The state file is unreadable, malformed, or could not be written. */
   STATE_FILE: 'ERR_SOCK_FW_STATE_FILE',
+  /** `restore()` was asked to restore from a state file that does not exist. */
+  STATE_MISSING: 'ERR_SOCK_FW_STATE_MISSING',
+  /** A change failed half-way (or its state could not be written) and putting the kernel back failed too. */
+  ROLLBACK_FAILED: 'ERR_SOCK_FW_ROLLBACK_FAILED',
+  /** An address no kernel set can hold or no packet comes from (0.0.0.0, ::, multicast, broadcast). */
+  UNBANNABLE: 'ERR_SOCK_FW_UNBANNABLE',
+  /**
+   * nftables: `allowPort` cannot open the port because another table drops the traffic at the same hook
+   * (an accept in our table does not stop another table's drop). The message names table and chain.
+   */
+  ALLOW_SHADOWED: 'ERR_SOCK_FW_ALLOW_SHADOWED',
   /** The ban bridge dropped a ban because too many were waiting. */
   RATE_LIMITED: 'ERR_SOCK_FW_RATE_LIMITED',
   /** The operation was aborted through its `signal`. */

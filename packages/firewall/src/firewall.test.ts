@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -364,5 +364,61 @@ describe('kernel failures', () => {
     };
     const fw = createFirewall({ backend: 'nftables', runner, ...quiet });
     expect(await code(fw.init())).toBe('ERR_SOCK_FW_NOT_PERMITTED');
+  });
+});
+
+describe('one transaction for every operation', () => {
+  /** Mutating commands recorded; the `failAt`-th one after the count was last reset (1-based) exits 1. */
+  function failingRunner(failAt: number): CommandRunner & { mutating: Command[]; failAt: number } {
+    const mutating: Command[] = [];
+    return {
+      mutating,
+      failAt,
+      async run(command) {
+        if (command.query)
+          return { exitCode: 0, stdout: command.bin === 'nft' ? '{"nftables":[]}' : '', stderr: '' };
+        mutating.push(command);
+        return mutating.length === this.failAt
+          ? { exitCode: 1, stdout: '', stderr: 'iptables-restore: line 12 failed' }
+          : { exitCode: 0, stdout: '', stderr: '' };
+      },
+    };
+  }
+
+  it('an iptables change that fails half-way is rolled back to the old state, and the state file kept', async () => {
+    const stateFile = join(dir, 'state.json');
+    const runner = failingRunner(Number.POSITIVE_INFINITY);
+    const fw = createFirewall({ ...quiet, backend: 'iptables', runner, stateFile });
+    await fw.ban('198.51.100.1', { ttl: '1h' });
+    const saved = await readFile(stateFile, 'utf8');
+    // denyPort changes both set-free chain files: fail the second (ip6tables-restore) after iptables-restore ran.
+    const failing = failingRunner(Number.POSITIVE_INFINITY);
+    const again = createFirewall({ ...quiet, backend: 'iptables', runner: failing, stateFile });
+    await again.init();
+    failing.mutating.length = 0;
+    failing.failAt = 2;
+    expect(await code(again.denyPort(7000, 'tcp'))).toBe('ERR_SOCK_FW_COMMAND_FAILED');
+    // After the failure: the rollback re-rendered the old state (the ban, no port rule) into the kernel.
+    const rollback = failing.mutating.slice(2);
+    expect(rollback.map((c) => c.bin)).toEqual(['ipset', 'iptables-restore', 'ip6tables-restore']);
+    expect(rollback[0]!.input).toContain('add sockfw-ban4 198.51.100.1');
+    expect(rollback[1]!.input).not.toContain('--dport 7000');
+    expect(await readFile(stateFile, 'utf8')).toBe(saved);
+  });
+
+  it('a state file that cannot be staged changes nothing in the kernel', async () => {
+    const runner = failingRunner(Number.POSITIVE_INFINITY);
+    // The state directory is a dangling symlink: reading finds no state, but nothing can be created.
+    await symlink(join(dir, 'gone'), join(dir, 'state-dir'));
+    const fw = createFirewall({
+      ...quiet,
+      backend: 'nftables',
+      runner,
+      stateFile: join(dir, 'state-dir', 'sub', 's.json'),
+    });
+    await fw.init();
+    runner.mutating.length = 0;
+    expect(await code(fw.ban('198.51.100.2'))).toBe('ERR_SOCK_FW_STATE_FILE');
+    expect(runner.mutating).toEqual([]);
   });
 });

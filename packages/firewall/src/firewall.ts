@@ -1,4 +1,5 @@
 import { collapse, type IpFamily, type IpTarget, overlaps, parseTarget } from './address.js';
+import { assertBannable } from './bannable.js';
 import { detectBackend } from './detect.js';
 import type { Driver, KernelBackend } from './driver.js';
 import { type Duration, parseDuration } from './duration.js';
@@ -21,7 +22,8 @@ import {
   createCommandRunner,
   validateNetns,
 } from './runner.js';
-import { type BanRecord, readState, type StateFile, writeState } from './state.js';
+import { type BanRecord, readState, type StateFile } from './state.js';
+import { runTransaction } from './transaction.js';
 
 /** Backends a firewall may use; `auto` picks nftables, else iptables. */
 export type BackendName = KernelBackend | 'plan';
@@ -93,6 +95,13 @@ export interface BanManyOptions extends OperationOptions {
 export interface PortRuleOptions extends OperationOptions {
   /** Only traffic from this address or CIDR. Default: any source. */
   from?: string;
+  /**
+   * nftables, `allowPort` only: what to do when another table's input base chain drops by default, so
+   * our accept cannot open the port. `'throw'` (default): `ERR_SOCK_FW_ALLOW_SHADOWED` naming table and
+   * chain, nothing applied. `'apply'`: apply the rule anyway (it still overrides our own `denyPort`) and
+   * return the error in `warnings`.
+   */
+  onShadowed?: 'throw' | 'apply';
 }
 
 /** A ban as reported by {@link Firewall.list}. */
@@ -117,6 +126,8 @@ export interface ApplyResult {
   commands: Command[];
   /** Bans left out (by `restore()`, or `banMany` with `onInvalid: 'skip'`), with the error. */
   skipped?: SkippedBan[];
+  /** What was applied but does not do all it says (an `allowPort` another table's drop overrides). */
+  warnings?: FirewallError[];
 }
 
 /** A ban that was left out, and why. */
@@ -182,6 +193,13 @@ function isMissingStructure(error: unknown): boolean {
   if (!FirewallError.isInstance(error) || error.code !== FirewallErrorCode.COMMAND_FAILED) return false;
   const stderr = String(error.details.stderr ?? '');
   return /No such file or directory|does not exist|doesn't exist/i.test(stderr);
+}
+
+/** What this firewall believes is in the kernel: bans (with their history), allow entries, port rules. */
+interface Memory {
+  records: Map<string, BanRecord>;
+  allows: Map<string, IpTarget>;
+  ports: Map<string, PortRule>;
 }
 
 function portKey(r: PortRule): string {
@@ -375,21 +393,61 @@ class FirewallImpl implements Firewall {
     this.ports = ports;
   }
 
-  private async persist(): Promise<void> {
-    if (!this.opts.stateFile || this.dry) return;
-    const now = this.now();
-    for (const [key, r] of this.records) {
+  /** A deep copy of what we believe the kernel holds (commits mutate records in place). */
+  private snapshot(): Memory {
+    return {
+      records: new Map([...this.records].map(([k, r]) => [k, { ...r }])),
+      allows: new Map(this.allows),
+      ports: new Map(this.ports),
+    };
+  }
+
+  private adoptMemory(m: Memory): void {
+    this.records = m.records;
+    this.allows = m.allows;
+    this.ports = m.ports;
+  }
+
+  /** The state file for `m`: records past their offence memory are forgotten. */
+  private stateOf(m: Memory, now: number): StateFile {
+    const bans: BanRecord[] = [];
+    for (const r of m.records.values()) {
       const over = !r.active || (r.expiresAt !== null && r.expiresAt <= now);
-      if (over && r.lastBannedAt + this.memoryMs <= now) this.records.delete(key);
+      if (!(over && r.lastBannedAt + this.memoryMs <= now)) bans.push(r);
     }
-    await writeState(this.opts.stateFile, {
+    return {
       version: 1,
       table: this.table,
       savedAt: now,
-      bans: [...this.records.values()],
-      allows: [...this.allows.keys()],
-      ports: [...this.ports.values()],
-    });
+      bans,
+      allows: [...m.allows.keys()],
+      ports: [...m.ports.values()],
+    };
+  }
+
+  /** Every live ban of `m` with its remaining time, as kernel elements. */
+  private liveElements(m: Memory, now: number): BanElement[] {
+    const elements: BanElement[] = [];
+    for (const r of m.records.values()) {
+      if (!r.active || (r.expiresAt !== null && r.expiresAt <= now)) continue;
+      const remaining = r.expiresAt === null ? null : r.expiresAt - now;
+      elements.push({
+        target: parseTarget(r.target, { allowBroadPrefix: true }),
+        timeoutSec: remaining === null ? null : Math.max(1, Math.ceil(remaining / 1000)),
+        comment: sanitizeComment(r.reason),
+        refresh: false,
+      });
+    }
+    return elements;
+  }
+
+  /** The changes that make the kernel hold exactly `m` (a rollback). */
+  private fullChanges(m: Memory, now: number): Change[] {
+    return [
+      { type: 'replace-bans', elements: this.liveElements(m, now) },
+      { type: 'set-allow', targets: collapse([...this.admin, ...m.allows.values()]) },
+      { type: 'set-ports', rules: [...m.ports.values()] },
+    ];
   }
 
   private allowChange(): Change {
@@ -411,26 +469,43 @@ class FirewallImpl implements Firewall {
     return driver;
   }
 
-  /** Run changes; on success commit the in-memory mutation and persist. */
+  /**
+   * Every mutating operation: build the change and the in-memory result, then apply both through the
+   * one transaction (`runTransaction`): the kernel and the state file change together or not at all.
+   */
   private async transact(
     signal: AbortSignal | undefined,
     build: () => { changes: Change[]; commit: () => void; skipped?: SkippedBan[] },
   ): Promise<ApplyResult> {
     return this.exclusive(signal, async () => {
       const driver = await this.ready_(signal);
+      const before = this.snapshot();
       const { changes, commit, skipped } = build();
-      let commands: Command[];
-      try {
-        commands = await driver.apply(changes, signal);
-      } catch (error) {
-        if (!isMissingStructure(error)) throw error;
-        // Our table or sets were removed behind our back: recreate them once, then retry.
-        this.ready = false;
-        await this.ready_(signal);
-        commands = await driver.apply(changes, signal);
-      }
       commit();
-      await this.persist();
+      const after = this.snapshot();
+      this.adoptMemory(before);
+      const now = this.now();
+      const commands = await runTransaction({
+        atomic: driver.name === 'nftables' || this.dry,
+        state:
+          this.opts.stateFile && !this.dry
+            ? { path: this.opts.stateFile, content: this.stateOf(after, now) }
+            : undefined,
+        apply: async () => {
+          try {
+            return await driver.apply(changes, signal);
+          } catch (error) {
+            if (!isMissingStructure(error)) throw error;
+            // Our table or sets were removed behind our back: recreate them once, then retry.
+            this.ready = false;
+            await this.ready_(signal);
+            return driver.apply(changes, signal);
+          }
+        },
+        // Not aborted by `signal`: a rollback, once needed, must run to the end.
+        rollback: () => driver.apply(this.fullChanges(before, this.now())),
+      });
+      this.adoptMemory(after);
       return this.result(commands, skipped && skipped.length > 0 ? skipped : undefined);
     });
   }
@@ -467,6 +542,7 @@ class FirewallImpl implements Firewall {
         if (req === null || typeof req !== 'object')
           throw invalidOption('ban request', req, 'pass { target, ttl?, reason? }');
         const target = parseTarget(req.target, { allowBroadPrefix: force });
+        assertBannable(target);
         check(target);
         const reason = req.reason === undefined ? '' : req.reason;
         if (typeof reason !== 'string') throw invalidOption('reason', reason, 'pass a string');
@@ -659,13 +735,21 @@ class FirewallImpl implements Firewall {
     });
   }
 
-  private portOp(
+  private async portOp(
     port: unknown,
     protocol: unknown,
     options: PortRuleOptions & { action?: 'allow' | 'deny' },
     mode: 'allow' | 'deny' | 'remove',
   ): Promise<ApplyResult> {
-    return this.transact(options.signal, () => {
+    if (
+      options.onShadowed !== undefined &&
+      options.onShadowed !== 'throw' &&
+      options.onShadowed !== 'apply'
+    ) {
+      throw invalidOption('onShadowed', options.onShadowed, "use 'throw' or 'apply'");
+    }
+    const warnings = mode === 'allow' ? await this.shadowCheck(port, protocol, options) : [];
+    const result = await this.transact(options.signal, () => {
       const next = new Map(this.ports);
       if (mode === 'remove') {
         const actions = options.action === undefined ? (['allow', 'deny'] as const) : [options.action];
@@ -683,6 +767,35 @@ class FirewallImpl implements Firewall {
         },
       };
     });
+    return warnings.length > 0 ? { ...result, warnings } : result;
+  }
+
+  /**
+   * nftables: an accept in our table does not stop another table's drop at the same hook. Find input
+   * base chains that drop by default and refuse (or, with `onShadowed: 'apply'`, warn) up front.
+   */
+  private async shadowCheck(
+    port: unknown,
+    protocol: unknown,
+    options: PortRuleOptions,
+  ): Promise<FirewallError[]> {
+    const rule = this.portRule('allow', port, protocol, options.from);
+    const drops = await this.exclusive(options.signal, async () => {
+      const driver = await this.resolve(options.signal);
+      return driver.inputDrops ? driver.inputDrops(options.signal) : [];
+    });
+    if (drops.length === 0) return [];
+    const names = drops.map(
+      (d) =>
+        `table ${d.family} ${d.table} chain ${d.chain} (hook input, priority ${d.priority}, policy drop)`,
+    );
+    const error = new FirewallError(
+      FirewallErrorCode.ALLOW_SHADOWED,
+      `allowPort ${rule.port}/${rule.protocol} cannot open the port: ${names.join('; ')} drops it, and an nftables accept in table inet ${this.table} cannot override another table's drop; add an accept for the port to that chain, or pass onShadowed: 'apply' to add our rule anyway (it still overrides our own denyPort)`,
+      { details: { port: rule.port, protocol: rule.protocol, chains: drops } },
+    );
+    if ((options.onShadowed ?? 'throw') === 'throw') throw error;
+    return [error];
   }
 
   /** Denying the port of the current SSH session to its peer would lock us out. */
@@ -771,40 +884,41 @@ class FirewallImpl implements Firewall {
   restore(options: OperationOptions = {}): Promise<ApplyResult> {
     return this.exclusive(options.signal, async () => {
       const driver = await this.resolve(options.signal);
+      const path = this.opts.stateFile;
+      // Restoring from a file that is not there would silently restore nothing: say so instead.
+      if (path !== undefined && (await readState(path)) === undefined) {
+        throw new FirewallError(
+          FirewallErrorCode.STATE_MISSING,
+          `state file ${JSON.stringify(path)} does not exist, so there is nothing to restore; check the path (sock fw restore --state <file>)`,
+          { details: { path } },
+        );
+      }
       const wasLoaded = this.loaded;
       await this.load(driver, options.signal);
-      if (wasLoaded && this.opts.stateFile) {
+      if (wasLoaded && path) {
         // Loaded earlier: the file may have been replaced since (e.g. copied back from a backup).
-        const state = await readState(this.opts.stateFile);
+        const state = await readState(path);
         if (state) this.adopt(state);
       }
       const now = this.now();
       const check = createLockoutCheck(protectedTargets(this.opts, this.admin));
       const skipped: SkippedBan[] = [];
-      const elements: BanElement[] = [];
-      for (const r of this.records.values()) {
+      const live = this.snapshot();
+      for (const [key, r] of live.records) {
         if (!r.active || (r.expiresAt !== null && r.expiresAt <= now)) continue;
-        const target = parseTarget(r.target, { allowBroadPrefix: true });
         try {
+          const target = parseTarget(r.target, { allowBroadPrefix: true });
+          assertBannable(target);
           check(target);
         } catch (error) {
           skipped.push({ target: r.target, error: error as FirewallError });
-          r.active = false;
-          continue;
+          // Left out of the kernel (and reported every time); the state file keeps what it said.
+          live.records.delete(key);
         }
-        const remaining = r.expiresAt === null ? null : r.expiresAt - now;
-        elements.push({
-          target,
-          timeoutSec: remaining === null ? null : Math.max(1, Math.ceil(remaining / 1000)),
-          comment: sanitizeComment(r.reason),
-          refresh: false,
-        });
       }
-      const changes: Change[] = [{ type: 'replace-bans', elements }, this.allowChange(), this.portsChange()];
-      const commands = await driver.init(changes, options.signal);
+      // One kernel transaction and no state write: the file already says what is applied.
+      const commands = await driver.init(this.fullChanges(live, now), options.signal);
       this.ready = true;
-      // The file already says what was applied; only skipped bans changed it.
-      if (skipped.length > 0) await this.persist();
       return this.result(commands, skipped.length > 0 ? skipped : undefined);
     });
   }

@@ -10,6 +10,17 @@ const BAN_KINDS: readonly IpsetKind[] = ['ban4', 'ban6', 'net4', 'net6'];
 const ALL_KINDS: readonly IpsetKind[] = [...BAN_KINDS, 'allow4', 'allow6'];
 const HOOKS = ['INPUT', 'FORWARD'] as const;
 
+/** Where our jump sits in a hook chain: its first rule, further down, or absent. */
+export type JumpState = 'first' | 'elsewhere' | 'missing';
+
+/** Read `iptables -S <hook>` output: is `-A <hook> -j <chain>` the hook's first rule, later, or absent? */
+export function jumpState(listing: string, hook: string, chain: string): JumpState {
+  const rules = listing.split('\n').filter((l) => l.startsWith(`-A ${hook} `));
+  const ours = `-A ${hook} -j ${chain}`;
+  if (rules[0]?.trim() === ours) return 'first';
+  return rules.some((l) => l.trim() === ours) ? 'elsewhere' : 'missing';
+}
+
 function kindOf(target: IpTarget): IpsetKind {
   const set = banSetOf(target);
   return set === 'net6p64' ? 'net6' : (set as IpsetKind);
@@ -30,8 +41,27 @@ export class IptablesRenderer {
     return this.prefix;
   }
 
+  /** Deny rules (DROP). */
   get portsChain(): string {
     return `${this.prefix}-ports`;
+  }
+
+  /**
+   * What FORWARD jumps to: the allow set, bans and denied ports, but never an ACCEPT — an allowed port
+   * opens this host, not forwarding to every host behind it.
+   */
+  get forwardChain(): string {
+    return `${this.prefix}-fwd`;
+  }
+
+  /** The chain each hook jumps to. */
+  entryChain(hook: (typeof HOOKS)[number]): string {
+    return hook === 'INPUT' ? this.chain : this.forwardChain;
+  }
+
+  /** Allow rules (ACCEPT): reached by allowlisted sources too, so an allowed port is open to them. */
+  get openChain(): string {
+    return `${this.prefix}-open`;
   }
 
   /** `create` lines for every set (ipset -exist keeps existing ones). */
@@ -86,49 +116,77 @@ export class IptablesRenderer {
       if (from.family !== family) return undefined;
       source = ` -s ${from.text}`;
     }
-    const verdict = rule.action === 'allow' ? 'RETURN' : 'DROP';
-    return `-A ${this.portsChain}${source} -p ${rule.protocol} -m ${rule.protocol} --dport ${rule.port} -j ${verdict}`;
+    // An allow is a real ACCEPT: our chain is jumped to first from INPUT, so it opens the port even on a
+    // host whose own rules drop by default (as fail2ban and ufw do); bans come before it in our chain.
+    const chain = rule.action === 'allow' ? this.openChain : this.portsChain;
+    const verdict = rule.action === 'allow' ? 'ACCEPT' : 'DROP';
+    return `-A ${chain}${source} -p ${rule.protocol} -m ${rule.protocol} --dport ${rule.port} -j ${verdict}`;
   }
 
   /**
-   * A complete iptables-restore --noflush file for one family: both chains rebuilt, the allow set
-   * returned from first (accepted by us, before any drop), then bans, then port rules; plus jumps
-   * from INPUT/FORWARD where `missingJumps` says they are absent.
+   * A complete iptables-restore --noflush file for one family: our chains rebuilt — the allow set first
+   * (its sources may still use allowed ports, then leave our chain: no ban or deny of ours applies to
+   * them), then bans, then allowed ports (ACCEPT), then denied ports (DROP) — plus the jumps from
+   * INPUT/FORWARD: `jumps` says per hook whether ours is already first, elsewhere (moved to the top),
+   * or missing (inserted at the top); `staleForward` removes FORWARD's jump to the INPUT chain (the
+   * layout before FORWARD had its own chain).
    */
-  restoreFile(family: IpFamily, rules: readonly PortRule[], missingJumps: readonly string[]): string {
+  restoreFile(
+    family: IpFamily,
+    rules: readonly PortRule[],
+    jumps: Readonly<Partial<Record<string, JumpState>>> = {},
+    staleForward = false,
+  ): string {
     const v = family === 4 ? '4' : '6';
+    const allowSet = this.setName(`allow${v}` as IpsetKind);
+    const bans = [
+      `-m set --match-set ${this.setName(`ban${v}` as IpsetKind)} src -j DROP`,
+      `-m set --match-set ${this.setName(`net${v}` as IpsetKind)} src -j DROP`,
+    ];
+    const chains = [this.chain, this.forwardChain, this.openChain, this.portsChain];
     const lines = [
       '*filter',
-      `:${this.chain} - [0:0]`,
-      `:${this.portsChain} - [0:0]`,
-      `-F ${this.chain}`,
-      `-F ${this.portsChain}`,
-      `-A ${this.chain} -m set --match-set ${this.setName(`allow${v}` as IpsetKind)} src -j RETURN`,
-      `-A ${this.chain} -m set --match-set ${this.setName(`ban${v}` as IpsetKind)} src -j DROP`,
-      `-A ${this.chain} -m set --match-set ${this.setName(`net${v}` as IpsetKind)} src -j DROP`,
+      ...chains.map((c) => `:${c} - [0:0]`),
+      ...chains.map((c) => `-F ${c}`),
+      `-A ${this.chain} -m set --match-set ${allowSet} src -j ${this.openChain}`,
+      `-A ${this.chain} -m set --match-set ${allowSet} src -j RETURN`,
+      ...bans.map((b) => `-A ${this.chain} ${b}`),
+      `-A ${this.chain} -j ${this.openChain}`,
       `-A ${this.chain} -j ${this.portsChain}`,
+      `-A ${this.forwardChain} -m set --match-set ${allowSet} src -j RETURN`,
+      ...bans.map((b) => `-A ${this.forwardChain} ${b}`),
+      `-A ${this.forwardChain} -j ${this.portsChain}`,
     ];
-    const ordered = [
-      ...rules.filter((r) => r.action === 'allow'),
-      ...rules.filter((r) => r.action === 'deny'),
-    ];
-    for (const rule of ordered) {
+    for (const rule of rules) {
+      if (rule.action !== 'allow') continue;
       const line = this.portRule(rule, family);
       if (line) lines.push(line);
     }
-    for (const hook of missingJumps) lines.push(`-I ${hook} 1 -j ${this.chain}`);
+    for (const rule of rules) {
+      if (rule.action !== 'deny') continue;
+      const line = this.portRule(rule, family);
+      if (line) lines.push(line);
+    }
+    if (staleForward) lines.push(`-D FORWARD -j ${this.chain}`);
+    for (const hook of HOOKS) {
+      const state = jumps[hook];
+      const entry = this.entryChain(hook);
+      if (state === 'elsewhere') lines.push(`-D ${hook} -j ${entry}`);
+      if (state === 'elsewhere' || state === 'missing') lines.push(`-I ${hook} 1 -j ${entry}`);
+    }
     lines.push('COMMIT', '');
     return lines.join('\n');
   }
 
-  /** iptables-restore file that empties and deletes both chains (jumps must be gone first). */
+  /** iptables-restore file that empties and deletes our chains (jumps must be gone first). */
   removeChainsFile(): string {
+    // Declaring a chain creates it when missing, so an older layout without some of them still goes.
+    const chains = [this.chain, this.forwardChain, this.openChain, this.portsChain];
     return [
       '*filter',
-      `-F ${this.chain}`,
-      `-F ${this.portsChain}`,
-      `-X ${this.chain}`,
-      `-X ${this.portsChain}`,
+      ...chains.map((c) => `:${c} - [0:0]`),
+      ...chains.map((c) => `-F ${c}`),
+      ...chains.map((c) => `-X ${c}`),
       'COMMIT',
       '',
     ].join('\n');
@@ -192,22 +250,32 @@ export function createIptablesDriver(ctx: DriverContext): Driver {
     return { bin: 'ipset', args: ['-exist', '-file', INPUT_FILE, 'restore'], input: `${lines.join('\n')}\n` };
   }
 
-  async function chainFiles(missing: boolean, signal?: AbortSignal): Promise<Command[]> {
+  /** Our chains for both families; with `checkJumps`, also put our jump first in INPUT and FORWARD. */
+  async function chainFiles(checkJumps: boolean, signal?: AbortSignal): Promise<Command[]> {
     const out: Command[] = [];
     for (const family of [4, 6] as const) {
       const t = tools[family];
-      const absent: string[] = [];
-      if (missing) {
+      const jumps: Partial<Record<string, JumpState>> = {};
+      let staleForward = false;
+      if (checkJumps) {
         for (const hook of HOOKS) {
-          const present =
-            !ctx.dry && (await exists({ bin: t.ipt, args: ['-w', '-C', hook, '-j', render.chain] }, signal));
-          if (!present) absent.push(hook);
+          if (ctx.dry) {
+            jumps[hook] = 'missing';
+            continue;
+          }
+          const listed = await ctx.runner.run(
+            { bin: t.ipt, args: ['-w', '-S', hook], query: true },
+            opt(signal),
+          );
+          const listing = listed.exitCode === 0 ? listed.stdout : '';
+          jumps[hook] = jumpState(listing, hook, render.entryChain(hook));
+          if (hook === 'FORWARD') staleForward = jumpState(listing, hook, render.chain) !== 'missing';
         }
       }
       out.push({
         bin: t.restore,
         args: ['-w', '--noflush', INPUT_FILE],
-        input: render.restoreFile(family, ports, absent),
+        input: render.restoreFile(family, ports, jumps, staleForward),
       });
     }
     return out;
@@ -242,15 +310,20 @@ export function createIptablesDriver(ctx: DriverContext): Driver {
       const commands: Command[] = [];
       for (const family of [4, 6] as const) {
         const t = tools[family];
-        for (const hook of HOOKS) {
-          const del: Command = { bin: t.ipt, args: ['-w', '-D', hook, '-j', render.chain] };
+        const pairs = [
+          ['INPUT', render.chain],
+          ['FORWARD', render.forwardChain],
+          ['FORWARD', render.chain],
+        ] as const;
+        for (const [hook, chain] of pairs) {
+          const del: Command = { bin: t.ipt, args: ['-w', '-D', hook, '-j', chain] };
           if (ctx.dry) {
             commands.push(del);
             continue;
           }
           // A jump may have been inserted more than once by someone else: remove every copy.
           for (let i = 0; i < 16; i++) {
-            if (!(await exists({ bin: t.ipt, args: ['-w', '-C', hook, '-j', render.chain] }, signal))) break;
+            if (!(await exists({ bin: t.ipt, args: ['-w', '-C', hook, '-j', chain] }, signal))) break;
             await runChecked(ctx.runner, del, signal);
             commands.push(del);
           }

@@ -1,5 +1,5 @@
 import { formatIPv6, type IpTarget, parseTarget } from './address.js';
-import type { Driver, DriverContext } from './driver.js';
+import type { Driver, DriverContext, ForeignChain } from './driver.js';
 import { FirewallError, FirewallErrorCode } from './errors.js';
 import {
   type BanElement,
@@ -216,6 +216,27 @@ export class NftRenderer {
   }
 }
 
+/** Parse `nft -j list chains`: other tables' base chains on the input hook whose policy is drop. */
+export function parseInputDrops(json: string, ownTable: string): ForeignChain[] {
+  const doc = JSON.parse(json) as { nftables?: unknown[] };
+  const out: ForeignChain[] = [];
+  for (const item of doc.nftables ?? []) {
+    const c = (item as { chain?: Record<string, unknown> }).chain;
+    if (c?.hook !== 'input' || c.policy !== 'drop') continue;
+    const family = String(c.family);
+    if (!['inet', 'ip', 'ip6'].includes(family)) continue;
+    if (family === FAMILY && c.table === ownTable) continue;
+    out.push({
+      family,
+      table: String(c.table),
+      chain: String(c.name),
+      hook: 'input',
+      priority: Number(c.prio ?? 0),
+    });
+  }
+  return out;
+}
+
 /** Parse `nft -j list table inet <table>` into our bans. Unknown shapes are skipped. */
 export function parseNftList(json: string): KernelBan[] {
   const doc = JSON.parse(json) as { nftables?: unknown[] };
@@ -340,6 +361,13 @@ export function createNftDriver(ctx: DriverContext): Driver {
     apply: (changes, signal) =>
       changes.length === 0 ? Promise.resolve([]) : run(render.changes(changes), signal),
     destroy: (signal) => run(render.destroy(), signal),
+    async inputDrops(signal) {
+      if (ctx.dry) return [];
+      const command: Command = { bin: 'nft', args: ['-j', 'list', 'chains'], query: true };
+      const result = await ctx.runner.run(command, signal ? { signal } : {});
+      if (result.exitCode !== 0) throw commandFailed(command, result);
+      return parseInputDrops(result.stdout, ctx.table);
+    },
     async list(signal) {
       if (ctx.dry) return [];
       const command: Command = { bin: 'nft', args: ['-j', 'list', 'table', FAMILY, ctx.table], query: true };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseTarget } from './address.js';
-import { IptablesRenderer, parseIpsetSave } from './iptables.js';
+import { IptablesRenderer, jumpState, parseIpsetSave } from './iptables.js';
 import type { BanElement, Change } from './model.js';
 import { NftRenderer, parseNftList } from './nftables.js';
 
@@ -112,11 +112,23 @@ describe('iptables renderer (golden)', () => {
 
   it('iptables-restore files', async () => {
     const rules = (changes[3] as Extract<Change, { type: 'set-ports' }>).rules;
-    await expect(r.restoreFile(4, rules, ['INPUT', 'FORWARD'])).toMatchFileSnapshot(
+    await expect(r.restoreFile(4, rules, { INPUT: 'missing', FORWARD: 'missing' })).toMatchFileSnapshot(
       './__golden__/iptables-restore-v4.txt',
     );
-    await expect(r.restoreFile(6, rules, [])).toMatchFileSnapshot('./__golden__/ip6tables-restore-v6.txt');
+    await expect(r.restoreFile(6, rules, {})).toMatchFileSnapshot('./__golden__/ip6tables-restore-v6.txt');
+    // Our jump further down (someone inserted before it) moves back to the top; a FORWARD jump of the
+    // older layout (straight to the INPUT chain) goes.
+    await expect(r.restoreFile(4, [], { INPUT: 'elsewhere', FORWARD: 'first' }, true)).toMatchFileSnapshot(
+      './__golden__/iptables-restore-move-jump.txt',
+    );
     await expect(r.removeChainsFile()).toMatchFileSnapshot('./__golden__/iptables-remove.txt');
+  });
+
+  it('reads where our jump sits in a hook chain', () => {
+    const listing = ['-P INPUT DROP', '-A INPUT -i lo -j ACCEPT', '-A INPUT -j sockfw', ''].join('\n');
+    expect(jumpState(listing, 'INPUT', 'sockfw')).toBe('elsewhere');
+    expect(jumpState('-P INPUT DROP\n-A INPUT -j sockfw\n', 'INPUT', 'sockfw')).toBe('first');
+    expect(jumpState('-P INPUT DROP\n-A INPUT -j sockfwx\n', 'INPUT', 'sockfw')).toBe('missing');
   });
 
   it('parses ipset save output, ours only', () => {

@@ -14,6 +14,9 @@ describe('parseDuration', () => {
     ['10m', 600_000],
     ['2h', 7_200_000],
     ['7d', 604_800_000],
+    // core's grammar: decimals are fine, rounded up to whole ms
+    ['1.5h', 5_400_000],
+    ['0.0005s', 1],
   ])('%j → %d ms', (input, ms) => {
     expect(parseDuration(input)).toBe(ms);
   });
@@ -26,7 +29,7 @@ describe('parseDuration', () => {
     '',
     '10',
     '10 m',
-    '1.5h',
+    '0ms',
     '٢s',
     '10y',
     MAX_DURATION_MS + 1,

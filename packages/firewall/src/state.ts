@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FirewallError, FirewallErrorCode } from './errors.js';
 import type { PortRule } from './model.js';
@@ -65,13 +65,24 @@ export async function readState(path: string): Promise<StateFile | undefined> {
   return s as StateFile;
 }
 
+/** A new state written to a temp file beside the state file, not yet in place. */
+export interface StagedState {
+  /** Rename the temp file over the state file (atomic) and fsync the directory. */
+  commit(): Promise<void>;
+  /** Remove the temp file; the old state file stays as it was. */
+  discard(): Promise<void>;
+}
+
 /**
- * Write the state atomically: a 0600 temp file in the same directory, fsync, rename over the old
- * file, fsync the directory. A crash leaves either the old or the new file, never half of one.
+ * First half of an atomic write: create the state file's directory (0700) when missing, then write the
+ * new state to a 0600 temp file in it and fsync it. Nothing the old file says has changed yet, so a
+ * caller can still give up (`discard`); `commit` puts it in place with one rename.
  */
-export async function writeState(path: string, state: StateFile): Promise<void> {
-  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.sockfw.tmp`);
+export async function stageState(path: string, state: StateFile): Promise<StagedState> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.sockfw.tmp`);
   try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const fh = await open(tmp, 'wx', 0o600);
     try {
       await fh.writeFile(JSON.stringify(state));
@@ -79,19 +90,38 @@ export async function writeState(path: string, state: StateFile): Promise<void> 
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
   } catch (cause) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => undefined);
     throw stateError(path, 'could not be written', cause);
   }
-  try {
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Directory fsync is not supported everywhere; the rename itself already happened.
-  }
+  return {
+    async commit() {
+      try {
+        await rename(tmp, path);
+      } catch (cause) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        throw stateError(path, 'could not be written', cause);
+      }
+      try {
+        const handle = await open(dir, 'r');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } catch {
+        // Directory fsync is not supported everywhere; the rename itself already happened.
+      }
+    },
+    discard: () => rm(tmp, { force: true }).catch(() => undefined),
+  };
+}
+
+/**
+ * Write the state atomically: a 0600 temp file in the same directory (created 0700 when missing),
+ * fsync, rename over the old file, fsync the directory. A crash leaves either the old or the new
+ * file, never half of one.
+ */
+export async function writeState(path: string, state: StateFile): Promise<void> {
+  await (await stageState(path, state)).commit();
 }

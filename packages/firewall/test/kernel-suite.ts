@@ -1,8 +1,17 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFirewall, type Firewall, FirewallError, type FirewallOptions } from '../src/index.js';
+import {
+  createBanBridge,
+  createFirewall,
+  type Firewall,
+  FirewallError,
+  type FirewallOptions,
+} from '../src/index.js';
 import { createLab, kernelSkipReason, type Lab, nsExec, until } from './netns.js';
 
 /**
@@ -31,6 +40,25 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
       let fw: Firewall;
       const otherTable = `other_${process.pid}`;
       let otherBefore = '';
+      /** Someone else's iptables chains, rules and ipset, as `iptables -S` / `ipset save` print them. */
+      const foreignIptables = async () => {
+        const out: string[] = [];
+        for (const ipt of ['iptables', 'ip6tables']) {
+          out.push(await nsExec(lab.server, ipt, ['-w', '-S', 'FOREIGN']));
+          out.push(await nsExec(lab.server, ipt, ['-w', '-t', 'nat', '-S']));
+          // INPUT without our own jump: the host's rules, in order.
+          const input = await nsExec(lab.server, ipt, ['-w', '-S', 'INPUT']);
+          out.push(
+            input
+              .split('\n')
+              .filter((l) => !l.includes('sockfwt'))
+              .join('\n'),
+          );
+        }
+        out.push(await nsExec(lab.server, 'ipset', ['save', 'foreign-set']));
+        return out.join('\n---\n');
+      };
+      let foreignBefore = '';
       const make = (extra: Partial<FirewallOptions> = {}) =>
         createFirewall({
           backend,
@@ -64,6 +92,63 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
           'counter',
         ]);
         otherBefore = await nsExec(lab.server, 'nft', ['list', 'table', 'inet', otherTable]);
+        if (backend === 'iptables') {
+          // Someone else's chain with rules, a rule in INPUT and in another table, and an ipset.
+          await nsExec(lab.server, 'ipset', ['create', 'foreign-set', 'hash:ip', 'timeout', '0']);
+          await nsExec(lab.server, 'ipset', ['add', 'foreign-set', '192.0.2.77', 'timeout', '0']);
+          for (const ipt of ['iptables', 'ip6tables']) {
+            await nsExec(lab.server, ipt, ['-w', '-N', 'FOREIGN']);
+            await nsExec(lab.server, ipt, [
+              '-w',
+              '-A',
+              'FOREIGN',
+              '-p',
+              'tcp',
+              '--dport',
+              '9',
+              '-j',
+              'REJECT',
+            ]);
+            await nsExec(lab.server, ipt, ['-w', '-A', 'FOREIGN', '-p', 'udp', '--dport', '9', '-j', 'DROP']);
+            await nsExec(lab.server, ipt, [
+              '-w',
+              '-A',
+              'INPUT',
+              '-p',
+              'tcp',
+              '--dport',
+              '9',
+              '-j',
+              'FOREIGN',
+            ]);
+            await nsExec(lab.server, ipt, [
+              '-w',
+              '-t',
+              'nat',
+              '-A',
+              'PREROUTING',
+              '-p',
+              'tcp',
+              '--dport',
+              '9',
+              '-j',
+              'RETURN',
+            ]);
+          }
+          await nsExec(lab.server, 'iptables', [
+            '-w',
+            '-A',
+            'FOREIGN',
+            '-m',
+            'set',
+            '--match-set',
+            'foreign-set',
+            'src',
+            '-j',
+            'DROP',
+          ]);
+          foreignBefore = await foreignIptables();
+        }
         fw = make();
         await fw.init();
       }, 30_000);
@@ -238,8 +323,129 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
         await fw.init();
       });
 
+      it('creates a missing state directory (0700) on the first ban, and the ban is in both', async () => {
+        const stateDir = join(dir, 'fresh', 'sock');
+        const f = make({ stateFile: join(stateDir, 'firewall.json') });
+        const result = await f.ban(lab.clientB4, { ttl: '5m', reason: 'fresh machine' });
+        expect(result.applied).toBe(true);
+        expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+        const saved = JSON.parse(await readFile(join(stateDir, 'firewall.json'), 'utf8'));
+        expect(saved.bans.map((b: { target: string }) => b.target)).toEqual([lab.clientB4]);
+        expect(await reach(lab.clientB4)).toBe('timeout');
+        await f.unban(lab.clientB4);
+        expect(await reach(lab.clientB4)).toBe('ok');
+      });
+
+      it('a state write that fails after the kernel change rolls the kernel back', async () => {
+        const roDir = join(dir, 'readonly');
+        await mkdir(roDir, { recursive: true });
+        const fixture = fileURLToPath(new URL('./fixtures/readonly-state.mjs', import.meta.url));
+        const { stdout } = await promisify(execFile)(
+          '/usr/bin/unshare',
+          [
+            '--mount',
+            '--propagation',
+            'private',
+            process.execPath,
+            fixture,
+            backend,
+            lab.server,
+            'sockfwt',
+            roDir,
+            lab.clientA4,
+          ],
+          { cwd: fileURLToPath(new URL('..', import.meta.url)) },
+        );
+        const outcome = JSON.parse(stdout.trim()) as { code: string; rolledBack?: boolean; message: string };
+        expect(outcome).toMatchObject({ code: 'ERR_SOCK_FW_STATE_FILE', rolledBack: true });
+        expect(outcome.message).toMatch(/rolled back/);
+        // The kernel holds no ban of clientA4: the change was undone, as the (unwritten) state says.
+        expect((await fw.list()).map((b) => b.target)).not.toContain(lab.clientA4);
+        expect(await reach(lab.clientA4)).toBe('ok');
+      });
+
+      it('unbannable addresses are refused up front and the rest of a bridged batch is applied', async () => {
+        const errors: string[] = [];
+        const bridge = createBanBridge(fw, { windowMs: 10_000, onError: (e) => errors.push(e.code) });
+        for (const key of ['0.0.0.0', lab.clientA4, '::', '224.0.0.1', 'ff02::1', '255.255.255.255']) {
+          bridge.onBan({ key, durationMs: 60_000, reason: 'bridge batch' });
+        }
+        await bridge.flush();
+        expect(bridge.stats()).toMatchObject({ applied: 1, rejected: 5, failed: 0, batches: 1, pending: 0 });
+        expect(errors).toEqual(Array(5).fill('ERR_SOCK_FW_UNBANNABLE'));
+        expect(await reach(lab.clientA4)).toBe('timeout');
+        for (const t of ['0.0.0.0', '::']) {
+          const err = await fw.ban(t).catch((e: unknown) => e);
+          expect(FirewallError.isInstance(err) && err.code).toBe('ERR_SOCK_FW_UNBANNABLE');
+        }
+        await fw.unban(lab.clientA4);
+        expect(await reach(lab.clientA4)).toBe('ok');
+      });
+
+      if (backend === 'iptables') {
+        it('allowPort opens the port on a host whose INPUT drops by default (our chain jumped to first)', async () => {
+          const ipt = (args: string[]) => nsExec(lab.server, 'iptables', ['-w', ...args]);
+          // The host's own firewall: policy DROP, and a rule of its own in front of ours.
+          await ipt(['-I', 'INPUT', '1', '-p', 'tcp', '--dport', String(port), '-j', 'DROP']);
+          await ipt(['-P', 'INPUT', 'DROP']);
+          try {
+            expect(await reach(lab.clientA4)).toBe('timeout');
+            const f = make();
+            await f.init(); // our jump goes back to the top of INPUT
+            expect((await ipt(['-S', 'INPUT'])).split('\n')[1]).toBe('-A INPUT -j sockfwt');
+            await f.allowPort(port, 'tcp');
+            expect(await reach(lab.clientA4)).toBe('ok');
+            // A ban still beats the allow.
+            await f.ban(lab.clientB4, { ttl: '1m' });
+            expect(await reach(lab.clientB4)).toBe('timeout');
+            await f.unban(lab.clientB4);
+            await f.removePortRule(port, 'tcp');
+            expect(await reach(lab.clientA4)).toBe('timeout');
+            fw = f;
+          } finally {
+            await ipt(['-P', 'INPUT', 'ACCEPT']);
+            await ipt(['-D', 'INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'DROP']);
+          }
+          expect(await reach(lab.clientA4)).toBe('ok');
+        });
+      } else {
+        it("allowPort names another table's dropping input chain instead of reporting success", async () => {
+          const nft = (args: string[]) => nsExec(lab.server, 'nft', args);
+          await nft(['add', 'table', 'inet', 'hostfw']);
+          await nft([
+            'add',
+            'chain',
+            'inet',
+            'hostfw',
+            'input',
+            '{ type filter hook input priority 0; policy drop; }',
+          ]);
+          try {
+            expect(await reach(lab.clientA4)).toBe('timeout');
+            const err = await fw.allowPort(port, 'tcp').catch((e: unknown) => e);
+            expect(FirewallError.isInstance(err) && err.code).toBe('ERR_SOCK_FW_ALLOW_SHADOWED');
+            expect((err as Error).message).toContain('table inet hostfw chain input');
+            expect((err as FirewallError).details.chains).toEqual([
+              { family: 'inet', table: 'hostfw', chain: 'input', hook: 'input', priority: 0 },
+            ]);
+            // Nothing was applied; with onShadowed: 'apply' the rule goes in, and the warning comes back.
+            const applied = await fw.allowPort(port, 'tcp', { onShadowed: 'apply' });
+            expect(applied.warnings?.map((w) => w.code)).toEqual(['ERR_SOCK_FW_ALLOW_SHADOWED']);
+            expect(await reach(lab.clientA4)).toBe('timeout');
+            await fw.removePortRule(port, 'tcp');
+          } finally {
+            await nft(['delete', 'table', 'inet', 'hostfw']);
+          }
+          expect(await reach(lab.clientA4)).toBe('ok');
+          expect(await fw.allowPort(port, 'tcp')).toMatchObject({ applied: true });
+          await fw.removePortRule(port, 'tcp');
+        });
+      }
+
       it('other tables are untouched', async () => {
         expect(await nsExec(lab.server, 'nft', ['list', 'table', 'inet', otherTable])).toBe(otherBefore);
+        // iptables: someone else's chains, rules (INPUT's included, in order), nat table and ipset, byte for byte.
+        if (backend === 'iptables') expect(await foreignIptables()).toBe(foreignBefore);
       });
     },
   );

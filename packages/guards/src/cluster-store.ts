@@ -1,5 +1,6 @@
 import type { Cluster, Worker } from 'node:cluster';
 import { parseDuration, SockError, SockErrorCode } from '@sock/core';
+import type { BanOutcome, BanRule, StrikeOutcome } from './ban-rules.js';
 import {
   type Backend,
   type BackendEvents,
@@ -13,6 +14,7 @@ import {
   type BanRecord,
   createMemoryStore,
   type GuardStore,
+  type MemoryStore,
   type MemoryStoreOptions,
 } from './store.js';
 
@@ -22,7 +24,17 @@ const TAG = 'sock.guards';
 interface Request {
   readonly tag: typeof TAG;
   readonly id: number;
-  readonly op: 'hello' | 'admit' | 'take' | 'release' | 'sync' | 'strike' | 'clear' | 'ban' | 'bans';
+  readonly op:
+    | 'hello'
+    | 'admit'
+    | 'take'
+    | 'release'
+    | 'sync'
+    | 'strikeBan'
+    | 'putBan'
+    | 'clear'
+    | 'ban'
+    | 'bans';
   readonly args: unknown[];
 }
 
@@ -191,8 +203,12 @@ class IpcBackend implements Backend {
   sync(entries: ReadonlyArray<readonly [string, number]>) {
     return this.call<void>('sync', [entries]);
   }
-  strike(key: string, weight: number, windowMs: number) {
-    return this.call<number>('strike', [key, weight, windowMs]);
+  /** One message: the primary strikes, bans and broadcasts in one turn of its event loop. */
+  strikeBan(strikeKey: string, banKey: string, weight: number, rule: BanRule, reason: string) {
+    return this.call<StrikeOutcome>('strikeBan', [strikeKey, banKey, weight, rule, reason]);
+  }
+  putBan(key: string, durationMs: number | undefined, rule: BanRule, reason: string) {
+    return this.call<BanOutcome>('putBan', [key, durationMs ?? null, rule, reason]);
   }
   clearStrikes(key: string) {
     return this.call<void>('clear', [key]);
@@ -231,7 +247,7 @@ export async function serveClusterPrimary(options: ClusterPrimaryOptions = {}): 
   if (!cluster.isPrimary)
     throw new SockError(SockErrorCode.INVALID_OPTION, 'serveClusterPrimary runs in the node:cluster primary');
   const maxKeys = options.maxKeys ?? 100_000;
-  const store = createMemoryStore({ maxKeys, onFull: options.onFull });
+  const store = createMemoryStore({ maxKeys, onFull: options.onFull }) as MemoryStore;
   /** Every ban record (bounded like the store), for the workers' resyncs. */
   const bans = new Map<string, BanRecord>();
   const counts = new Map<number, Map<string, number>>();
@@ -256,6 +272,17 @@ export async function serveClusterPrimary(options: ClusterPrimaryOptions = {}): 
     for (const w of Object.values(cluster.workers ?? {})) {
       if (w?.isConnected()) w.send({ tag: TAG, ban } satisfies Reply, undefined, () => {});
     }
+  };
+
+  /** Keep a ban for the workers' resyncs (bounded: forgotten records go first) and broadcast it. */
+  const remember = (w: Worker, key: string, record: BanRecord, reason: string, now: number) => {
+    bans.delete(key);
+    bans.set(key, record);
+    if (bans.size > maxKeys) {
+      for (const [k, b] of bans) if (b.forgetAt <= now) bans.delete(k);
+      while (bans.size > maxKeys) bans.delete(bans.keys().next().value as string);
+    }
+    broadcast({ node: `worker-${w.process.pid}`, key, ...record, reason });
   };
 
   const handle = (w: Worker, r: Request): unknown => {
@@ -288,9 +315,17 @@ export async function serveClusterPrimary(options: ClusterPrimaryOptions = {}): 
         for (const [key, n] of entries) if (n >= 0) setCount(w, key, n);
         return undefined;
       }
-      case 'strike': {
-        const [key, weight, windowMs] = a as [string, number, number];
-        return store.strike(key, weight, windowMs, now);
+      case 'strikeBan': {
+        const [strikeKey, banKey, weight, rule, reason] = a as [string, string, number, BanRule, string];
+        const outcome = store.strikeBan(strikeKey, banKey, weight, rule, now);
+        if (outcome.ban) remember(w, banKey, outcome.ban, reason, now);
+        return outcome;
+      }
+      case 'putBan': {
+        const [key, durationMs, rule, reason] = a as [string, number | null, BanRule, string];
+        const outcome = store.putBan(key, durationMs ?? undefined, rule, now);
+        if (outcome.changed) remember(w, key, outcome.record, reason, now);
+        return outcome;
       }
       case 'clear':
         store.clearStrikes((a as [string])[0]);
@@ -303,6 +338,9 @@ export async function serveClusterPrimary(options: ClusterPrimaryOptions = {}): 
           store.deleteBan(m.key);
         } else {
           const record = { until: m.until ?? 0, offences: m.offences ?? 1, forgetAt: m.forgetAt ?? 0 };
+          // A merge (a ban made while the primary was away) never shortens a ban the primary holds.
+          const held = bans.get(m.key);
+          if (m.merge && held && held.until >= record.until) return false;
           bans.delete(m.key);
           bans.set(m.key, record);
           store.setBan(m.key, record, now);

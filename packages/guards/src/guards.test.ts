@@ -96,3 +96,40 @@ describe('full tables', () => {
     expect(snap.store.datagrams).toMatchObject({ size: 2, evictions: 1 });
   });
 });
+
+describe('stats()', () => {
+  it('is the metrics contract: plain numbers, no addresses, computed synchronously', () => {
+    let now = 1_000;
+    const g = createGuards({ strikes: { threshold: 2 }, store: { maxKeys: 500 } }, { now: () => now });
+    expect(g.stats()).toEqual({
+      keys: 0,
+      maxKeys: 500,
+      evictions: 0,
+      strikes: 0,
+      bansIssued: 0,
+      bansActive: 0,
+      banStoreFailures: 0,
+      store: { kind: 'memory', healthy: true, fallbackDecisions: 0, errors: 0 },
+    });
+    g.strike('192.0.2.1', 'ip-denied');
+    g.strike('192.0.2.1', 'frame-too-large');
+    g.ban('198.51.100.0/24', '1s');
+    expect(g.stats()).toMatchObject({ strikes: 3, bansIssued: 2, bansActive: 2 });
+    now += 2_000;
+    g.ban('203.0.113.1', '1h');
+    // The /24 ended; the strike ban (10 min) and the new one are in force.
+    expect(g.stats()).toMatchObject({ bansIssued: 3, bansActive: 2 });
+    expect(JSON.stringify(g.stats())).not.toMatch(/\d+\.\d+\.\d+\.\d+/);
+    g.close();
+  });
+});
+
+describe('timeouts.firstFrame', () => {
+  it('is the name; timeouts.handshake is its alias; both at once is an error', () => {
+    expect(createGuards({ timeouts: { firstFrame: '2s' } }).policy.timeouts.firstFrameMs).toBe(2000);
+    expect(createGuards({ timeouts: { handshake: '3s' } }).policy.timeouts.firstFrameMs).toBe(3000);
+    expect(() => createGuards({ timeouts: { firstFrame: '2s', handshake: '3s' } })).toThrow(
+      /policy\.timeouts\.handshake: the old name of firstFrame/,
+    );
+  });
+});

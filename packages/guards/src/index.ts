@@ -18,6 +18,9 @@
  * const server = createServer({ plugins: [guards.plugin], handler: async (conn) => {} });
  * ```
  */
+
+export type { BanOutcome, BanRule, StrikeOutcome } from './ban-rules.js';
+export { WIDEST_BAN } from './bans.js';
 export {
   type CidrMatcher,
   type CidrMatcherOptions,
@@ -42,6 +45,7 @@ export {
   type Guards,
   type GuardsOptions,
   type GuardsSnapshot,
+  type GuardsStats,
   type PluginOptions,
   type UnbanEvent,
 } from './guards.js';
@@ -67,6 +71,7 @@ export {
   type StrikeOptions,
   type TimeoutOptions,
 } from './policy.js';
+export { type PolicyWatch, type PolicyWatchOptions, watchPolicyFile } from './policy-watch.js';
 export {
   PROXY_V1_MAX,
   PROXY_V2_SIGNATURE,

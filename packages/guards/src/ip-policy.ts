@@ -5,6 +5,7 @@ import { SockError, SockErrorCode } from '@sock/core';
 import { type CidrMatcher, type CidrRule, createCidrMatcher } from './cidr-matcher.js';
 import { parseCidr } from './ip.js';
 import type { ResolvedPolicy } from './policy.js';
+import { readSettledFile } from './settled-file.js';
 
 export type IpAction = 'allow' | 'deny';
 
@@ -93,11 +94,15 @@ export class IpPolicy {
     return this.matcher.lookup(address) ?? this.options.default;
   }
 
-  /** Re-read the files now; on any error the current lists stay and the error is thrown. */
-  async reload(): Promise<void> {
+  /**
+   * Re-read the files now (`settled`: once each has stopped changing); on any error the current lists
+   * stay and the error is thrown.
+   */
+  async reload(settled = false): Promise<void> {
     const files = [...this.options.allowFiles, ...this.options.denyFiles];
     const texts = new Map<string, string>();
-    await Promise.all(files.map(async (f) => texts.set(f, await readFile(f, 'utf8'))));
+    const read = (f: string) => (settled ? readSettledFile(f, this.options.debounceMs) : readFile(f, 'utf8'));
+    await Promise.all(files.map(async (f) => texts.set(f, await read(f))));
     const get = (f: string) => texts.get(f)!;
     this.matcher = this.build(get, get);
     this.reloads++;
@@ -118,7 +123,8 @@ export class IpPolicy {
       this.again = true;
       return;
     }
-    this.reloading = this.reload().then(
+    // A change seen by the watcher may be a writer half-way: wait for the files to settle.
+    this.reloading = this.reload(true).then(
       () => {
         this.lastError = undefined;
       },

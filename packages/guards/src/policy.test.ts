@@ -22,7 +22,7 @@ describe('resolvePolicy', () => {
     expect(p.ipv6Prefix).toBe(64);
     expect(p.connections).toEqual({ max: 10_000, perKey: 32, shadow: false });
     expect(p.rates.connections).toEqual({ emissionMs: 100, burst: 20 });
-    expect(p.timeouts).toMatchObject({ handshakeMs: 10_000, idleMs: 300_000, lifetimeMs: 0 });
+    expect(p.timeouts).toMatchObject({ firstFrameMs: 10_000, idleMs: 300_000, lifetimeMs: 0 });
     expect(p.strikes.weights.banned).toBe(0);
     expect(p.bans).toMatchObject({ durationMs: 600_000, factor: 2 });
     expect(p.proxy).toBeUndefined();
@@ -35,7 +35,7 @@ describe('resolvePolicy', () => {
       rates: { connections: { rate: 5, per: '1m' }, messages: { perConnection: false } },
       connections: { max: false },
     });
-    expect(p.timeouts).toMatchObject({ handshakeMs: 2000, idleMs: 0, minRate: undefined });
+    expect(p.timeouts).toMatchObject({ firstFrameMs: 2000, idleMs: 0, minRate: undefined });
     expect(p.rates.connections).toEqual({ emissionMs: 12_000, burst: 5 });
     expect(p.rates.messagesPerConnection).toBeUndefined();
     expect(p.connections.max).toBe(Number.POSITIVE_INFINITY);
@@ -53,8 +53,6 @@ describe('resolvePolicy', () => {
         proxy: { ports: [80] },
       }),
     ).toEqual([
-      expect.stringMatching(/^policy\.bans\.factr: unknown field/),
-      expect.stringMatching(/^policy\.proxy\.trusted: required/),
       expect.stringMatching(/^policy\.ipv6Prefix: expected an integer from 1 to 128, got 200/),
       expect.stringMatching(/^policy\.ip\.deny\[1\]: not an IP address or CIDR: "10\.0\.0\/8"/),
       expect.stringMatching(/^policy\.connections\.perKey: expected an integer/),
@@ -63,6 +61,8 @@ describe('resolvePolicy', () => {
         /^policy\.rates\.onExceed: expected one of "close", "tarpit", "pause", got "explode"/,
       ),
       expect.stringMatching(/^policy\.timeouts\.idle: expected a duration/),
+      expect.stringMatching(/^policy\.bans\.factr: unknown field/),
+      expect.stringMatching(/^policy\.proxy\.trusted: required/),
     ]);
     expect(problems('nope')).toEqual(['policy: expected an object, got "nope"']);
   });

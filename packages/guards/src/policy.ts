@@ -1,7 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { parseDuration, SockError, SockErrorCode, type SockIssue } from '@sock/core';
-import { parse as parseYaml } from 'yaml';
+import { resolveBans, resolveStrikes } from './bans.js';
+import { resolveConnections, resolveIp } from './guard-admission.js';
+import { resolveRates } from './guard-frame-rates.js';
+import { resolveProxy } from './guard-proxy.js';
+import { resolveTimeouts } from './guard-timeouts.js';
 import { parseCidr } from './ip.js';
 import type { OnFull } from './lru-table.js';
 
@@ -69,11 +73,15 @@ export interface RateLimits {
   connections?: RateLimit | false;
   /** Messages (frames). Default 1000/s per connection, no per-key limit. */
   messages?: { perConnection?: RateLimit | false; perKey?: RateLimit | false };
-  /** Inbound bytes. Default 1 MiB/s (burst 4 MiB) per connection, no per-key limit. */
-  bytes?: { perConnection?: RateLimit | false; perKey?: RateLimit | false };
+  /**
+   * Inbound bytes. Default 1 MiB/s (burst 4 MiB) per connection, no per-key limit. Exceeding it shapes
+   * (pauses reading until the tokens return) and never strikes: a fast legitimate client can hit it.
+   * `onExceed` here overrides that (default `pause`, whatever `rates.onExceed` says).
+   */
+  bytes?: { perConnection?: RateLimit | false; perKey?: RateLimit | false; onExceed?: ExceedAction };
   /** Per-source limits for datagrams (`guards.check`). Default 200/s (burst 400) and 1 MiB/s. */
   datagrams?: { perKey?: RateLimit | false; bytesPerKey?: RateLimit | false };
-  /** Default `pause` for message and byte rates; connection rates use `close` in its place. */
+  /** For message rates. Default `pause`; connection rates use `close` in its place, byte rates `bytes.onExceed`. */
   onExceed?: ExceedAction;
   /** How long a tarpitted connection is held. Default 5s. */
   tarpit?: Duration;
@@ -84,6 +92,8 @@ export interface RateLimits {
 
 export interface TimeoutOptions {
   /** From accept to the first complete frame (TLS included): an absolute deadline. Default 10s. */
+  firstFrame?: Duration | false;
+  /** @deprecated The old name of `firstFrame` (in core "handshake" means TLS); still accepted. */
   handshake?: Duration | false;
   /** No byte received for this long closes (checked lazily: closes within 1–2× this). Default 5m. */
   idle?: Duration | false;
@@ -104,6 +114,12 @@ export interface StrikeOptions {
   window?: Duration;
   /** Strikes per reason; unlisted reasons weigh 1. See `DEFAULT_STRIKE_WEIGHTS`. */
   weights?: Record<string, number>;
+  /**
+   * A second level of strikes per range (a /24 of IPv4, a /48 of IPv6 by default) with its own threshold,
+   * so an attacker rotating through more keys than the store holds is banned as the range it rotates in.
+   * Default threshold 50 within `window`; `false` turns it off.
+   */
+  aggregate?: { threshold?: number; ipv4Prefix?: number; ipv6Prefix?: number } | false;
 }
 
 export interface BanOptions {
@@ -115,8 +131,14 @@ export interface BanOptions {
   max?: Duration;
   /** How long offences are remembered for escalation after a ban ends. Default 7d. */
   forget?: Duration;
-  /** Addresses or CIDRs never banned (your monitoring, your proxies). */
+  /**
+   * Addresses or CIDRs never banned (your monitoring, your proxies). A ban that would cover one of them is
+   * not issued: a strike ban of an IPv6 prefix holding a protected host bans the offender's own address
+   * (/128) instead; a range (aggregate or manual) holding one is not banned at all.
+   */
   neverBan?: string[];
+  /** Close the banned key's open connections, on every listener these guards serve. Default true. */
+  closeConnections?: boolean;
   shadow?: boolean;
 }
 
@@ -138,23 +160,7 @@ export interface StoreOptions {
   onFull?: OnFull;
 }
 
-/**
- * Strike weights for reasons that are not the peer's fault, or already punished: 0. Everything else
- * (including core's `frame-too-large`, `validation-failed`, `invalid-message`) weighs 1 unless set.
- */
-export const DEFAULT_STRIKE_WEIGHTS: Readonly<Record<string, number>> = {
-  banned: 0,
-  'conn-limit': 0,
-  'table-full': 0,
-  throttled: 0,
-  'server-closing': 0,
-  'store-unavailable': 0,
-  'drain-timeout': 0,
-  'handler-error': 0,
-  'socket-error': 0,
-  'frame-too-large': 2,
-  'ip-denied': 1,
-};
+export { DEFAULT_STRIKE_WEIGHTS } from './bans.js';
 
 export interface ResolvedRate {
   readonly emissionMs: number;
@@ -184,12 +190,13 @@ export interface ResolvedPolicy {
     readonly datagramsPerKey: ResolvedRate | undefined;
     readonly datagramBytesPerKey: ResolvedRate | undefined;
     readonly onExceed: ExceedAction;
+    readonly bytesOnExceed: ExceedAction;
     readonly tarpitMs: number;
     readonly maxPauseMs: number;
     readonly shadow: boolean;
   };
   readonly timeouts: {
-    readonly handshakeMs: number;
+    readonly firstFrameMs: number;
     readonly idleMs: number;
     readonly lifetimeMs: number;
     readonly minRate: { readonly bytesPerSecond: number; readonly graceMs: number } | undefined;
@@ -199,6 +206,9 @@ export interface ResolvedPolicy {
     readonly threshold: number;
     readonly windowMs: number;
     readonly weights: Readonly<Record<string, number>>;
+    readonly aggregate:
+      | { readonly threshold: number; readonly ipv4Prefix: number; readonly ipv6Prefix: number }
+      | undefined;
   };
   readonly bans: {
     readonly durationMs: number;
@@ -206,6 +216,7 @@ export interface ResolvedPolicy {
     readonly maxMs: number;
     readonly forgetMs: number;
     readonly neverBan: readonly string[];
+    readonly closeConnections: boolean;
     readonly shadow: boolean;
   };
   readonly proxy:
@@ -221,8 +232,8 @@ export interface ResolvedPolicy {
 
 type Path = ReadonlyArray<string | number>;
 
-/** Collects every problem with a policy, each with the field it concerns. */
-class Checker {
+/** @internal Collects every problem with a policy, each with the field it concerns (each guard resolves its own section with it). */
+export class Checker {
   readonly issues: SockIssue[] = [];
 
   fail(path: Path, message: string): undefined {
@@ -355,7 +366,8 @@ function fieldName(path: Path): string {
   return out;
 }
 
-function describe(value: unknown): string {
+/** @internal A value, short, for an error message. */
+export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   try {
     const s = JSON.stringify(value);
@@ -383,162 +395,17 @@ export function resolvePolicy(input: unknown = {}, source = 'policy'): ResolvedP
     'proxy',
     'store',
   ] as const);
-  const ip = c.section(top.ip, ['ip'], [
-    'default',
-    'allow',
-    'deny',
-    'allowFiles',
-    'denyFiles',
-    'watch',
-    'debounce',
-    'shadow',
-  ] as const);
-  const conns = c.section(top.connections, ['connections'], ['max', 'perKey', 'shadow'] as const);
-  const rates = c.section(top.rates, ['rates'], [
-    'connections',
-    'messages',
-    'bytes',
-    'datagrams',
-    'onExceed',
-    'tarpit',
-    'maxPause',
-    'shadow',
-  ] as const);
-  const messages = c.section(rates.messages, ['rates', 'messages'], ['perConnection', 'perKey'] as const);
-  const bytes = c.section(rates.bytes, ['rates', 'bytes'], ['perConnection', 'perKey'] as const);
-  const datagrams = c.section(rates.datagrams, ['rates', 'datagrams'], ['perKey', 'bytesPerKey'] as const);
-  const timeouts = c.section(top.timeouts, ['timeouts'], [
-    'handshake',
-    'idle',
-    'lifetime',
-    'minRate',
-    'shadow',
-  ] as const);
-  const strikes = c.section(top.strikes, ['strikes'], ['threshold', 'window', 'weights'] as const);
-  const bans = c.section(top.bans, ['bans'], [
-    'duration',
-    'factor',
-    'max',
-    'forget',
-    'neverBan',
-    'shadow',
-  ] as const);
-  const store = c.section(top.store, ['store'], ['maxKeys', 'onFull'] as const);
-
-  let minRate: ResolvedPolicy['timeouts']['minRate'] = { bytesPerSecond: 128, graceMs: 10_000 };
-  if (timeouts.minRate === false) minRate = undefined;
-  else if (timeouts.minRate !== undefined) {
-    const m = c.section(timeouts.minRate, ['timeouts', 'minRate'], ['bytesPerSecond', 'grace'] as const);
-    if (m.bytesPerSecond === undefined) c.fail(['timeouts', 'minRate', 'bytesPerSecond'], 'required');
-    minRate = {
-      bytesPerSecond: c.number(m.bytesPerSecond, ['timeouts', 'minRate', 'bytesPerSecond'], 128, { min: 1 }),
-      graceMs: c.duration(m.grace, ['timeouts', 'minRate', 'grace'], 10_000),
-    };
-    if (minRate.graceMs <= 0) c.fail(['timeouts', 'minRate', 'grace'], 'must be more than 0');
-  }
-
-  const weights: Record<string, number> = { ...DEFAULT_STRIKE_WEIGHTS };
-  const w = strikes.weights;
-  if (w !== undefined) {
-    if (typeof w !== 'object' || w === null || Array.isArray(w))
-      c.fail(['strikes', 'weights'], `expected an object of reason: weight, got ${describe(w)}`);
-    else
-      for (const [reason, weight] of Object.entries(w))
-        weights[reason] = c.number(weight, ['strikes', 'weights', reason], 1);
-  }
-
-  let proxy: ResolvedPolicy['proxy'];
-  if (top.proxy !== undefined && top.proxy !== false) {
-    const p = c.section(top.proxy, ['proxy'], ['trusted', 'ports', 'timeout', 'maxBytes'] as const);
-    if (p.trusted === undefined)
-      c.fail(['proxy', 'trusted'], 'required: the CIDRs of your proxies (an empty list trusts nobody)');
-    let ports: number[] | undefined;
-    if (p.ports !== undefined) {
-      if (!Array.isArray(p.ports))
-        c.fail(['proxy', 'ports'], `expected an array of port numbers, got ${describe(p.ports)}`);
-      else
-        ports = p.ports.map((port, i) =>
-          c.number(port, ['proxy', 'ports', i], 0, { min: 1, max: 65535, int: true }),
-        );
-    }
-    proxy = {
-      trusted: c.cidrs(p.trusted, ['proxy', 'trusted']),
-      ports,
-      timeoutMs: c.duration(p.timeout, ['proxy', 'timeout'], 5000),
-      maxBytes: c.number(p.maxBytes, ['proxy', 'maxBytes'], 536, { min: 108, max: 65_551, int: true }),
-    };
-  }
-
-  const tarpitMs = c.duration(rates.tarpit, ['rates', 'tarpit'], 5000);
+  // Each guard resolves its own section; its file says what the fields mean.
   const resolved: ResolvedPolicy = {
     ipv6Prefix: c.number(top.ipv6Prefix, ['ipv6Prefix'], 64, { min: 1, max: 128, int: true }),
-    ip: {
-      default: c.oneOf(ip.default, ['ip', 'default'], ['allow', 'deny'] as const, 'allow'),
-      allow: c.cidrs(ip.allow, ['ip', 'allow']),
-      deny: c.cidrs(ip.deny, ['ip', 'deny']),
-      allowFiles: c.strings(ip.allowFiles, ['ip', 'allowFiles']),
-      denyFiles: c.strings(ip.denyFiles, ['ip', 'denyFiles']),
-      watch: c.bool(ip.watch, ['ip', 'watch'], true),
-      debounceMs: c.duration(ip.debounce, ['ip', 'debounce'], 200),
-      shadow: c.bool(ip.shadow, ['ip', 'shadow'], false),
-    },
-    connections: {
-      max: c.limit(conns.max, ['connections', 'max'], 10_000),
-      perKey: c.limit(conns.perKey, ['connections', 'perKey'], 32),
-      shadow: c.bool(conns.shadow, ['connections', 'shadow'], false),
-    },
-    rates: {
-      connections: c.rate(rates.connections, ['rates', 'connections'], { rate: 10, burst: 20 }),
-      messagesPerConnection: c.rate(messages.perConnection, ['rates', 'messages', 'perConnection'], {
-        rate: 1000,
-        burst: 2000,
-      }),
-      messagesPerKey: c.rate(messages.perKey, ['rates', 'messages', 'perKey'], false),
-      bytesPerConnection: c.rate(bytes.perConnection, ['rates', 'bytes', 'perConnection'], {
-        rate: 1 << 20,
-        burst: 4 << 20,
-      }),
-      bytesPerKey: c.rate(bytes.perKey, ['rates', 'bytes', 'perKey'], false),
-      datagramsPerKey: c.rate(datagrams.perKey, ['rates', 'datagrams', 'perKey'], { rate: 200, burst: 400 }),
-      datagramBytesPerKey: c.rate(datagrams.bytesPerKey, ['rates', 'datagrams', 'bytesPerKey'], {
-        rate: 1 << 20,
-        burst: 2 << 20,
-      }),
-      onExceed: c.oneOf(
-        rates.onExceed,
-        ['rates', 'onExceed'],
-        ['close', 'tarpit', 'pause'] as const,
-        'pause',
-      ),
-      tarpitMs,
-      maxPauseMs: c.duration(rates.maxPause, ['rates', 'maxPause'], 5000),
-      shadow: c.bool(rates.shadow, ['rates', 'shadow'], false),
-    },
-    timeouts: {
-      handshakeMs: c.duration(timeouts.handshake, ['timeouts', 'handshake'], 10_000, true),
-      idleMs: c.duration(timeouts.idle, ['timeouts', 'idle'], 300_000, true),
-      lifetimeMs: c.duration(timeouts.lifetime, ['timeouts', 'lifetime'], 0, true),
-      minRate,
-      shadow: c.bool(timeouts.shadow, ['timeouts', 'shadow'], false),
-    },
-    strikes: {
-      threshold: c.number(strikes.threshold, ['strikes', 'threshold'], 10, { min: 1 }),
-      windowMs: c.duration(strikes.window, ['strikes', 'window'], 600_000),
-      weights,
-    },
-    bans: {
-      durationMs: c.duration(bans.duration, ['bans', 'duration'], 600_000),
-      factor: c.number(bans.factor, ['bans', 'factor'], 2, { min: 1 }),
-      maxMs: c.duration(bans.max, ['bans', 'max'], 7 * 86_400_000),
-      forgetMs: c.duration(bans.forget, ['bans', 'forget'], 7 * 86_400_000),
-      neverBan: c.cidrs(bans.neverBan, ['bans', 'neverBan']),
-      shadow: c.bool(bans.shadow, ['bans', 'shadow'], false),
-    },
-    proxy,
-    store: {
-      maxKeys: c.number(store.maxKeys, ['store', 'maxKeys'], 100_000, { min: 1, max: 50_000_000, int: true }),
-      onFull: c.oneOf(store.onFull, ['store', 'onFull'], ['evict', 'reject'] as const, 'evict'),
-    },
+    ip: resolveIp(c, top.ip),
+    connections: resolveConnections(c, top.connections),
+    rates: resolveRates(c, top.rates),
+    timeouts: resolveTimeouts(c, top.timeouts),
+    strikes: resolveStrikes(c, top.strikes),
+    bans: resolveBans(c, top.bans),
+    proxy: resolveProxy(c, top.proxy),
+    store: resolveStore(c, top.store),
   };
   if (c.issues.length > 0) {
     throw new SockError(
@@ -562,7 +429,8 @@ export async function loadPolicyFile(
   const text = await readFile(path, { encoding: 'utf8', signal: options.signal });
   let data: unknown;
   try {
-    data = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    // yaml is loaded only when a YAML file is read: JSON users never load it.
+    data = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : await parseYaml(text);
   } catch (err) {
     throw new SockError(
       SockErrorCode.INVALID_OPTION,
@@ -585,4 +453,17 @@ export async function loadPolicyFile(
     };
   }
   return policy;
+}
+
+async function parseYaml(text: string): Promise<unknown> {
+  const { parse } = await import('yaml');
+  return parse(text);
+}
+
+function resolveStore(c: Checker, input: unknown): ResolvedPolicy['store'] {
+  const store = c.section(input, ['store'], ['maxKeys', 'onFull'] as const);
+  return {
+    maxKeys: c.number(store.maxKeys, ['store', 'maxKeys'], 100_000, { min: 1, max: 50_000_000, int: true }),
+    onFull: c.oneOf(store.onFull, ['store', 'onFull'], ['evict', 'reject'] as const, 'evict'),
+  };
 }

@@ -151,4 +151,15 @@ describe('parseProxyHeader on random bytes', () => {
       ),
     );
   });
+
+  it('gives an IPv4-mapped v2 source as IPv4 (defence in depth: core canonicalises too)', () => {
+    const h = parseProxyHeader(
+      proxyV2Header({ address: '::ffff:192.0.2.7', port: 1 }, { address: '::ffff:198.51.100.1', port: 2 }),
+    );
+    expect(h).toMatchObject({
+      status: 'done',
+      source: { address: '192.0.2.7' },
+      destination: { address: '198.51.100.1' },
+    });
+  });
 });

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
+import { canonicalAddress, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
 
 /** The 12-byte signature that opens every PROXY protocol v2 header. */
 export const PROXY_V2_SIGNATURE = Buffer.from([
@@ -86,8 +86,9 @@ function parseV1(buf: Buffer): ProxyHeader {
     version: 1,
     length,
     command: 'proxy',
-    source: { address: src, port: sp },
-    destination: { address: dst, port: dp },
+    // Canonical, IPv4-mapped written as IPv4 (the key and every report see one spelling).
+    source: { address: canonicalAddress(src) ?? src, port: sp },
+    destination: { address: canonicalAddress(dst) ?? dst, port: dp },
   };
 }
 
@@ -134,8 +135,9 @@ function parseV2(buf: Buffer, maxBytes: number): ProxyHeader {
       version: 2,
       length,
       command: 'proxy',
-      source: { address: formatIPv6(words(0)), port: body.readUInt16BE(32) },
-      destination: { address: formatIPv6(words(16)), port: body.readUInt16BE(34) },
+      // An IPv4-mapped source (`::ffff:192.0.2.7`) is the IPv4 client it names.
+      source: { address: canonicalAddress(formatIPv6(words(0)))!, port: body.readUInt16BE(32) },
+      destination: { address: canonicalAddress(formatIPv6(words(16)))!, port: body.readUInt16BE(34) },
     };
   }
   // UNSPEC or UNIX: the connection's own address stands.

@@ -31,7 +31,9 @@ describe('Redis Cluster key layout', () => {
           const k = redisKeys(prefix, key);
           const slot = redisKeySlot(k.conns);
           expect(redisKeySlot(k.rate(table))).toBe(slot);
-          expect(redisKeySlot(k.strikes)).toBe(slot);
+          expect(redisKeySlot(redisBanKeys(prefix).strikes(key))).toBe(
+            redisKeySlot(redisBanKeys(prefix).records),
+          );
         },
       ),
     );

@@ -7,9 +7,10 @@
  * - `sock:{203.0.113.7}:r:<table>`  GCRA theoretical arrival time (ms); expires when the bucket is full again
  * - `sock:{203.0.113.7}:c`          open connections, a hash of node id → `count:leaseUntil`; each node
  *                                    renews its leases, so a node that dies stops counting after the lease
- * - `sock:{203.0.113.7}:s`          strikes; expires `window` after the first one
  * - `sock:{sock:bans}:rec` / `:idx` every ban record (hash key → `until:offences:forgetAt`) and their
  *                                    forget times (sorted set), in one slot: a resync reads one hash
+ * - `sock:{sock:bans}:s:203.0.113.7` strikes, in the bans' slot so strike and ban are one script;
+ *                                    expires `window` after the first strike
  * - channel `sock:bans`              ban and unban broadcasts
  * Times inside scripts come from Redis (`TIME`), so hosts with skewed clocks share one clock.
  */
@@ -58,7 +59,6 @@ export function redisKeys(prefix: string, key: string) {
   return {
     rate: (table: string) => `${base}:r:${clean(table)}`,
     conns: `${base}:c`,
-    strikes: `${base}:s`,
   };
 }
 
@@ -66,7 +66,14 @@ export function redisKeys(prefix: string, key: string) {
 export function redisBanKeys(prefix: string) {
   const p = clean(prefix);
   const tag = `${p}{${p}bans}`;
-  return { records: `${tag}:rec`, index: `${tag}:idx`, epoch: `${tag}:epoch`, channel: `${p}bans` };
+  return {
+    records: `${tag}:rec`,
+    index: `${tag}:idx`,
+    epoch: `${tag}:epoch`,
+    channel: `${p}bans`,
+    // Strikes live in the bans' slot: one script reads a key's strikes and its ban (Redis Cluster too).
+    strikes: (key: string) => `${tag}:s:${clean(key) || '_'}`,
+  };
 }
 
 const NOW = `local t = redis.call('TIME')
@@ -157,11 +164,6 @@ if n < 0 then n = mine end
 setLease(KEYS[1], ARGV[1], n, tonumber(ARGV[3]))
 return n`;
 
-/** KEYS: strikes. ARGV: weight, windowMs. The window starts with the first strike. */
-export const STRIKE = `local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return n`;
-
 /**
  * KEYS: ban records, index. ARGV: key, until, offences, forgetAt (all empty: delete), channel, message,
  * merge ('1': only if there is no record, or one that ends sooner; a skipped merge broadcasts nothing). Drops up to 100 forgotten records first, stores (or deletes) the record, keeps both keys' expiry at the
@@ -195,3 +197,69 @@ if #last == 2 and tonumber(last[2]) > now then
 end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return found`;
+
+/** The record of `ARGV[1]` in the ban hash KEYS[BAN_REC]: until, offences, forgetAt (nil when none or forgotten). */
+const RECORD = `local function record(hash, key)
+  local cur = redis.call('HGET', hash, key)
+  if not cur then return nil end
+  local a = string.find(cur, ':', 1, true)
+  local b = string.find(cur, ':', a + 1, true)
+  local u, o, f = tonumber(string.sub(cur, 1, a - 1)), tonumber(string.sub(cur, a + 1, b - 1)), tonumber(string.sub(cur, b + 1))
+  if f <= now then return nil end
+  return u, o, f
+end
+local function store(hash, index, key, u, o, f, channel, node, reason)
+  redis.call('HSET', hash, key, string.format('%d:%d:%d', u, o, f))
+  redis.call('ZADD', index, f, key)
+  local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+  if #last == 2 and tonumber(last[2]) > now then
+    local ttl = math.ceil(tonumber(last[2]) - now)
+    redis.call('PEXPIRE', hash, ttl)
+    redis.call('PEXPIRE', index, ttl)
+  end
+  redis.call('PUBLISH', channel, cjson.encode({node = node, key = key, ['until'] = u, offences = o, forgetAt = f, reason = reason}))
+end
+local function length(o, dur, factor, max)
+  local ms = math.floor(dur * factor ^ (o - 1) + 0.5)
+  if ms > max then ms = max end
+  return ms
+end`;
+
+/**
+ * Strike and ban in one step (the rules of ban-rules.ts). KEYS: strikes of the strike key, ban records,
+ * their index. ARGV: ban key, weight, windowMs, threshold, durationMs, factor, maxMs, forgetMs, channel,
+ * node, reason. Returns {state, strikes, until, offences, forgetAt}: state 0 counted, 1 banned now,
+ * 2 the ban key was banned already (nothing counted).
+ */
+export const STRIKE_BAN = `${NOW}
+${RECORD}
+local key = ARGV[1]
+local u, o, f = record(KEYS[2], key)
+if u and u > now then return {2, 0, u, o, f} end
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if n < tonumber(ARGV[4]) then return {0, n, 0, 0, 0} end
+redis.call('DEL', KEYS[1])
+o = (o or 0) + 1
+u = now + length(o, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+f = u + tonumber(ARGV[8])
+store(KEYS[2], KEYS[3], key, u, o, f, ARGV[9], ARGV[10], ARGV[11])
+return {1, n, u, o, f}`;
+
+/**
+ * Ban in one step, never shortening. KEYS: ban records, index. ARGV: key, durationMs ('' for the
+ * escalating length), base durationMs, factor, maxMs, forgetMs, channel, node, reason.
+ * Returns {changed, until, offences, forgetAt}.
+ */
+export const PUT_BAN = `${NOW}
+${RECORD}
+local key = ARGV[1]
+local u, o, f = record(KEYS[1], key)
+local off = (o or 0) + 1
+local ms
+if ARGV[2] == '' then ms = length(off, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])) else ms = tonumber(ARGV[2]) end
+local nu = now + ms
+if u and u >= nu then return {0, u, o, f} end
+local nf = nu + tonumber(ARGV[6])
+store(KEYS[1], KEYS[2], key, nu, off, nf, ARGV[7], ARGV[8], ARGV[9])
+return {1, nu, off, nf}`;

@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { parseDuration, SockError, SockErrorCode } from '@sock/core';
+import type { BanOutcome, BanRule, StrikeOutcome } from './ban-rules.js';
 import type { Duration } from './policy.js';
-import { ADMIT, BAN, RELEASE, redisBanKeys, redisKeys, STRIKE, SYNC, TAKE } from './redis-scripts.js';
+import {
+  ADMIT,
+  BAN,
+  PUT_BAN,
+  RELEASE,
+  redisBanKeys,
+  redisKeys,
+  STRIKE_BAN,
+  SYNC,
+  TAKE,
+} from './redis-scripts.js';
 import {
   type Backend,
   type BackendEvents,
@@ -72,7 +83,8 @@ interface Commands {
   sockAdmit(...args: Array<string | number>): Promise<[number, number]>;
   sockTake(...args: Array<string | number>): Promise<number>;
   sockRelease(...args: Array<string | number>): Promise<number>;
-  sockStrike(...args: Array<string | number>): Promise<number>;
+  sockStrikeBan(...args: Array<string | number>): Promise<number[]>;
+  sockPutBan(...args: Array<string | number>): Promise<number[]>;
   sockBan(...args: Array<string | number>): Promise<number>;
 }
 
@@ -182,7 +194,8 @@ class RedisBackend implements Backend {
     client.defineCommand('sockTake', { numberOfKeys: 1, lua: TAKE });
     client.defineCommand('sockRelease', { numberOfKeys: 1, lua: RELEASE });
     client.defineCommand('sockSync', { numberOfKeys: 1, lua: SYNC });
-    client.defineCommand('sockStrike', { numberOfKeys: 1, lua: STRIKE });
+    client.defineCommand('sockStrikeBan', { numberOfKeys: 3, lua: STRIKE_BAN });
+    client.defineCommand('sockPutBan', { numberOfKeys: 2, lua: PUT_BAN });
     client.defineCommand('sockBan', { numberOfKeys: 2, lua: BAN });
   }
 
@@ -264,16 +277,66 @@ class RedisBackend implements Backend {
     }
   }
 
-  strike(key: string, weight: number, windowMs: number): Promise<number> {
-    return this.client.sockStrike(
-      redisKeys(this.prefix, key).strikes,
+  async strikeBan(
+    strikeKey: string,
+    banKey: string,
+    weight: number,
+    rule: BanRule,
+    reason: string,
+  ): Promise<StrikeOutcome> {
+    const [state, strikes, until, offences, forgetAt] = await this.client.sockStrikeBan(
+      this.bans.strikes(strikeKey),
+      this.bans.records,
+      this.bans.index,
+      banKey,
       weight,
-      Math.max(1, Math.ceil(windowMs)),
+      Math.max(1, Math.ceil(rule.windowMs)),
+      rule.threshold,
+      rule.durationMs,
+      rule.factor,
+      rule.maxMs,
+      rule.forgetMs,
+      this.bans.channel,
+      this.node,
+      reason,
     );
+    if (state === 2) return { strikes: 0, alreadyBanned: true };
+    if (state === 0) return { strikes: strikes! };
+    return {
+      strikes: strikes!,
+      ban: { until: until!, offences: offences!, forgetAt: forgetAt! },
+      stored: true,
+    };
+  }
+
+  async putBan(
+    key: string,
+    durationMs: number | undefined,
+    rule: BanRule,
+    reason: string,
+  ): Promise<BanOutcome> {
+    const [changed, until, offences, forgetAt] = await this.client.sockPutBan(
+      this.bans.records,
+      this.bans.index,
+      key,
+      durationMs === undefined ? '' : Math.round(durationMs),
+      rule.durationMs,
+      rule.factor,
+      rule.maxMs,
+      rule.forgetMs,
+      this.bans.channel,
+      this.node,
+      reason,
+    );
+    return {
+      record: { until: until!, offences: offences!, forgetAt: forgetAt! },
+      changed: changed === 1,
+      stored: true,
+    };
   }
 
   async clearStrikes(key: string): Promise<void> {
-    await this.client.del(redisKeys(this.prefix, key).strikes);
+    await this.client.del(this.bans.strikes(key));
   }
 
   async publish(m: BanMessage): Promise<boolean> {

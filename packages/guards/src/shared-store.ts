@@ -1,11 +1,20 @@
 import { SockError, SockErrorCode } from '@sock/core';
 import { BanMirror } from './ban-mirror.js';
 import {
+  applyBan,
+  applyStrike,
+  type BanOutcome,
+  type BanRule,
+  type BanState,
+  type StrikeOutcome,
+} from './ban-rules.js';
+import {
   type AcquireResult,
   type BanListener,
   type BanRecord,
   createMemoryStore,
   type GuardStore,
+  type MemoryStore,
   type MemoryStoreOptions,
   type SharedStoreStats,
   type StoreStats,
@@ -50,7 +59,16 @@ export interface Backend {
   release(key: string): Promise<void>;
   /** Set this node's counts exactly (`count`), or renew them as they are (`-1`). */
   sync(entries: ReadonlyArray<readonly [string, number]>): Promise<void>;
-  strike(key: string, weight: number, windowMs: number): Promise<number>;
+  /** One atomic strike step (ban-rules.ts); a ban it issues is stored and broadcast by the backend. */
+  strikeBan(
+    strikeKey: string,
+    banKey: string,
+    weight: number,
+    rule: BanRule,
+    reason: string,
+  ): Promise<StrikeOutcome>;
+  /** One atomic ban step, never shortening; stored and broadcast by the backend. */
+  putBan(key: string, durationMs: number | undefined, rule: BanRule, reason: string): Promise<BanOutcome>;
   clearStrikes(key: string): Promise<void>;
   /** Store and broadcast a ban (or, `deleted`, an unban); resolves whether an unban found a ban. */
   publish(message: BanMessage): Promise<boolean>;
@@ -124,7 +142,7 @@ export class SharedStore implements GuardStore {
   readonly node: string;
   private backend!: Backend;
   private mirror: BanMirror;
-  private readonly fallback: GuardStore;
+  private readonly fallback: MemoryStore;
   private readonly onStoreError: OnStoreError;
   private readonly timeoutMs: number;
   private readonly maxPending: number;
@@ -140,6 +158,8 @@ export class SharedStore implements GuardStore {
   /** The backend's identity when we last synced (it changes when Redis restarts empty). */
   private epoch: string | undefined;
   private syncing: Promise<void> | undefined;
+  /** Ban messages heard while a resync loads the backend's bans (applied to the new mirror after). */
+  private heardDuringResync: BanMessage[] | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly counts = {
@@ -167,7 +187,7 @@ export class SharedStore implements GuardStore {
     this.timeoutMs = options.timeout ?? 50;
     this.maxPending = options.maxPendingBans ?? 10_000;
     this.now = options.now ?? Date.now;
-    this.fallback = createMemoryStore(options.fallback);
+    this.fallback = createMemoryStore(options.fallback) as MemoryStore;
     this.mirror = new BanMirror(options.fallback?.maxKeys ?? 100_000);
     const renewMs = options.renewMs ?? 10_000;
     this.renewTimer = setInterval(() => this.renew(), renewMs);
@@ -340,15 +360,66 @@ export class SharedStore implements GuardStore {
     });
   }
 
-  // ---- strikes: never refused, the fallback records them while the backend is away ----
+  // ---- strikes and bans: one backend call each; while it is away, the same rules run here ----
 
-  strike(key: string, weight: number, windowMs: number, now: number): number | Promise<number> {
-    const local = () => this.fallback.strike(key, weight, windowMs, now) as number;
+  /** The rules' state while the backend is away: local strikes, the ban mirror, bans queued to publish. */
+  private localState(reason: string): BanState {
+    return {
+      getBan: (key, now) => this.mirror.get(key, now),
+      setBan: (key, record) => {
+        this.mirror.set(key, record);
+        // Merged when written: a longer ban another node made meanwhile is kept (never shorten).
+        this.queue({ node: this.node, key, ...record, reason, merge: true });
+        return true;
+      },
+      addStrikes: (key, weight, windowMs, now) => this.fallback.addStrikes(key, weight, windowMs, now),
+      clearStrikes: (key) => this.fallback.clearStrikes(key),
+    };
+  }
+
+  strikeBan(
+    strikeKey: string,
+    banKey: string,
+    weight: number,
+    rule: BanRule,
+    now: number,
+    reason: string,
+  ): StrikeOutcome | Promise<StrikeOutcome> {
+    const local = () => applyStrike(this.localState(reason), strikeKey, banKey, weight, rule, now);
     if (!this.shared) return local();
-    return this.timed(() => this.backend.strike(key, weight, windowMs)).catch((err) => {
-      if (!(err instanceof Timeout)) this.fail(err, 'strike');
-      return local();
-    });
+    const mirror = (o: StrikeOutcome) => {
+      if (o.ban) this.mirror.set(banKey, o.ban);
+      return o;
+    };
+    return this.timed(() => this.backend.strikeBan(strikeKey, banKey, weight, rule, reason), mirror).then(
+      mirror,
+      (err) => {
+        if (!(err instanceof Timeout)) this.fail(err, 'strike');
+        return local();
+      },
+    );
+  }
+
+  putBan(
+    key: string,
+    durationMs: number | undefined,
+    rule: BanRule,
+    now: number,
+    reason: string,
+  ): BanOutcome | Promise<BanOutcome> {
+    const local = () => applyBan(this.localState(reason), key, durationMs, rule, now);
+    if (!this.shared) return local();
+    const mirror = (o: BanOutcome) => {
+      if (o.changed) this.mirror.set(key, o.record);
+      return o;
+    };
+    return this.timed(() => this.backend.putBan(key, durationMs, rule, reason), mirror).then(
+      mirror,
+      (err) => {
+        if (!(err instanceof Timeout)) this.fail(err, 'ban');
+        return local();
+      },
+    );
   }
 
   clearStrikes(key: string): void | Promise<void> {
@@ -363,16 +434,6 @@ export class SharedStore implements GuardStore {
 
   getBan(key: string, now: number): BanRecord | undefined {
     return this.mirror.get(key, now);
-  }
-
-  setBan(key: string, record: BanRecord, _now: number, reason?: string): boolean {
-    this.mirror.set(key, record);
-    this.send(
-      reason === undefined
-        ? { node: this.node, key, ...record }
-        : { node: this.node, key, ...record, reason },
-    );
-    return true;
   }
 
   deleteBan(key: string): boolean {
@@ -415,6 +476,8 @@ export class SharedStore implements GuardStore {
   private onMessage(m: BanMessage): void {
     if (m.node === this.node) return;
     this.counts.bansReceived++;
+    // A resync in flight builds a new mirror from what it loaded: this message must reach that one too.
+    this.heardDuringResync?.push(m);
     const now = this.now();
     if (m.deleted) {
       const before = this.mirror.get(m.key, now);
@@ -491,6 +554,7 @@ export class SharedStore implements GuardStore {
           await this.backend.publish({ node: this.node, key, ...r, merge: true });
       }
       this.epoch = epoch;
+      this.heardDuringResync = [];
       const records = await this.backend.loadBans();
       const now = this.now();
       const next = new BanMirror(this.options.fallback?.maxKeys ?? 100_000);
@@ -500,6 +564,12 @@ export class SharedStore implements GuardStore {
         const before = this.mirror.get(key, now);
         if (r.until > now && before?.until !== r.until) this.emitBan(key, r, 'resync', now);
       }
+      // What was broadcast while the bans loaded is newer than the load (or as new): apply it on top.
+      for (const m of this.heardDuringResync) {
+        if (m.deleted) next.delete(m.key);
+        else next.set(m.key, { until: m.until ?? 0, offences: m.offences ?? 1, forgetAt: m.forgetAt ?? 0 });
+      }
+      this.heardDuringResync = undefined;
       for (const b of this.mirror.active(now, Number.MAX_SAFE_INTEGER)) {
         if (!next.get(b.key, now) || next.get(b.key, now)!.until <= now) this.emitUnban(b.key, b.offences);
       }
@@ -507,6 +577,7 @@ export class SharedStore implements GuardStore {
       this.counts.resyncs++;
       this.synced = this.backend.ready;
     } catch (err) {
+      this.heardDuringResync = undefined;
       this.fail(err, 'resync');
       this.synced = false;
       // Try again shortly while the backend claims to be up; a real loss re-announces itself with `up`.
@@ -563,6 +634,7 @@ export class SharedStore implements GuardStore {
     };
     return {
       activeKeys: active + fb.activeKeys,
+      bansActive: this.mirror.active(this.now(), Number.MAX_SAFE_INTEGER).length,
       tables: { ...fb.tables, bans: this.mirror.stats() },
       shared,
     };

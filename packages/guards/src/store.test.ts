@@ -47,14 +47,15 @@ describe('memory store', () => {
 
   it('keeps strikes in a window and bans with their memory', () => {
     const s = createMemoryStore();
-    expect(s.strike('k', 1, 1000, 0)).toBe(1);
-    expect(s.strike('k', 2, 1000, 500)).toBe(3);
-    expect(s.strike('k', 1, 1000, 1000)).toBe(1);
-    expect(s.setBan('10.1.1.1', { until: 100, offences: 2, forgetAt: 200 }, 0)).toBe(true);
-    expect(s.getBan('10.1.1.1', 50)).toEqual({ until: 100, offences: 2, forgetAt: 200 });
-    expect(s.bannedKeys(50, 10)).toEqual([{ key: '10.1.1.1', until: 100, offences: 2 }]);
+    const rule = { threshold: 10, windowMs: 1000, durationMs: 100, factor: 2, maxMs: 1000, forgetMs: 100 };
+    expect(s.strikeBan('k', 'k', 1, rule, 0, 't')).toEqual({ strikes: 1 });
+    expect(s.strikeBan('k', 'k', 2, rule, 500, 't')).toEqual({ strikes: 3 });
+    expect(s.strikeBan('k', 'k', 1, rule, 1000, 't')).toEqual({ strikes: 1 });
+    expect(s.putBan('10.1.1.1', 100, rule, 0, 'manual')).toMatchObject({ changed: true, stored: true });
+    expect(s.getBan('10.1.1.1', 50)).toEqual({ until: 100, offences: 1, forgetAt: 200 });
+    expect(s.bannedKeys(50, 10)).toEqual([{ key: '10.1.1.1', until: 100, offences: 1 }]);
     expect(s.bannedKeys(150, 10)).toEqual([]);
-    expect((s.getBan('10.1.1.1', 150) as BanRecord | undefined)?.offences).toBe(2);
+    expect((s.getBan('10.1.1.1', 150) as BanRecord | undefined)?.offences).toBe(1);
     expect(s.getBan('10.1.1.1', 200)).toBeUndefined();
   });
 });

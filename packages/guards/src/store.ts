@@ -1,3 +1,11 @@
+import {
+  applyBan,
+  applyStrike,
+  type BanOutcome,
+  type BanRule,
+  type BanState,
+  type StrikeOutcome,
+} from './ban-rules.js';
 import { parseIPv4 } from './ip.js';
 import { LruTable, type OnFull, type TableStats } from './lru-table.js';
 
@@ -41,13 +49,33 @@ export interface GuardStore {
   acquire(key: string, max: number): MaybePromise<AcquireResult>;
   /** Count one connection fewer for `key` (only after an `ok` acquire). */
   release(key: string): MaybePromise<void>;
-  /** Add strikes to `key`; resolves the total within the window that began with its first strike, -1 if full. */
-  strike(key: string, weight: number, windowMs: number, now: number): MaybePromise<number>;
+  /**
+   * One atomic step (ban-rules.ts): unless `banKey` is banned now, add `weight` strikes to `strikeKey`;
+   * at the rule's threshold clear them and ban `banKey` with the escalating length its offences earn.
+   * A shared store does it in one backend call (one Lua script, one IPC message) and broadcasts the ban.
+   */
+  strikeBan(
+    strikeKey: string,
+    banKey: string,
+    weight: number,
+    rule: BanRule,
+    now: number,
+    reason: string,
+  ): MaybePromise<StrikeOutcome>;
+  /**
+   * Ban `key` for `durationMs` (undefined: the escalating length), never shortening a longer ban in force;
+   * atomic like `strikeBan`. `reason` travels to other nodes.
+   */
+  putBan(
+    key: string,
+    durationMs: number | undefined,
+    rule: BanRule,
+    now: number,
+    reason: string,
+  ): MaybePromise<BanOutcome>;
   clearStrikes(key: string): MaybePromise<void>;
   /** The ban record of `key` (possibly an ended ban remembered for escalation), if any. */
   getBan(key: string, now: number): MaybePromise<BanRecord | undefined>;
-  /** Store a ban; false when the table is full and refuses new keys. `reason` travels to other nodes. */
-  setBan(key: string, record: BanRecord, now: number, reason?: string): MaybePromise<boolean>;
   /** Forget a ban entirely; resolves whether there was one. */
   deleteBan(key: string): MaybePromise<boolean>;
   /** Keys currently banned (for snapshots; may be capped). */
@@ -84,6 +112,8 @@ export interface BanListener {
 export interface StoreStats {
   /** Keys with at least one open connection. */
   readonly activeKeys: number;
+  /** Bans in force now. */
+  readonly bansActive: number;
   readonly tables: Readonly<Record<string, TableStats>>;
   /** A shared store's health: where decisions were made, failures, fallbacks (see `SharedStoreStats`). */
   readonly shared?: SharedStoreStats;
@@ -120,7 +150,10 @@ export interface MemoryStoreOptions {
    * When a table is full of live entries: `evict` the least recently used one (fail-open: that key's
    * state is forgotten) or `reject` the new key (fail-closed: its connection is refused `table-full`).
    * Default `evict`. Connection counts are never evicted (that would lose a release): a full count table
-   * always answers `full`, and the guards' `onFull` decides what that means.
+   * always answers `full`, and the guards' `onFull` decides what that means. Bans that have ended (kept
+   * only to escalate the next one) live in a table of their own that always evicts: they never take the
+   * place of a ban in force, and a ban that cannot be stored is reported (`banStoreFailures`), never lost
+   * silently.
    */
   onFull?: OnFull;
 }
@@ -140,20 +173,29 @@ function compact(key: string): number | string {
   return v < 0 ? key : v | 0;
 }
 
-class MemoryStore implements GuardStore {
+/** @internal The memory store; the shared stores run the ban rules on its strikes while their backend is away. */
+export class MemoryStore implements GuardStore, BanState {
   private readonly buckets = new Map<string, LruTable>();
   private readonly strikes: LruTable;
+  /** Bans in force: [until, offences, forgetAt]. An ended ban leaves this table first. */
   private readonly bans: LruTable;
+  /** Ended bans remembered for escalation until `forgetAt`: [forgetAt, offences, until]. Always evicts. */
+  private readonly ended: LruTable;
   private readonly conns = new Map<number | string, number>();
   private connsFull = 0;
+  /** No ended ban can be swept from `bans` before this time (the earliest `until` seen by the last sweep). */
+  private nextSweep = 0;
+  /** The latest clock time a call brought (the store has no clock of its own). */
+  private lastNow = 0;
 
   constructor(
     private readonly maxKeys: number,
     private readonly onFull: OnFull,
   ) {
-    // strikes: [expiresAt, count]; bans: [forgetAt, until, offences]
+    // strikes: [expiresAt, count]
     this.strikes = new LruTable(maxKeys, 2, onFull);
     this.bans = new LruTable(maxKeys, 3, onFull);
+    this.ended = new LruTable(maxKeys, 3, 'evict');
   }
 
   private bucket(table: string): LruTable {
@@ -200,16 +242,24 @@ class MemoryStore implements GuardStore {
     else this.conns.set(k, count - 1);
   }
 
-  strike(key: string, weight: number, windowMs: number, now: number): number {
-    const k = key;
-    let slot = this.strikes.find(k, now);
+  addStrikes(key: string, weight: number, windowMs: number, now: number): number {
+    if (now > this.lastNow) this.lastNow = now;
+    let slot = this.strikes.find(key, now);
     if (slot < 0) {
-      slot = this.strikes.insert(k, now + windowMs, now);
+      slot = this.strikes.insert(key, now + windowMs, now);
       if (slot < 0) return -1;
     }
     const total = this.strikes.data[slot * 2 + 1]! + weight;
     this.strikes.data[slot * 2 + 1] = total;
     return total;
+  }
+
+  strikeBan(strikeKey: string, banKey: string, weight: number, rule: BanRule, now: number): StrikeOutcome {
+    return applyStrike(this, strikeKey, banKey, weight, rule, now);
+  }
+
+  putBan(key: string, durationMs: number | undefined, rule: BanRule, now: number): BanOutcome {
+    return applyBan(this, key, durationMs, rule, now);
   }
 
   clearStrikes(key: string): void {
@@ -218,25 +268,66 @@ class MemoryStore implements GuardStore {
 
   getBan(key: string, now: number): BanRecord | undefined {
     const slot = this.bans.find(key, now);
-    if (slot < 0) return undefined;
-    const d = this.bans.data;
-    return { forgetAt: d[slot * 3]!, until: d[slot * 3 + 1]!, offences: d[slot * 3 + 2]! };
+    if (slot >= 0) {
+      const d = this.bans.data;
+      return { until: d[slot * 3]!, offences: d[slot * 3 + 1]!, forgetAt: d[slot * 3 + 2]! };
+    }
+    const e = this.ended.find(key, now);
+    if (e < 0) return undefined;
+    const d = this.ended.data;
+    return { forgetAt: d[e * 3]!, offences: d[e * 3 + 1]!, until: d[e * 3 + 2]! };
   }
 
+  /**
+   * Store a record: the offence memory in `ended` (which always evicts), a ban in force in `bans` too.
+   * Before a full `bans` table evicts or refuses, the bans that have ended are swept out: they go first,
+   * whatever `onFull` says.
+   */
   setBan(key: string, record: BanRecord, now: number): boolean {
-    const k = key;
-    let slot = this.bans.find(k, now);
-    if (slot < 0) slot = this.bans.insert(k, record.forgetAt, now);
+    if (now > this.lastNow) this.lastNow = now;
+    if (record.forgetAt > now) {
+      let e = this.ended.find(key, now);
+      if (e < 0) e = this.ended.insert(key, record.forgetAt, now);
+      const d = this.ended.data;
+      d[e * 3] = record.forgetAt;
+      d[e * 3 + 1] = record.offences;
+      d[e * 3 + 2] = record.until;
+    }
+    if (record.until <= now) {
+      this.bans.delete(key);
+      return true;
+    }
+    let slot = this.bans.find(key, now);
+    if (slot < 0) {
+      if (this.bans.size >= this.maxKeys && now >= this.nextSweep) this.sweep(now);
+      slot = this.bans.insert(key, record.until, now);
+    }
     if (slot < 0) return false;
     const d = this.bans.data;
-    d[slot * 3] = record.forgetAt;
-    d[slot * 3 + 1] = record.until;
-    d[slot * 3 + 2] = record.offences;
+    d[slot * 3] = record.until;
+    d[slot * 3 + 1] = record.offences;
+    d[slot * 3 + 2] = record.forgetAt;
     return true;
   }
 
+  /** Drop every ended ban from `bans` (O(n), at most once per earliest end time of the bans in force). */
+  private sweep(now: number): void {
+    let earliest = Number.POSITIVE_INFINITY;
+    const endedKeys: string[] = [];
+    const d = this.bans.data;
+    for (const [key, slot] of this.bans.entries(Number.NEGATIVE_INFINITY)) {
+      const until = d[slot * 3]!;
+      if (until <= now) endedKeys.push(key);
+      else earliest = Math.min(earliest, until);
+    }
+    for (const key of endedKeys) this.bans.delete(key);
+    this.nextSweep = earliest;
+  }
+
   deleteBan(key: string): boolean {
-    return this.bans.delete(key);
+    const a = this.bans.delete(key);
+    const b = this.ended.delete(key);
+    return a || b;
   }
 
   bannedKeys(now: number, limit: number): Array<{ key: string; until: number; offences: number }> {
@@ -244,7 +335,7 @@ class MemoryStore implements GuardStore {
     const d = this.bans.data;
     for (const [key, slot] of this.bans.entries(now)) {
       if (out.length >= limit) break;
-      if (d[slot * 3 + 1]! > now) out.push({ key, until: d[slot * 3 + 1]!, offences: d[slot * 3 + 2]! });
+      out.push({ key, until: d[slot * 3]!, offences: d[slot * 3 + 1]! });
     }
     return out;
   }
@@ -260,8 +351,11 @@ class MemoryStore implements GuardStore {
       },
       strikes: this.strikes.stats(),
       bans: this.bans.stats(),
+      endedBans: this.ended.stats(),
     };
     for (const [name, t] of this.buckets) tables[name] = t.stats();
-    return { activeKeys: this.conns.size, tables };
+    let bansActive = 0;
+    for (const _ of this.bans.entries(this.lastNow)) bansActive++;
+    return { activeKeys: this.conns.size, bansActive, tables };
   }
 }

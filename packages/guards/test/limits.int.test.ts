@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { type BanEvent, createGuards, type UnbanEvent } from '../src/index.js';
+import { bundleFixture } from './fixtures.js';
 import { attempt, closeAndWait, guardedServer, reasons, until } from './helpers.js';
 
 describe('connection limits', () => {
@@ -50,16 +52,36 @@ describe('connection limits', () => {
     expect(rejects.map((r) => [r.reason, r.key])).toEqual([['conn-limit-ip', '127.0.0.20']]);
   });
 
-  it('aggregates IPv6 peers per /64', async () => {
-    const guards = createGuards({ connections: { perKey: 2 }, rates: { connections: false } });
-    const { port, rejects } = await guardedServer(guards, '::1');
-    const r = [];
-    for (let i = 0; i < 3; i++) r.push((await attempt(port, '::1')).admitted);
-    expect(r).toEqual([true, true, false]);
-    expect(rejects[0]?.key).toBe('::/64');
+  it('aggregates IPv6 peers per /64 (several addresses of one /64 and one outside, in a namespace)', async () => {
+    // Real distinct IPv6 sources: addresses on lo of a network namespace made for this test.
+    const ns = `guards-v6-${process.pid}-${Date.now() % 100000}`;
+    const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+    ip('netns', 'add', ns);
+    try {
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      const inside = ['2001:db8:1:2::a', '2001:db8:1:2::b', '2001:db8:1:2:ffff::c'];
+      const outside = '2001:db8:1:3::a';
+      for (const a of [...inside, outside]) ip('-n', ns, 'addr', 'add', `${a}/64`, 'dev', 'lo', 'nodad');
+      const file = await bundleFixture('ipv6-keys');
+      const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, file, ...inside, outside], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      const result = JSON.parse(out.trim().split('\n').at(-1)!) as {
+        admitted: boolean[];
+        rejects: Array<{ reason: string; key?: string }>;
+      };
+      // perKey 2: three addresses of one /64 share its count, the fourth (another /64) has its own.
+      expect(result.admitted).toEqual([true, true, false, true]);
+      expect(result.rejects).toEqual([{ reason: 'conn-limit-ip', key: '2001:db8:1:2::/64' }]);
+    } finally {
+      ip('netns', 'delete', ns);
+    }
+    const guards = createGuards();
     expect(guards.keyOf('2001:db8:0:1::1')).toBe(guards.keyOf('2001:db8:0:1:ffff::9'));
     expect(guards.keyOf('2001:db8:0:1::1')).not.toBe(guards.keyOf('2001:db8:0:2::1'));
-  });
+    guards.close();
+  }, 30_000);
 });
 
 describe('IP policy', () => {

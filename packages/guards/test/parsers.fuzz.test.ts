@@ -353,7 +353,7 @@ function checkResolved(input: unknown): void {
   try {
     const r = resolvePolicy(input, 'fuzz.yaml');
     const durations = [
-      r.timeouts.handshakeMs,
+      r.timeouts.firstFrameMs,
       r.timeouts.idleMs,
       r.timeouts.lifetimeMs,
       r.rates.tarpitMs,

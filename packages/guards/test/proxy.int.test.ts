@@ -54,6 +54,25 @@ describe('PROXY protocol', () => {
     expect(v1mapped.greeting).toBe('192.0.2.9 80');
   });
 
+  it('v2 with an IPv4-mapped IPv6 source (TCP over IPv6): the peer and its key are the IPv4 client', async () => {
+    const guards = createGuards({
+      proxy: { trusted: ['127.0.0.1'] },
+      connections: { perKey: 1 },
+      rates: noRates,
+    });
+    const { port, rejects } = await guardedServer(guards);
+    const mapped = (client: string) =>
+      proxyV2Header({ address: `::ffff:${client}`, port: 7 }, { address: '2001:db8::1', port: 9 });
+    // A real v2 header of family AF_INET6 (0x21), 16-byte addresses.
+    expect(mapped('192.0.2.7').subarray(12, 14)).toEqual(Buffer.from([0x21, 0x21]));
+    const first = await attempt(port, '127.0.0.1', '127.0.0.1', mapped('192.0.2.7'));
+    expect(first.greeting).toBe('192.0.2.7 7');
+    // Keyed as IPv4, not as the /64 every mapped client would share: another client still gets in.
+    expect((await attempt(port, '127.0.0.1', '127.0.0.1', mapped('192.0.2.8'))).admitted).toBe(true);
+    expect((await attempt(port, '127.0.0.1', '127.0.0.1', mapped('192.0.2.7'))).admitted).toBe(false);
+    expect(rejects.map((r) => [r.reason, r.key])).toEqual([['conn-limit-ip', '192.0.2.7']]);
+  });
+
   it('rejects untrusted peers without reading, and bad or slow headers', async () => {
     const guards = createGuards({ proxy: { trusted: ['127.0.0.1'], timeout: '200ms' }, rates: noRates });
     const { port, rejects } = await guardedServer(guards);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFixture, type Child, startChild } from './fixtures.js';
-import { attempt, closeAndWait, until } from './helpers.js';
+import { attempt, closeAndWait } from './helpers.js';
 import { type RedisServer, SKIP_REDIS, startRedis } from './redis-server.js';
 
 // Four processes, each a core server with guards on one Redis, as a fleet would run them.
@@ -59,7 +59,7 @@ describe.skipIf(SKIP_REDIS)('a fleet of 4 processes on one Redis', () => {
     during.socket.destroy();
     // A ban made while Redis is down holds on its node at once, and on the others once Redis returns.
     nodes[3]!.process.send({ type: 'ban', key: '127.0.0.33' });
-    await until(() => true);
+    await nodes[3]!.next('ban', 2000, '127.0.0.33');
     await redis.start();
     for (const n of nodes.slice(0, 3)) await n.next('ban', 5000, '127.0.0.33');
     // The ban from before the restart lives again in Redis (the nodes gave it back) and on every node.
@@ -70,7 +70,8 @@ describe.skipIf(SKIP_REDIS)('a fleet of 4 processes on one Redis', () => {
       expect((await attempt(n.port, '127.0.0.1', '127.0.0.31')).admitted).toBe(false);
       expect((await attempt(n.port, '127.0.0.1', '127.0.0.33')).admitted).toBe(false);
     }
-    // The shared limit holds again.
+    // The shared limit holds again once every node decides through Redis (not its fallback).
+    await waitShared(nodes);
     const tries = await Promise.all(
       Array.from({ length: 12 }, (_, i) => attempt(nodes[i % 4]!.port, '127.0.0.1', '127.0.0.34')),
     );
@@ -78,3 +79,17 @@ describe.skipIf(SKIP_REDIS)('a fleet of 4 processes on one Redis', () => {
     for (const t of tries) t.socket.destroy();
   }, 20_000);
 });
+
+/** Wait until every node's store decides through Redis again (each node answers with its snapshot). */
+async function waitShared(nodes: Child[]): Promise<void> {
+  for (const n of nodes) {
+    const end = Date.now() + 10_000;
+    for (;;) {
+      n.process.send({ type: 'snapshot' });
+      const { snapshot } = (await n.next('snapshot', 2000)) as { snapshot: { shared?: { state: string } } };
+      if (snapshot.shared?.state === 'shared') break;
+      if (Date.now() > end) throw new Error('a node never went back to the shared store');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

@@ -7,6 +7,12 @@ export interface DatagramSource {
   readonly family: 'IPv4' | 'IPv6';
   /** Bytes in this datagram. */
   readonly size: number;
+  /**
+   * True when the source proved its address: a server request that carries a valid cookie, a path
+   * marked with `validate()`, or any source with `dangerouslyTrustSourceAddresses`. An unproven source
+   * may have forged its address: it earns no strikes and no bans, whatever it sends.
+   */
+  readonly validated: boolean;
 }
 
 /** A decision reported against a source: passed to every guard's `violation` hook (strikes). */
@@ -34,20 +40,24 @@ export interface DatagramGuard {
    */
   admit?(source: DatagramSource): Verdict | Promise<Verdict>;
   /**
-   * Every drop a source is to blame for (guards' own rejections, oversize or invalid datagrams, forged
-   * cookies): strikes are counted here. Not called for drops that are ours (queue full, amplification).
+   * Every drop a proven source is to blame for (guards' own rejections, oversize or invalid datagrams):
+   * strikes are counted here. Not called for drops that are ours (queue full, amplification), nor for
+   * any source that has not proven its address (`source.validated` false): its address may be forged.
    */
   violation?(source: DatagramSource, violation: DatagramViolation): void;
 }
 
 /**
- * Any per-address checker with this shape, such as `createGuards()` from @sock/guards: `check` decides
- * on one datagram (IP policy, bans, datagrams/s and bytes/s per key) and counts its own strikes; `strike`
- * records the drops other stages blame on the source (oversize, undecodable, forged cookie).
+ * Any per-address checker with this shape, such as `createGuards()` from @sock/guards (a structural
+ * type: this package does not depend on guards). `check` decides on one datagram (IP policy, bans,
+ * datagrams/s and bytes/s per key) and counts its own strikes, so it only sees proven sources; `strike`
+ * records the drops other stages blame on a proven source (oversize, undecodable); `isBanned` drops
+ * unproven datagrams claiming a banned address without counting anything against it.
  */
 export interface DatagramChecker {
   check(address: string, bytes?: number): Verdict | Promise<Verdict>;
   strike?(address: string, reason: string): unknown;
+  isBanned?(address: string): boolean | Promise<boolean>;
 }
 
 /** The name drops decided by a DatagramChecker are reported under. */
@@ -58,9 +68,18 @@ export function toDatagramGuard(guard: DatagramGuard | DatagramChecker): Datagra
   if (!('check' in guard) || typeof guard.check !== 'function') return guard as DatagramGuard;
   const checker = guard;
   const strike = checker.strike;
+  const isBanned = checker.isBanned;
+  const banned = (source: DatagramSource): Verdict | Promise<Verdict> => {
+    if (!isBanned) return undefined;
+    const verdict = (hit: boolean): Verdict =>
+      hit ? { reason: 'banned', message: `${source.address} is banned`, key: source.address } : undefined;
+    const result = isBanned.call(checker, source.address);
+    return result instanceof Promise ? result.then(verdict) : verdict(result);
+  };
   return {
     name: CHECKER_NAME,
-    admit: (source) => checker.check(source.address, source.size),
+    // `check` strikes for what it refuses: an unproven source (maybe forged) only meets the ban list.
+    admit: (source) => (source.validated ? checker.check(source.address, source.size) : banned(source)),
     ...(strike
       ? {
           violation(source: DatagramSource, violation: DatagramViolation) {

@@ -21,7 +21,8 @@ export interface AmplificationOptions {
 interface Path {
   received: number;
   sent: number;
-  validated: boolean;
+  /** Epoch ms until which the path counts as validated: the expiry of the cookie that proved it. */
+  validUntil: number;
   seenAt: number;
 }
 
@@ -79,26 +80,32 @@ export class AmplificationLimit {
   trySend(address: string, port: number, bytes: number): boolean {
     const path = this.path(address, port, this.now(), false);
     if (path === undefined) return false;
-    if (path.validated) return true;
+    if (path.validUntil > this.now()) return true;
     if (path.sent + bytes > path.received * this.factor) return false;
     path.sent += bytes;
     return true;
   }
 
-  /** Mark `address`:`port` validated: sends to it are no longer capped (until it is forgotten). */
-  validate(address: string, port: number): void {
-    this.path(address, port, this.now(), true)!.validated = true;
+  /**
+   * Mark `address`:`port` validated until `until` (epoch ms; default: as long as the path is remembered):
+   * sends to it are not capped meanwhile. A cookie proves an address only for its own lifetime, so the
+   * server passes the cookie's expiry; afterwards the path is capped again until a fresh cookie arrives.
+   */
+  validate(address: string, port: number, until = Number.POSITIVE_INFINITY): void {
+    const path = this.path(address, port, this.now(), true)!;
+    path.validUntil = Math.max(path.validUntil, until);
   }
 
   isValidated(address: string, port: number): boolean {
-    return this.path(address, port, this.now(), false)?.validated === true;
+    const now = this.now();
+    return (this.path(address, port, now, false)?.validUntil ?? 0) > now;
   }
 
   /** Bytes that may still go to `address`:`port` before it is validated (Infinity once validated). */
   budget(address: string, port: number): number {
     const path = this.path(address, port, this.now(), false);
     if (path === undefined) return 0;
-    return path.validated ? Number.POSITIVE_INFINITY : path.received * this.factor - path.sent;
+    return path.validUntil > this.now() ? Number.POSITIVE_INFINITY : path.received * this.factor - path.sent;
   }
 
   /** The live state of a path, created when `create` (a fresh path has received and sent nothing). */
@@ -117,7 +124,7 @@ export class AmplificationLimit {
     if (path === undefined) {
       if (!create) return undefined;
       if (ports.size >= this.maxPorts) ports.delete(ports.keys().next().value as number);
-      path = { received: 0, sent: 0, validated: false, seenAt: now };
+      path = { received: 0, sent: 0, validUntil: 0, seenAt: now };
       ports.set(port, path);
     } else {
       path.seenAt = now;

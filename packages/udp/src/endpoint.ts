@@ -21,6 +21,7 @@ import {
 } from './admission.js';
 import { AmplificationLimit, type AmplificationOptions } from './amplification.js';
 import { checkPayloadLimit } from './limits.js';
+import { UnvalidatedLimit, type UnvalidatedLimitOptions } from './unvalidated-limit.js';
 
 /** The options every UDP endpoint (socket, client, server) shares. */
 export interface EndpointOptions {
@@ -50,6 +51,18 @@ export interface EndpointOptions {
    * §8.1). Off by default on a plain socket (a client talks first); on by default on a server.
    */
   antiAmplification?: boolean | AmplificationOptions;
+  /**
+   * The rate limit for datagrams from sources that have not proven their address (see
+   * `DatagramSource.validated`): per address, drop only, never a strike. `false` turns it off.
+   * Default 100/s, burst 200.
+   */
+  unvalidated?: UnvalidatedLimitOptions | false;
+  /**
+   * INSECURE: treat every source address as proven, so guards strike and ban whatever address a datagram
+   * claims. Only for networks where no one can forge a source (a private link with ingress filtering);
+   * anywhere else one forged datagram per strike bans any victim. Default false.
+   */
+  dangerouslyTrustSourceAddresses?: boolean;
   /** Receive every drop (with its reason), `listening`, and socket errors: core's event shape. */
   observers?: readonly Observer[];
   /** Clock in ms (tests inject one). Default `Date.now`. */
@@ -70,24 +83,33 @@ export interface UdpBindOptions {
   signal?: AbortSignal;
 }
 
+/** Counters of an endpoint: plain numbers (the metrics snapshot), plus drops by reason. */
 export interface UdpStats {
   /** Datagrams and bytes read from the socket, before any check. */
-  readonly received: number;
+  readonly datagramsIn: number;
   readonly bytesIn: number;
   /** Datagrams that passed the size check and the guards (decoding may still drop them). */
   readonly admitted: number;
   /** Datagrams and bytes handed to the kernel. */
-  readonly sent: number;
+  readonly datagramsOut: number;
   readonly bytesOut: number;
-  /** Inbound datagrams dropped, by reason (`frame-too-large`, `queue-full`, a guard's reason, …). */
-  readonly dropped: Readonly<Record<string, number>>;
-  /** Outbound datagrams not sent, by reason (`amplification-limit`). */
-  readonly withheld: Readonly<Record<string, number>>;
-  /** Decisions only reported (shadow mode), by reason. */
-  readonly reported: Readonly<Record<string, number>>;
+  /** Inbound datagrams dropped, all reasons together (`droppedBy` has them by reason). */
+  readonly dropped: number;
+  /** Replies withheld by the anti-amplification cap. */
+  readonly amplificationRefusals: number;
+  /** Datagrams from sources that had not proven their address (they earn no strikes or bans). */
+  readonly unvalidated: number;
+  /** Of those, dropped (by any reason, `unvalidated-rate` included). */
+  readonly unvalidatedDropped: number;
   readonly errors: number;
   /** Addresses in the anti-amplification table. */
   readonly tracked: number;
+  /** Inbound datagrams dropped, by reason (`frame-too-large`, `queue-full`, a guard's reason, …). */
+  readonly droppedBy: Readonly<Record<string, number>>;
+  /** Outbound datagrams not sent, by reason (`amplification-limit`). */
+  readonly withheldBy: Readonly<Record<string, number>>;
+  /** Decisions only reported (shadow mode), by reason. */
+  readonly reportedBy: Readonly<Record<string, number>>;
 }
 
 /**
@@ -95,11 +117,18 @@ export interface UdpStats {
  * a socket hands to its consumer as the Datagram once `message` is set.
  */
 export interface Inbound extends DatagramSource {
+  validated: boolean;
   message: unknown;
 }
 
 /** What an endpoint hands on for each datagram that passed size, guards and accounting. */
 export type Deliver = (payload: Buffer, source: Inbound) => void;
+
+/**
+ * Whether a datagram proves its source address (the server's cookie check). It may leave what it
+ * parsed in `source.message` for `deliver`. Default: the path was marked with `validate()`.
+ */
+export type Prove = (payload: Buffer, source: Inbound) => boolean;
 
 const NO_GUARDS: readonly DatagramGuard[] = [];
 
@@ -139,7 +168,21 @@ export class Endpoint {
   private bound: UdpAddress | null = null;
   private connected: UdpAddress | null = null;
   private closing: Promise<void> | undefined;
-  private readonly counts = { received: 0, bytesIn: 0, admitted: 0, sent: 0, bytesOut: 0, errors: 0 };
+  private readonly counts = {
+    datagramsIn: 0,
+    bytesIn: 0,
+    admitted: 0,
+    datagramsOut: 0,
+    bytesOut: 0,
+    dropped: 0,
+    amplificationRefusals: 0,
+    unvalidated: 0,
+    unvalidatedDropped: 0,
+    errors: 0,
+  };
+  private readonly trustSources: boolean;
+  private readonly unvalidatedLimit: UnvalidatedLimit | undefined;
+  private readonly prove: Prove;
   private readonly dropped: Record<string, number> = {};
   private readonly withheld: Record<string, number> = {};
   private readonly reported: Record<string, number> = {};
@@ -149,9 +192,15 @@ export class Endpoint {
     private readonly deliver: Deliver,
     amplificationDefault: boolean,
     private readonly what: string,
+    prove?: Prove,
   ) {
     this.maxPayloadBytes = checkPayloadLimit(options.maxPayloadBytes, `${what}: maxPayloadBytes`);
     this.now = options.now ?? Date.now;
+    this.trustSources = options.dangerouslyTrustSourceAddresses === true;
+    this.unvalidatedLimit =
+      options.unvalidated === false ? undefined : new UnvalidatedLimit(options.unvalidated ?? {}, this.now);
+    this.prove =
+      prove ?? ((_payload, source) => this.amplification?.isValidated(source.address, source.port) === true);
     this.type = options.type;
     const guards = [
       ...(options.guards ?? NO_GUARDS).map(toDatagramGuard),
@@ -234,9 +283,12 @@ export class Endpoint {
     return { receive: socket.getRecvBufferSize(), send: socket.getSendBufferSize() };
   }
 
-  /** Lift the amplification cap for `address`:`port` (it proved it receives at that address). */
-  validate(address: string, port: number): void {
-    this.amplification?.validate(address, port);
+  /**
+   * Lift the amplification cap for `address`:`port` (it proved it receives at that address) until
+   * `until` (epoch ms; default: while the path is remembered).
+   */
+  validate(address: string, port: number, until?: number): void {
+    this.amplification?.validate(address, port, until);
   }
 
   /**
@@ -270,7 +322,7 @@ export class Endpoint {
     });
     // The first send of an unbound socket binds it to a free port.
     if (!this.bound && !this.closing) this.bound = this.settle(socket);
-    this.counts.sent++;
+    this.counts.datagramsOut++;
     this.counts.bytesOut += bytes.length;
     return true;
   }
@@ -284,7 +336,7 @@ export class Endpoint {
     this.checkSize(bytes.length);
     if (!this.allowSend(bytes.length, address, port)) return false;
     this.dgram.send(bytes, port, this.outboundAddress(address), this.onSent);
-    this.counts.sent++;
+    this.counts.datagramsOut++;
     this.counts.bytesOut += bytes.length;
     return true;
   }
@@ -298,6 +350,8 @@ export class Endpoint {
     details: { plugin?: string; message?: string; key?: string; error?: SockError } = {},
   ): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    this.counts.dropped++;
+    if (!source.validated) this.counts.unvalidatedDropped++;
     this.decided(source, stage, reason, blame, false, details);
   }
 
@@ -315,10 +369,10 @@ export class Endpoint {
   stats(): UdpStats {
     return {
       ...this.counts,
-      dropped: { ...this.dropped },
-      withheld: { ...this.withheld },
-      reported: { ...this.reported },
       tracked: this.amplification?.size ?? 0,
+      droppedBy: { ...this.dropped },
+      withheldBy: { ...this.withheld },
+      reportedBy: { ...this.reported },
     };
   }
 
@@ -351,15 +405,41 @@ export class Endpoint {
 
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
     const size = msg.length;
-    this.counts.received++;
+    this.counts.datagramsIn++;
     this.counts.bytesIn += size;
     // One object per datagram: the source guards see, later filled in as the Datagram a consumer gets.
     let source: Inbound;
+    const trusted = this.trustSources;
     if (rinfo.family === 'IPv4') {
-      source = { address: rinfo.address, port: rinfo.port, family: 'IPv4', size, message: undefined };
+      source = {
+        address: rinfo.address,
+        port: rinfo.port,
+        family: 'IPv4',
+        size,
+        validated: trusted,
+        message: undefined,
+      };
     } else {
       const peer = canonicalPeer(rinfo.address);
-      source = { address: peer.address, port: rinfo.port, family: peer.family, size, message: undefined };
+      source = {
+        address: peer.address,
+        port: rinfo.port,
+        family: peer.family,
+        size,
+        validated: trusted,
+        message: undefined,
+      };
+    }
+    // An oversize datagram is not parsed for a proof: it is dropped as unproven.
+    if (!trusted && size <= this.maxPayloadBytes) source.validated = this.prove(msg, source);
+    if (!source.validated) {
+      this.counts.unvalidated++;
+      if (this.unvalidatedLimit && !this.unvalidatedLimit.take(source.address)) {
+        this.drop(source, 'accept', 'unvalidated-rate', false, {
+          message: `over the rate limit for sources that have not proven their address (${source.address})`,
+        });
+        return;
+      }
     }
     if (size > this.maxPayloadBytes) {
       this.drop(source, 'frame', 'frame-too-large', true, {
@@ -441,7 +521,8 @@ export class Endpoint {
     },
   ): void {
     const plugin = details.plugin ?? 'udp';
-    if (blame) {
+    // A source that has not proven its address may have forged it: nothing is held against that address.
+    if (blame && source.validated) {
       const violation = { stage, plugin, reason, key: details.key, dropped: !shadow, shadow };
       for (const guard of this.violationHooks) {
         try {
@@ -487,10 +568,17 @@ export class Endpoint {
     const amp = this.amplification;
     if (amp === undefined || amp.trySend(address, port, bytes)) return true;
     this.withheld['amplification-limit'] = (this.withheld['amplification-limit'] ?? 0) + 1;
+    this.counts.amplificationRefusals++;
     if (this.observers.length > 0) {
       this.emit({
         type: 'reject',
-        conn: this.info({ address, port, family: isIPv6(address) ? 'IPv6' : 'IPv4', size: 0 }),
+        conn: this.info({
+          address,
+          port,
+          family: isIPv6(address) ? 'IPv6' : 'IPv4',
+          size: 0,
+          validated: false,
+        }),
         stage: 'frame',
         plugin: 'udp',
         reason: 'amplification-limit',

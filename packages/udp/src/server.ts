@@ -1,9 +1,15 @@
 import { bytes, type Codec, parseDuration, SockError, SockErrorCode } from '@sock/core';
 import type { DatagramSource } from './admission.js';
-import { type AddressCookieOptions, type AddressCookies, addressCookies } from './cookie.js';
+import {
+  type AddressCookieOptions,
+  type AddressCookies,
+  addressCookies,
+  type CookieCheck,
+} from './cookie.js';
 import {
   Endpoint,
   type EndpointOptions,
+  type Inbound,
   pathKey,
   type UdpAddress,
   type UdpBindOptions,
@@ -91,6 +97,13 @@ interface CacheEntry {
   reply: Buffer | undefined;
 }
 
+/** What the proof step parsed, handed to the datagram handler in `source.message`. */
+interface Parsed {
+  readonly envelope: Envelope | undefined;
+  /** The cookie's check, when one was presented and cookies are on. */
+  readonly check: CookieCheck | undefined;
+}
+
 function isZero(bytes: Buffer): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
@@ -128,7 +141,7 @@ class Server<Req, Res> implements UdpServer {
         `createUdpServer: responseCache.maxEntries must be a positive integer, got ${maxEntries}`,
       );
     }
-    this.endpoint = new Endpoint(options, this.onDatagram, true, 'udp server');
+    this.endpoint = new Endpoint(options, this.onDatagram, true, 'udp server', this.prove);
     this.cache = new Lru(
       maxEntries,
       parseDuration(cache.ttl ?? 30_000, 'responseCache.ttl'),
@@ -154,13 +167,32 @@ class Server<Req, Res> implements UdpServer {
     return this.endpoint.close();
   }
 
-  private readonly onDatagram = (datagram: Buffer, source: DatagramSource): void => {
+  /** Parse the envelope and check its cookie before the guards: only a valid cookie proves the source. */
+  private readonly prove = (datagram: Buffer, source: Inbound): boolean => {
+    const parsed = this.parse(datagram, source);
+    source.message = parsed;
+    return parsed.check === 'valid';
+  };
+
+  private parse(datagram: Buffer, source: DatagramSource): Parsed {
     const envelope = parseEnvelope(datagram);
+    const cookie = envelope?.cookie;
+    const check =
+      this.cookies !== undefined && cookie !== undefined && !isZero(cookie) && envelope?.kind === 'request'
+        ? this.cookies.verify(cookie, source.address, source.port)
+        : undefined;
+    return { envelope, check };
+  }
+
+  private readonly onDatagram = (datagram: Buffer, source: Inbound): void => {
+    const parsed = (source.message as Parsed | undefined) ?? this.parse(datagram, source);
+    source.message = undefined;
+    const envelope = parsed.envelope;
     if (envelope === undefined || envelope.kind !== 'request') {
       this.endpoint.drop(source, 'message', 'invalid-envelope', true);
       return;
     }
-    const validated = this.checkCookie(envelope, source);
+    const validated = this.checkCookie(envelope, parsed.check, source);
     if (validated === undefined) return;
     const key = `${pathKey(source.address, source.port)}|${envelope.id}`;
     const cached = this.cache.get(key);
@@ -207,17 +239,21 @@ class Server<Req, Res> implements UdpServer {
    * With cookies on: true when the request carried a valid cookie; false when it may run unvalidated;
    * undefined when it was answered with a cookie instead (or dropped).
    */
-  private checkCookie(envelope: Envelope, source: DatagramSource): boolean | undefined {
+  private checkCookie(
+    envelope: Envelope,
+    check: CookieCheck | undefined,
+    source: DatagramSource,
+  ): boolean | undefined {
     const cookies = this.cookies;
     if (cookies === undefined) return false;
-    const presented = envelope.cookie;
-    if (presented !== undefined && !isZero(presented)) {
-      const check = cookies.verify(presented, source.address, source.port);
+    if (check !== undefined) {
       if (check === 'valid') {
-        this.endpoint.validate(source.address, source.port);
+        // The cookie proves the address only for its own lifetime: so does the validation.
+        const issuedAt = cookies.issuedAt(envelope.cookie!) ?? 0;
+        this.endpoint.validate(source.address, source.port, issuedAt + cookies.lifetimeMs);
         return true;
       }
-      // A forged cookie is the sender's doing (a strike); an expired one is a client that idled.
+      // A forged cookie proves nothing, so it is no strike either (the address may be forged too).
       this.endpoint.drop(
         source,
         'accept',

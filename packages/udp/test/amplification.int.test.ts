@@ -18,6 +18,44 @@ const fast = { attempts: 3, initialDelayMs: 50, jitter: 0 };
 const big = () => Buffer.alloc(1000, 0x61);
 
 describe('anti-amplification', () => {
+  it('a validated path stays validated only as long as the cookie that validated it (requireCookie: false)', async () => {
+    let now = 1_700_000_000_000;
+    const server = track(
+      createUdpServer({
+        cookies: { lifetime: '60s' },
+        requireCookie: false,
+        now: () => now,
+        antiAmplification: { idleTimeout: '10m' },
+        handler: () => big(),
+      }),
+    );
+    const { port } = await server.bind();
+    const peer = track(await rawPeer());
+    const kinds: string[] = [];
+    let id = 0;
+    const ask = async (cookie?: Buffer) => {
+      await peer.send(encodeEnvelope('request', ++id, Buffer.alloc(4), cookie), port);
+      await peer.waitFor(id);
+      kinds.push(parseEnvelope(peer.received[id - 1]!.data)!.kind);
+      return parseEnvelope(peer.received[id - 1]!.data)!;
+    };
+    // Cookie-less: the 1000-byte answer does not fit 3x, so a cookie comes back instead.
+    const cookie = (await ask()).cookie!;
+    expect(kinds).toEqual(['cookie']);
+    expect((await ask(cookie)).kind).toBe('response');
+    // Within the cookie's lifetime the path is validated: cookie-less requests are answered in full.
+    now += 30_000;
+    expect((await ask()).kind).toBe('response');
+    // Ten minutes on, kept busy every 20 s: the cookie is long expired, so is the validation.
+    for (let t = 0; t < 10 * 60_000; t += 20_000) {
+      now += 20_000;
+      await ask();
+    }
+    expect(kinds.slice(-5)).toEqual(['cookie', 'cookie', 'cookie', 'cookie', 'cookie']);
+    const lastReplies = peer.received.slice(-5).reduce((n, r) => n + r.data.length, 0);
+    expect(lastReplies).toBeLessThanOrEqual(5 * 3 * 10); // never more than 3x the 10-byte requests
+  });
+
   it('never sends an unvalidated source more than 3x what it sent (no cookies)', async () => {
     let runs = 0;
     const server = track(
@@ -36,7 +74,7 @@ describe('anti-amplification', () => {
     const sent = peer.received.reduce((n, r) => n + r.data.length, 0);
     expect(runs).toBe(1);
     expect(sent).toBe(0); // 1006 bytes never fit in 3 × 46 × 5 = 690
-    expect(server.stats().withheld).toEqual({ 'amplification-limit': 5 });
+    expect(server.stats().withheldBy).toEqual({ 'amplification-limit': 5 });
 
     // Small answers fit the budget.
     const small = track(createUdpServer({ handler: () => Buffer.alloc(100) }));
@@ -100,7 +138,7 @@ describe('anti-amplification', () => {
     // The answer waited in the cache while the client fetched a cookie: the handler ran once for it.
     expect(other.stats().challenges).toBe(1);
     expect(runs).toBe(2);
-    expect(server.stats()).toMatchObject({ duplicates: 1, withheld: { 'amplification-limit': 1 } });
+    expect(server.stats()).toMatchObject({ duplicates: 1, withheldBy: { 'amplification-limit': 1 } });
   });
 
   it('refuses forged cookies and cookies of another address or port', async () => {
@@ -129,8 +167,9 @@ describe('anti-amplification', () => {
     expect(parseEnvelope(peer.received[0]!.data)?.kind).toBe('cookie');
     expect(parseEnvelope(thief.received[0]!.data)?.kind).toBe('cookie');
     expect(runs).toBe(0);
-    expect(server.stats().dropped).toEqual({ 'cookie-invalid': 2 });
-    expect(strikes.sort()).toEqual(['127.0.0.1:cookie-invalid', '127.0.0.2:cookie-invalid']);
+    expect(server.stats().droppedBy).toEqual({ 'cookie-invalid': 2 });
+    // A forged cookie proves nothing, so it is no strike against the address it claims either.
+    expect(strikes).toEqual([]);
     // The genuine owner is served.
     await peer.send(encodeEnvelope('request', 3, Buffer.alloc(4), stolen), port, '127.0.0.1');
     await peer.waitFor(2);
@@ -153,7 +192,7 @@ describe('anti-amplification', () => {
     now += 11_000;
     expect((await client.request(Buffer.from('3'))).toString()).toBe('ok');
     expect(client.stats().challenges).toBe(2);
-    expect(server.stats().dropped).toEqual({ 'cookie-expired': 1 });
+    expect(server.stats().droppedBy).toEqual({ 'cookie-expired': 1 });
   });
 
   it('refreshes an ageing cookie with the response, before it expires', async () => {
@@ -169,7 +208,7 @@ describe('anti-amplification', () => {
       await client.request(Buffer.from('n'));
     }
     expect(client.stats().challenges).toBe(1);
-    expect(server.stats().dropped).toEqual({});
+    expect(server.stats().droppedBy).toEqual({});
   });
 
   it('keeps accepting cookies across one key rotation, not two', async () => {
@@ -184,6 +223,6 @@ describe('anti-amplification', () => {
     cookies.rotate();
     await client.request(Buffer.from('3'));
     expect(client.stats().challenges).toBe(2);
-    expect(server.stats().dropped).toEqual({ 'cookie-invalid': 1 });
+    expect(server.stats().droppedBy).toEqual({ 'cookie-invalid': 1 });
   });
 });

@@ -39,7 +39,13 @@ describe('@sock/guards per datagram', () => {
       rates: { datagrams: { perKey: { rate: 5, burst: 5 }, bytesPerKey: { rate: 1000, burst: 1000 } } },
       strikes: { threshold: 1000 },
     });
-    const socket = track(createUdpSocket({ guards: [guards], observers: [(e) => events.push(e)] }));
+    const socket = track(
+      createUdpSocket({
+        guards: [guards],
+        observers: [(e) => events.push(e)],
+        dangerouslyTrustSourceAddresses: true,
+      }),
+    );
     const { port } = await socket.bind({ host: '0.0.0.0', port: 0 });
     await sendFrom('127.0.0.2', port, 8);
     await sendFrom('127.0.0.3', port, 3);
@@ -47,7 +53,7 @@ describe('@sock/guards per datagram', () => {
     const got = await collect<Datagram<Buffer>>(socket);
     const by = (a: string) => got.filter((d) => d.address === a).length;
     expect([by('127.0.0.2'), by('127.0.0.3'), by('127.0.0.4')]).toEqual([5, 3, 2]);
-    expect(socket.stats().dropped).toEqual({ 'rate-datagrams': 3, 'rate-datagram-bytes': 1 });
+    expect(socket.stats().droppedBy).toEqual({ 'rate-datagrams': 3, 'rate-datagram-bytes': 1 });
     const rejects = events.filter((e) => e.type === 'reject');
     expect(rejects[0]).toMatchObject({
       plugin: 'guards',
@@ -65,7 +71,9 @@ describe('@sock/guards per datagram', () => {
       { ip: { deny: ['127.0.0.5'] }, strikes: { threshold: 3 }, bans: { duration: '1m' } },
       (e) => bans.push(e.key),
     );
-    const socket = track(createUdpSocket({ codec: json(), guards: [guards] }));
+    const socket = track(
+      createUdpSocket({ codec: json(), guards: [guards], dangerouslyTrustSourceAddresses: true }),
+    );
     const { port } = await socket.bind({ host: '0.0.0.0', port: 0 });
     const denied = await sendFrom('127.0.0.5', port, 1);
     const bad = track(await rawPeer('127.0.0.6'));
@@ -77,7 +85,7 @@ describe('@sock/guards per datagram', () => {
     await good.send(Buffer.from('{"ok":1}'), port, '127.0.0.1');
     const got = await collect<Datagram<unknown>>(socket);
     expect(got.map((d) => d.address)).toEqual(['127.0.0.7']);
-    expect(socket.stats().dropped).toEqual({ 'ip-denied': 1, 'invalid-message': 3, banned: 1 });
+    expect(socket.stats().droppedBy).toEqual({ 'ip-denied': 1, 'invalid-message': 3, banned: 1 });
     expect(denied.received).toHaveLength(0);
   });
 
@@ -87,6 +95,8 @@ describe('@sock/guards per datagram', () => {
     const server = track(
       createUdpServer({
         guards: [guards],
+        // Clients prove their address with a cookie; only then do guards count them.
+        cookies: {},
         handler: (req: Buffer) => {
           runs++;
           return req;
@@ -106,6 +116,6 @@ describe('@sock/guards per datagram', () => {
     });
     expect((await polite.request(Buffer.from('hello'))).toString()).toBe('hello');
     expect(runs).toBe(4);
-    expect(server.stats().dropped['rate-datagrams']).toBeGreaterThanOrEqual(3);
+    expect(server.stats().droppedBy['rate-datagrams']).toBeGreaterThanOrEqual(3);
   });
 });

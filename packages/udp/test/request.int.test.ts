@@ -98,7 +98,7 @@ describe('request/response', () => {
     await delay(30);
     expect(runs).toBe(1);
     expect(peer.received).toHaveLength(1);
-    expect(server.stats().dropped).toEqual({ duplicate: 1 });
+    expect(server.stats().droppedBy).toEqual({ duplicate: 1 });
   });
 
   it('times out after its attempts, each a retransmission of the same id', async () => {
@@ -141,7 +141,7 @@ describe('request/response', () => {
     await server.send(encodeEnvelope('response', id, Buffer.from('two')), rinfo.port);
     expect((await pending).toString()).toBe('one');
     await delay(20);
-    expect(client.stats().dropped).toEqual({ 'unmatched-reply': 2 });
+    expect(client.stats().droppedBy).toEqual({ 'unmatched-reply': 2 });
   });
 
   it('rejects with ERR_SOCK_HANDLER_FAILED when the handler throws, and reports the error', async () => {
@@ -178,6 +178,8 @@ describe('request/response', () => {
       createUdpServer<number, number>({
         codec: json<number>({ schema }),
         handler: (n: number) => n + 1,
+        // The client proves its address with a cookie: only a proven source earns strikes.
+        cookies: {},
         guards: [{ name: 'strikes', violation: (_s, v) => strikes.push(v.reason) }],
       }),
     );
@@ -190,7 +192,7 @@ describe('request/response', () => {
       code: 'ERR_SOCK_VALIDATION_FAILED',
       reason: 'validation-failed',
     });
-    expect(server.stats().dropped).toEqual({ 'validation-failed': 1 });
+    expect(server.stats().droppedBy).toEqual({ 'validation-failed': 1 });
     expect(strikes).toEqual(['validation-failed']);
   });
 
@@ -201,7 +203,7 @@ describe('request/response', () => {
     await peer.send(Buffer.from('garbage'), port);
     await peer.send(encodeEnvelope('response', 1), port);
     await delay(30);
-    expect(server.stats().dropped).toEqual({ 'invalid-envelope': 2 });
+    expect(server.stats().droppedBy).toEqual({ 'invalid-envelope': 2 });
     expect(peer.received).toHaveLength(0);
   });
 

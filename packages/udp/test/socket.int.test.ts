@@ -53,7 +53,13 @@ describe('UDP socket', () => {
       const reply = await next(client);
       expect(reply).toMatchObject({ message: 'echo:hi', address: host, port, size: 7 });
       expect(reply.family).toBe(host.includes(':') ? 'IPv6' : 'IPv4');
-      expect(client.stats()).toMatchObject({ sent: 1, received: 1, admitted: 1, bytesOut: 2, bytesIn: 7 });
+      expect(client.stats()).toMatchObject({
+        datagramsOut: 1,
+        datagramsIn: 1,
+        admitted: 1,
+        bytesOut: 2,
+        bytesIn: 7,
+      });
     });
   }
 
@@ -75,7 +81,7 @@ describe('UDP socket', () => {
     await client.send('c');
     expect((await next(client)).message).toBe('echo:c');
     await delay(20);
-    expect(client.stats().received).toBe(1);
+    expect(client.stats().datagramsIn).toBe(1);
   });
 
   it('drops and counts datagrams over maxPayloadBytes, and reports them', async () => {
@@ -86,7 +92,12 @@ describe('UDP socket', () => {
       violation: (s, v) => strikes.push(`${s.address}:${v.reason}`),
     };
     const server = track(
-      createUdpSocket({ maxPayloadBytes: 100, observers: [(e) => events.push(e)], guards: [guard] }),
+      createUdpSocket({
+        maxPayloadBytes: 100,
+        observers: [(e) => events.push(e)],
+        guards: [guard],
+        dangerouslyTrustSourceAddresses: true,
+      }),
     );
     const { port } = await server.bind();
     const peer = track(await rawPeer());
@@ -95,7 +106,11 @@ describe('UDP socket', () => {
     const d = await next(server);
     expect(d.size).toBe(100);
     expect(d.message[0]).toBe(2);
-    expect(server.stats()).toMatchObject({ received: 2, admitted: 1, dropped: { 'frame-too-large': 1 } });
+    expect(server.stats()).toMatchObject({
+      datagramsIn: 2,
+      admitted: 1,
+      droppedBy: { 'frame-too-large': 1 },
+    });
     const reject = events.find((e) => e.type === 'reject');
     expect(reject).toMatchObject({ stage: 'frame', reason: 'frame-too-large', plugin: 'udp', closed: false });
     expect(reject?.type === 'reject' && reject.conn).toMatchObject({
@@ -144,6 +159,7 @@ describe('UDP socket', () => {
       createUdpSocket({
         codec: json({ schema }),
         guards: [{ name: 'strikes', violation: (_s, v) => strikes.push(v.reason) }],
+        dangerouslyTrustSourceAddresses: true,
       }),
     );
     const { port } = await server.bind();
@@ -152,7 +168,7 @@ describe('UDP socket', () => {
     await peer.send(Buffer.from('{"n":"x"}'), port);
     await peer.send(Buffer.from('{"n":1}'), port);
     expect((await next(server)).message).toEqual({ n: 1 });
-    expect(server.stats().dropped).toEqual({ 'invalid-message': 1, 'validation-failed': 1 });
+    expect(server.stats().droppedBy).toEqual({ 'invalid-message': 1, 'validation-failed': 1 });
     expect(strikes.sort()).toEqual(['invalid-message', 'validation-failed']);
   });
 
@@ -162,7 +178,7 @@ describe('UDP socket', () => {
     const peer = track(await rawPeer());
     for (let i = 0; i < 5; i++) await peer.send(Buffer.from([i]), port);
     await delay(50);
-    expect(server.stats()).toMatchObject({ admitted: 5, queued: 2, dropped: { 'queue-full': 1 * 3 } });
+    expect(server.stats()).toMatchObject({ admitted: 5, queued: 2, droppedBy: { 'queue-full': 1 * 3 } });
     expect((await next(server)).message[0]).toBe(0);
     expect((await next(server)).message[0]).toBe(1);
   });
@@ -187,7 +203,7 @@ describe('UDP socket', () => {
     }
     const got = [await next(server), await next(server)].map((d: Datagram<Buffer>) => d.address).sort();
     expect(got).toEqual(['127.0.0.3', '127.0.0.4']);
-    expect(server.stats()).toMatchObject({ dropped: { 'ip-denied': 1 }, reported: { 'would-deny': 1 } });
+    expect(server.stats()).toMatchObject({ droppedBy: { 'ip-denied': 1 }, reportedBy: { 'would-deny': 1 } });
     expect(events.filter((e) => e.type === 'reject')).toMatchObject([
       { reason: 'ip-denied', plugin: 'admit', key: '127.0.0.2', stage: 'accept', shadow: false },
       { reason: 'would-deny', shadow: true },
@@ -220,7 +236,7 @@ describe('UDP socket', () => {
     await peer.send(Buffer.from('ok'), port);
     expect((await next(server)).message.toString()).toBe('ok');
     await delay(20);
-    expect(server.stats().dropped).toEqual({ 'async-deny': 1, 'guard-failed': 1 });
+    expect(server.stats().droppedBy).toEqual({ 'async-deny': 1, 'guard-failed': 1 });
     expect(errors).toEqual(['guard broken failed: bug']);
   });
 
@@ -240,7 +256,7 @@ describe('UDP socket', () => {
     expect(await server.send(Buffer.alloc(1000), to)).toBe(true);
     await peer.waitFor(3);
     expect(peer.received.map((r) => r.data.length)).toEqual([25, 5, 1000]);
-    expect(server.stats().withheld).toEqual({ 'amplification-limit': 2 });
+    expect(server.stats().withheldBy).toEqual({ 'amplification-limit': 2 });
     expect(events.filter((e) => e.type === 'reject').map((e) => e.type === 'reject' && e.reason)).toEqual([
       'amplification-limit',
       'amplification-limit',

@@ -1,6 +1,6 @@
 import { SockError, SockErrorCode } from '../errors.js';
 import { ByteAccumulator } from './byte-accumulator.js';
-import { DEFAULT_MAX_FRAME_BYTES, type FrameDecoder, type Framing } from './framing.js';
+import { DEFAULT_MAX_FRAME_BYTES, type FrameDecoder, type FrameSink, type Framing } from './framing.js';
 import { checkMaxFrameBytes, frameTooLarge } from './limits.js';
 
 export interface DelimitedOptions {
@@ -62,7 +62,7 @@ class DelimitedDecoder implements FrameDecoder {
     return this.pending.length;
   }
 
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+  push(chunk: Buffer, onFrame: FrameSink): number {
     const { needle, d, max } = this;
     let off = 0;
     for (;;) {
@@ -72,24 +72,24 @@ class DelimitedDecoder implements FrameDecoder {
           if (j - off > max) this.fail(j - off);
           const frame = chunk.subarray(off, j);
           off = j + d;
-          onFrame(this.trim(frame));
+          if (onFrame(this.trim(frame)) === true) return off;
         }
         const rest = chunk.length - off;
         if (rest > max + d - 1) this.fail(rest);
         if (rest > 0) this.pending.append(chunk.subarray(off));
         this.scanned = Math.max(0, rest - (d - 1));
-        return;
+        return chunk.length;
       }
       const i = this.pending.indexOf(needle, this.scanned);
       if (i !== -1) {
         if (i > max) this.fail(i);
         const frame = this.pending.take(0, i, d);
         this.scanned = 0;
-        onFrame(this.trim(frame));
+        if (onFrame(this.trim(frame)) === true) return off;
         continue;
       }
       this.scanned = Math.max(0, this.pending.length - (d - 1));
-      if (off >= chunk.length) return;
+      if (off >= chunk.length) return off;
       if (d > 1) {
         // A delimiter may start in the held bytes and end in this chunk: probe the seam first.
         const tail = this.pending.tail(Math.min(d - 1, this.pending.length));

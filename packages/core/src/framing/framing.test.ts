@@ -10,7 +10,10 @@ import { raw } from './raw.js';
 function decodeChunks(framing: Framing, chunks: Buffer[]): Buffer[] {
   const decoder = framing.createDecoder();
   const out: Buffer[] = [];
-  for (const c of chunks) decoder.push(c, (f) => out.push(Buffer.from(f)));
+  for (const c of chunks)
+    decoder.push(c, (f) => {
+      out.push(Buffer.from(f));
+    });
   return out;
 }
 
@@ -113,7 +116,9 @@ describe('oversize detection', () => {
   it('length-prefixed: a header split across reads is still checked before the payload', () => {
     const decoder = lengthPrefixed({ maxFrameBytes: 1024 }).createDecoder();
     const frames: Buffer[] = [];
-    decoder.push(Buffer.from([0, 0]), (f) => frames.push(f));
+    decoder.push(Buffer.from([0, 0]), (f) => {
+      frames.push(f);
+    });
     expect(() => decoder.push(Buffer.from([0xff, 0xff]), () => {})).toThrow(/65535 bytes exceeds/);
   });
 

@@ -13,13 +13,23 @@ export interface Framing {
   encode(payload: Uint8Array): Buffer;
 }
 
+/** Receives one frame; returning `true` asks the decoder to stop after it (the reader is full). */
+// biome-ignore lint/suspicious/noConfusingVoidType: a sink that never stops may return nothing
+export type FrameSink = (frame: Buffer) => boolean | void;
+
 export interface FrameDecoder {
   /**
    * Feed bytes; `onFrame` is called synchronously for every complete frame, in order. Frames may share
    * memory with the chunk: copy one if you keep it and mutate the chunk. Throws ERR_SOCK_FRAME_TOO_LARGE
    * (the decoder is then unusable: close the connection).
+   *
+   * When `onFrame` returns `true` (the reader is full), the decoder stops right after that frame and
+   * returns how many bytes of `chunk` it consumed; the caller pushes the rest later. Otherwise it
+   * consumes the whole chunk. The built-in framings stop; a decoder that ignores the stop (returning
+   * nothing) makes the connection hold the frames it cuts beyond its inbox bound.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a decoder that never stops returns nothing
+  push(chunk: Buffer, onFrame: FrameSink): number | void;
   /** Bytes held for a frame not yet complete; never more than the frame limit plus framing overhead. */
   readonly bufferedBytes: number;
 }

@@ -1,5 +1,5 @@
 import { ByteAccumulator } from './byte-accumulator.js';
-import { DEFAULT_MAX_FRAME_BYTES, type FrameDecoder, type Framing } from './framing.js';
+import { DEFAULT_MAX_FRAME_BYTES, type FrameDecoder, type FrameSink, type Framing } from './framing.js';
 import { checkMaxFrameBytes, frameTooLarge } from './limits.js';
 
 export interface LengthPrefixedOptions {
@@ -58,7 +58,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
     return this.pending.length;
   }
 
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+  push(chunk: Buffer, onFrame: FrameSink): number {
     const h = this.headerBytes;
     let off = 0;
     while (off < chunk.length) {
@@ -68,19 +68,20 @@ class LengthPrefixedDecoder implements FrameDecoder {
           const len = this.readLength(chunk, off);
           if (len > this.max) this.fail(len);
           if (chunk.length - off - h < len) break;
-          onFrame(chunk.subarray(off + h, off + h + len));
-          off += h + len;
+          const start = off + h;
+          off = start + len;
+          if (onFrame(chunk.subarray(start, off)) === true) return off;
         }
-        if (off === chunk.length) return;
+        if (off === chunk.length) return off;
         if (chunk.length - off >= h) this.need = h + this.readLength(chunk, off);
         this.pending.append(chunk.subarray(off));
-        return;
+        return chunk.length;
       }
       if (this.need === -1) {
         const n = Math.min(h - this.pending.length, chunk.length - off);
         this.pending.append(chunk.subarray(off, off + n));
         off += n;
-        if (this.pending.length < h) return;
+        if (this.pending.length < h) return off;
         for (let i = 0; i < h; i++) this.headerBuf[i] = this.pending.at(i);
         const len = this.readLength(this.headerBuf, 0);
         if (len > this.max) this.fail(len);
@@ -92,9 +93,10 @@ class LengthPrefixedDecoder implements FrameDecoder {
       if (this.pending.length === this.need) {
         const frame = this.pending.take(h, this.need - h);
         this.need = -1;
-        onFrame(frame);
+        if (onFrame(frame) === true) return off;
       }
     }
+    return off;
   }
 
   private fail(len: number): never {

@@ -12,7 +12,12 @@ export function raw(options: RawOptions = {}): Framing {
   const decoder: FrameDecoder = {
     bufferedBytes: 0,
     push(chunk, onFrame) {
-      for (let off = 0; off < chunk.length; off += max) onFrame(chunk.subarray(off, off + max));
+      for (let off = 0; off < chunk.length; ) {
+        const end = Math.min(off + max, chunk.length);
+        if (onFrame(chunk.subarray(off, end)) === true) return end;
+        off = end;
+      }
+      return chunk.length;
     },
   };
   return {

@@ -1,0 +1,229 @@
+import type { ConnectionControl, Verdict } from '@sock/core';
+import {
+  after,
+  GUARDS_PLUGIN,
+  type GuardContext,
+  rejection,
+  setConnKey,
+  toSockError,
+} from './guard-context.js';
+import { IpPolicy } from './ip-policy.js';
+import type { Checker, ResolvedPolicy } from './policy.js';
+import type { AcquireResult } from './store.js';
+
+const STATE = Symbol('sock.guards.admission');
+
+/** What admission counted for a connection, so close releases exactly that. */
+interface AdmissionState {
+  readonly key: string;
+  counted: boolean;
+  keyCounted: boolean;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * @internal The accept-time guard: bans (any range covering the peer), the IP policy, the global and
+ * per-key connection counts and the connection rate, in that order. Sections: `ip`, `connections`,
+ * `rates.connections`. Decides before a byte is read: a rejection costs one close.
+ */
+export class Admission {
+  active = 0;
+  ip: IpPolicy;
+
+  constructor(private readonly ctx: GuardContext) {
+    this.ip = new IpPolicy(ctx.policy.ip, (err) => ctx.error(err));
+  }
+
+  /** The IP policy of a new policy, built (files read) before anything is swapped. Throws on a bad list. */
+  prepare(policy: GuardContext['policy']): IpPolicy {
+    return new IpPolicy(policy.ip, (err) => this.ctx.error(err));
+  }
+
+  /** Swap in a prepared IP policy (reload). */
+  swap(ip: IpPolicy): void {
+    const old = this.ip;
+    this.ip = ip;
+    old.close();
+  }
+
+  ipDenied(address: string): boolean {
+    const p = this.ctx.policy.ip;
+    return (this.ip.hasRules || p.default === 'deny') && this.ip.check(address) === 'deny';
+  }
+
+  accept(conn: ConnectionControl): Verdict | Promise<Verdict> {
+    const ctx = this.ctx;
+    const p = ctx.policy;
+    const address = conn.remoteAddress;
+    const key = ctx.keyOf(address);
+    // A peer gone before its address was read (or anything not an address) has no key: refused, counted
+    // under nothing, struck never.
+    if (key === undefined)
+      return { reason: 'invalid-address', message: `ip: ${JSON.stringify(address)} is not an IP address` };
+    setConnKey(conn, key);
+    const state: AdmissionState = { key, counted: false, keyCounted: false };
+    conn.locals.set(STATE, state);
+    // Every connection is known to the bans from here on: a ban closes it wherever it came in.
+    ctx.bans.track(conn, key);
+
+    // Bans first: a banned key is refused without earning more strikes (`banned` weighs 0).
+    return after(ctx.bans.banFor(address), (ban) => {
+      if (ban) {
+        const wait = Math.ceil((ban.record.until - ctx.now()) / 1000);
+        const r = rejection('bans', 'banned', key, `${ban.key} is banned for ${wait}s more`, p.bans.shadow);
+        if (!r.shadow) return r;
+        conn.report(r, 'accept', GUARDS_PLUGIN);
+      }
+      if (this.ipDenied(address)) {
+        const r = rejection('ip', 'ip-denied', key, `${address} is denied by the IP policy`, p.ip.shadow);
+        if (!r.shadow) return r;
+        conn.report(r, 'accept', GUARDS_PLUGIN);
+      }
+      // Counted now, released in `close`, which core calls once for every connection that entered accept.
+      state.counted = true;
+      this.active++;
+      if (this.active > p.connections.max) {
+        const r = rejection(
+          'connections',
+          'conn-limit',
+          key,
+          `${p.connections.max} connections open`,
+          p.connections.shadow,
+        );
+        if (!r.shadow) return r;
+        conn.report(r, 'accept', GUARDS_PLUGIN);
+      }
+      return this.acceptRate(conn, state);
+    });
+  }
+
+  private acceptRate(conn: ConnectionControl, state: AdmissionState): Verdict | Promise<Verdict> {
+    const ctx = this.ctx;
+    const p = ctx.policy;
+    const rate = p.rates.connections;
+    if (!rate) return this.acceptCount(conn, state);
+    const now = ctx.now();
+    const store = ctx.store;
+    // A shared store takes the rate and counts the connection in one round trip.
+    let acquired: AcquireResult | undefined;
+    return after(
+      store.admit
+        ? after(store.admit(state.key, rate, p.connections.perKey, now), (a) => {
+            acquired = a.acquired;
+            return a.wait;
+          })
+        : store.take('connections', state.key, 1, rate.emissionMs, rate.burst, now),
+      (wait): Verdict | Promise<Verdict> => {
+        if (wait < 0) {
+          if (p.store.onFull === 'reject')
+            return rejection('connections', 'table-full', state.key, 'rate table full (fail-closed)', false);
+        } else if (wait > 0) {
+          const r = rejection(
+            'rates',
+            'rate-connections',
+            state.key,
+            `new connections from ${state.key} too fast (next in ${wait}ms)`,
+            p.rates.shadow,
+          );
+          if (r.shadow) conn.report(r, 'accept', GUARDS_PLUGIN);
+          else if (p.rates.onExceed === 'tarpit') return { ...r, tarpitMs: p.rates.tarpitMs };
+          else if (p.rates.onExceed === 'pause' && wait <= p.rates.maxPauseMs) {
+            // Shaping at accept: hold the (still paused) socket until the token is due, then take it.
+            conn.report({ ...r, reason: 'throttled' }, 'accept', GUARDS_PLUGIN);
+            return delay(wait).then(() => {
+              if (conn.closing) return undefined;
+              const again = store.take('connections', state.key, 1, rate.emissionMs, rate.burst, ctx.now());
+              return after(again, (w): Verdict | Promise<Verdict> =>
+                w > 0 ? r : this.acceptCount(conn, state),
+              );
+            });
+          } else return r;
+        }
+        return this.acceptCount(conn, state, acquired);
+      },
+    );
+  }
+
+  private acceptCount(
+    conn: ConnectionControl,
+    state: AdmissionState,
+    acquired?: AcquireResult,
+  ): Verdict | Promise<Verdict> {
+    const p = this.ctx.policy;
+    if (p.connections.perKey === Number.POSITIVE_INFINITY) return undefined;
+    return after(acquired ?? this.ctx.store.acquire(state.key, p.connections.perKey), (result): Verdict => {
+      if (result === 'ok') state.keyCounted = true;
+      else if (result === 'limit') {
+        const r = rejection(
+          'connections',
+          'conn-limit-ip',
+          state.key,
+          `${p.connections.perKey} connections open from ${state.key}`,
+          p.connections.shadow,
+        );
+        if (!r.shadow) return r;
+        conn.report(r, 'accept', GUARDS_PLUGIN);
+      } else if (p.store.onFull === 'reject') {
+        return rejection(
+          'connections',
+          'table-full',
+          state.key,
+          'connection count table full (fail-closed)',
+          false,
+        );
+      }
+      return undefined;
+    });
+  }
+
+  /** Release exactly what accept counted. */
+  close(conn: ConnectionControl): void {
+    const state = conn.locals.get(STATE) as AdmissionState | undefined;
+    if (!state) return;
+    conn.locals.delete(STATE);
+    this.ctx.bans.untrack(conn, state.key);
+    if (state.counted) this.active--;
+    if (state.keyCounted) {
+      const released = this.ctx.store.release(state.key);
+      if (released instanceof Promise)
+        released.catch((err) => this.ctx.error(toSockError(err, 'store release')));
+    }
+  }
+}
+
+/** The `ip` section. */
+export function resolveIp(c: Checker, input: unknown): ResolvedPolicy['ip'] {
+  const ip = c.section(input, ['ip'], [
+    'default',
+    'allow',
+    'deny',
+    'allowFiles',
+    'denyFiles',
+    'watch',
+    'debounce',
+    'shadow',
+  ] as const);
+  return {
+    default: c.oneOf(ip.default, ['ip', 'default'], ['allow', 'deny'] as const, 'allow'),
+    allow: c.cidrs(ip.allow, ['ip', 'allow']),
+    deny: c.cidrs(ip.deny, ['ip', 'deny']),
+    allowFiles: c.strings(ip.allowFiles, ['ip', 'allowFiles']),
+    denyFiles: c.strings(ip.denyFiles, ['ip', 'denyFiles']),
+    watch: c.bool(ip.watch, ['ip', 'watch'], true),
+    debounceMs: c.duration(ip.debounce, ['ip', 'debounce'], 200),
+    shadow: c.bool(ip.shadow, ['ip', 'shadow'], false),
+  };
+}
+
+/** The `connections` section. */
+export function resolveConnections(c: Checker, input: unknown): ResolvedPolicy['connections'] {
+  const conns = c.section(input, ['connections'], ['max', 'perKey', 'shadow'] as const);
+  return {
+    max: c.limit(conns.max, ['connections', 'max'], 10_000),
+    perKey: c.limit(conns.perKey, ['connections', 'perKey'], 32),
+    shadow: c.bool(conns.shadow, ['connections', 'shadow'], false),
+  };
+}

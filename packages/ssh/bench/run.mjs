@@ -1,0 +1,231 @@
+// @sock/ssh benchmark, one run, rounds interleaved:
+// 1. echo throughput through sshTransport vs the same traffic through OpenSSH's own `ssh -L` forward, both
+//    through one real sshd to one node:net echo server, both with aes128-gcm@openssh.com (target >= 0.8x);
+// 2. SSH handshakes/s (key exchange + Ed25519 public-key authentication + disconnect) of sock's SSH server
+//    vs sshd, driven by the same ssh2 client, with sock's server CPU per handshake.
+// Usage: node bench/run.mjs [--json] [--rounds 6] [--mb 8] [--seconds 1]
+
+import { fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import ssh2 from 'ssh2';
+import { freePort, sshClientArgs, startSshd } from '../../../test-support/openssh.mjs';
+import { DEFAULT_ALGORITHMS, generateSshKey, sshTransport } from '../dist/index.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i === -1 ? fallback : Number(args[i + 1]);
+};
+const rounds = Math.min(opt('--rounds', 6), 30);
+const echoBytes = Math.min(opt('--mb', 8), 64) * 1024 * 1024;
+const seconds = Math.min(opt('--seconds', 1), 5);
+const concurrency = 4;
+const cipher = 'aes128-gcm@openssh.com';
+const chunk = Buffer.alloc(64 * 1024, 7);
+const user = userInfo().username;
+const serverScript = fileURLToPath(new URL('./server.mjs', import.meta.url));
+
+function startChild(mode, config = {}) {
+  const child = fork(serverScript, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  child.send(config);
+  return once(child, 'message').then(([{ port }]) => ({
+    port,
+    cpu: async () => {
+      child.send('cpu');
+      const [m] = await once(child, 'message');
+      return m.cpu;
+    },
+    stop: () => child.disconnect(),
+  }));
+}
+
+/** Send `echoBytes` through a duplex and wait for all of them to come back; MB/s. */
+async function echoThrough(stream) {
+  const started = performance.now();
+  let received = 0;
+  const done = new Promise((resolve, reject) => {
+    stream.on('data', (d) => {
+      received += d.length;
+      if (received >= echoBytes) resolve();
+    });
+    stream.once('error', reject);
+  });
+  for (let sent = 0; sent < echoBytes; sent += chunk.length) {
+    if (!stream.write(chunk)) await once(stream, 'drain');
+  }
+  await done;
+  return echoBytes / 1e6 / ((performance.now() - started) / 1000);
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const r3 = (x) => Math.round(x * 1000) / 1000;
+const r1 = (x) => Math.round(x * 10) / 10;
+
+const sshd = await startSshd(['MaxStartups 500:30:1000', 'MaxSessions 100', `Ciphers ${cipher}`]);
+const echo = await startChild('echo');
+const hostKey = generateSshKey('bench-host');
+const sockSsh = await startChild('ssh', { hostKey: hostKey.privateKey, authorizedKey: sshd.clientKeyPub });
+const clientKey = readFileSync(sshd.clientKey);
+const [kt, kb] = sshd.hostKeyPub.split(' ');
+const knownHosts = `${sshd.dir}/bench_known_hosts`;
+(await import('node:fs')).writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${kt} ${kb}\n`);
+
+const localPort = await freePort();
+const forward = spawn(
+  'ssh',
+  [
+    ...sshClientArgs({ knownHosts, key: sshd.clientKey, port: sshd.port }),
+    ...[
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-c',
+      cipher,
+      '-N',
+      '-L',
+      `127.0.0.1:${localPort}:127.0.0.1:${echo.port}`,
+    ],
+    `${user}@127.0.0.1`,
+  ],
+  { stdio: 'ignore' },
+);
+const transport = sshTransport({
+  via: `ssh://${user}@127.0.0.1:${sshd.port}`,
+  privateKey: clientKey,
+  agent: false,
+  knownHosts,
+  algorithms: { ...DEFAULT_ALGORITHMS, cipher: [cipher] },
+});
+
+async function viaOpenSsh() {
+  for (let i = 0; i < 400; i++) {
+    const socket = netConnect({ host: '127.0.0.1', port: localPort, noDelay: true });
+    const ok = await new Promise((r) => {
+      socket.once('connect', () => r(true));
+      socket.once('error', () => r(false));
+    });
+    if (ok) {
+      const rate = await echoThrough(socket);
+      socket.destroy();
+      return rate;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('ssh -L never listened');
+}
+
+async function viaSshTransport() {
+  const channel = await transport.dial({
+    host: '127.0.0.1',
+    port: echo.port,
+    signal: AbortSignal.timeout(30_000),
+  });
+  const rate = await echoThrough(channel);
+  channel.destroy();
+  return rate;
+}
+
+function handshake(port) {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.once('ready', () => {
+      client.end();
+      resolve();
+    });
+    client.once('error', reject);
+    client.connect({
+      host: '127.0.0.1',
+      port,
+      username: user,
+      privateKey: clientKey,
+      hostVerifier: () => true, // a benchmark of handshakes, not of host-key policy
+      algorithms: { cipher: [cipher], kex: ['curve25519-sha256'], serverHostKey: ['ssh-ed25519'] },
+    });
+  });
+}
+
+async function handshakes(port) {
+  let count = 0;
+  const until = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        await handshake(port);
+        count++;
+      }
+    }),
+  );
+  return { rate: count / ((performance.now() - started) / 1000), ops: count };
+}
+
+const results = [];
+try {
+  // Warm-up: both paths, both servers, before anything is measured.
+  await viaOpenSsh();
+  await viaSshTransport();
+  await handshake(sshd.port);
+  await handshake(sockSsh.port);
+
+  const throughput = { openssh: [], sock: [] };
+  const shakes = { sshd: [], sock: [] };
+  let sockCpu = 0;
+  let sockOps = 0;
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 ? ['sock', 'openssh'] : ['openssh', 'sock'];
+    for (const side of order)
+      throughput[side].push(side === 'sock' ? await viaSshTransport() : await viaOpenSsh());
+    for (const side of i % 2 ? ['sock', 'sshd'] : ['sshd', 'sock']) {
+      if (side === 'sock') {
+        const before = await sockSsh.cpu();
+        const r = await handshakes(sockSsh.port);
+        sockCpu += (await sockSsh.cpu()) - before;
+        sockOps += r.ops;
+        shakes.sock.push(r.rate);
+      } else shakes.sshd.push((await handshakes(sshd.port)).rate);
+    }
+  }
+  const tRatio = median(throughput.sock.map((x, i) => x / throughput.openssh[i]));
+  const hRatio = median(shakes.sock.map((x, i) => x / shakes.sshd[i]));
+  results.push(
+    {
+      name: `echo MB/s through SSH (${cipher}): sshTransport / OpenSSH ssh -L, both via sshd`,
+      unit: 'MB/s',
+      baseline: r1(median(throughput.openssh)),
+      value: r1(median(throughput.sock)),
+      ratio: r3(tRatio),
+      target: 0.8,
+      targetKind: 'min',
+      met: tRatio >= 0.8,
+    },
+    {
+      name: 'SSH handshakes/s (kex + Ed25519 auth): sock SSH server / sshd',
+      unit: 'handshake/s',
+      baseline: r1(median(shakes.sshd)),
+      value: r1(median(shakes.sock)),
+      ratio: r3(hRatio),
+    },
+    { name: 'sock SSH server CPU per handshake (µs)', unit: 'µs', value: r1(sockCpu / sockOps) },
+  );
+} finally {
+  forward.kill();
+  await transport.close();
+  echo.stop();
+  sockSsh.stop();
+  await sshd.stop();
+}
+
+if (json)
+  console.log(JSON.stringify({ package: '@sock/ssh', rounds, echoBytes, concurrency, results }, null, 2));
+else
+  for (const r of results)
+    console.log(
+      `${r.name}: ${r.baseline ?? ''} -> ${r.value} ${r.unit}${r.ratio ? ` ratio ${r.ratio}` : ''}${r.target ? ` (target >= ${r.target}: ${r.met ? 'met' : 'MISSED'})` : ''}`,
+    );

@@ -1,0 +1,3 @@
+import { sockTsup } from '../../tsup.shared';
+
+export default sockTsup();
