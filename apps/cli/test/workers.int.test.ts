@@ -86,6 +86,7 @@ describe('sock listen --workers', () => {
       ['--workers', 'two'],
       ['--workers', '2', '--chat'],
       ['--workers', '2', '--udp'],
+      ['--workers', '2', '--status', '127.0.0.1:0'],
     ]) {
       const r = await run(['listen', '0', ...args]);
       expect(r.code).toBe(2);
