@@ -1,7 +1,7 @@
 // pnpm bench: runs every package's benchmark (its `bench` script with --json), then writes
 // bench/results/latest.json, latest.md and ratios.svg. Each benchmark prints, as its last line:
 //   { package, results: [{ name, unit, baseline?, value, ratio?, target?, targetKind?: 'min'|'max', met? }] }
-// Usage: node bench/report.mjs [--only core,guards]
+// Usage: node bench/report.mjs [--only core,guards,cli]
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -37,6 +37,20 @@ if (!rendering && (!only || only.includes('guards'))) {
       process.execPath,
       ['bench/redis.mjs', '--json'],
       guardsDir,
+      'standard',
+    ),
+  );
+}
+
+// `sock listen` as a user runs it (issue 17): the CLI app is not under packages/, so it is run here.
+if (!rendering && (!only || only.includes('cli'))) {
+  process.stderr.write('bench: sock listen (apps/cli) ...\n');
+  reports.push(
+    await runBench(
+      'sock listen (apps/cli)',
+      process.execPath,
+      ['bench/run.mjs', '--json'],
+      join(root, 'apps', 'cli'),
       'standard',
     ),
   );
@@ -186,6 +200,19 @@ function normalise(shape, data) {
     default:
       return data.results;
   }
+}
+
+// A partial run (--only) keeps the other packages' last results, so the table stays whole.
+if (only && !rendering) {
+  try {
+    const last = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
+    const fresh = new Map(reports.map((r) => [r.package, r]));
+    const merged = last.reports
+      .filter((r) => !r.package.startsWith('attack-lab'))
+      .map((r) => fresh.get(r.package) ?? r);
+    for (const r of reports) if (!merged.includes(r)) merged.push(r);
+    reports.splice(0, reports.length, ...merged);
+  } catch {}
 }
 
 // The attack lab (root only, minutes) is not run here: include its last result when there is one.

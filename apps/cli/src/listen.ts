@@ -31,6 +31,7 @@ import { addObserveFlags, type ObserveFlags, startObserve } from './observe.js';
 import { oneOf, parseDur, parseSize } from './parse.js';
 import { addServerSshFlags, type ServerSshFlags, serverSsh } from './ssh-flags.js';
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
+import { isListenWorker, runPrimary, workerCount, workerGuardStore } from './workers.js';
 
 export type FramingName = 'line' | 'length' | 'raw';
 
@@ -54,6 +55,7 @@ interface ListenFlags extends GuardFlags, ServerTlsFlags, ServerSshFlags, Observ
   drain?: string;
   firewall?: string;
   firewallTable?: string;
+  workers?: string;
 }
 
 export function listenCommand(program: Command): void {
@@ -76,7 +78,8 @@ export function listenCommand(program: Command): void {
     .option('--log <format>', 'log connections and decisions to stderr: json or pretty')
     .option('--log-level <level>', 'pino level (default info with --log, warn without)')
     .option('--drain <dur>', 'on SIGINT/SIGTERM, let connections finish for this long', '5s')
-    .option('--json', 'print the ready line as JSON');
+    .option('--json', 'print the ready line as JSON')
+    .option('--workers <n>', 'serve from n node:cluster worker processes; guard limits hold across them');
   addServerTlsFlags(cmd);
   addServerSshFlags(cmd);
   addGuardFlags(cmd);
@@ -94,7 +97,12 @@ Examples:
 Prints one line on stdout when ready: "listening on <host>:<port> (<what is on>)".`,
   );
   cmd.action(async (first: string | undefined, second: string | undefined, flags: ListenFlags) => {
-    await listen(first, second, flags);
+    const workers = isListenWorker() ? undefined : workerCount(flags);
+    if (workers === undefined) await listen(first, second, flags);
+    else {
+      const status = await runPrimary(workers, flags);
+      if (status !== EXIT.OK) throw new ExitError(status);
+    }
   });
 }
 
@@ -150,6 +158,7 @@ async function listen(
   if (guarded) {
     try {
       guards = createGuards(guarded.policy, {
+        ...(await workerGuardStore()),
         onBan(e) {
           observe.ban(e);
           if (bridge) bridge.onBan({ key: e.key, durationMs: e.durationMs, reason: e.reason });
