@@ -5,11 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { u32 } from '../../../test-support/bytes.js';
 import { isAlive as alive } from '../../../test-support/processes.js';
+import { readmeExample } from '../../../test-support/readme-example.js';
 
 // The README's "Across cores" recipe is examples/cluster-server.mjs, run here as a user would run it:
 // real node:cluster workers, real sockets, signals.
 const example = fileURLToPath(new URL('../examples/cluster-server.mjs', import.meta.url));
-const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+const readme = new URL('../README.md', import.meta.url);
 
 let child: ChildProcess | undefined;
 let out = '';
@@ -66,8 +67,7 @@ function attempt(port: number): Promise<'echo' | 'closed'> {
 
 describe('README: across cores with node:cluster (examples/cluster-server.mjs)', () => {
   it('the README shows the example program as it is', () => {
-    const shown = /## Across cores[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(shown).toBe(readFileSync(example, 'utf8'));
+    expect(readmeExample(readme, 'guards-cluster')).toBe(readFileSync(example, 'utf8'));
   });
 
   it('20 connections per IP across 2 workers: exactly 20 of 24 served; a killed worker is replaced; SIGTERM stops all', async () => {
