@@ -1,3 +1,8 @@
 import { sockTsup } from '../../tsup.shared';
 
-export default sockTsup();
+export default sockTsup({
+  entry: {
+    index: 'src/index.ts',
+    testing: 'src/testing/index.ts',
+  },
+});

@@ -20,6 +20,7 @@
 export { canonicalPeer } from './address.js';
 export { type BackoffOptions, backoffDelay } from './backoff.js';
 export { type ConnectOptions, connect, reconnect, tcp } from './client.js';
+export type { Clock } from './clock.js';
 export { bytes, type Codec, type JsonOptions, json, text } from './codec.js';
 export type {
   Connection,
