@@ -55,7 +55,10 @@ export interface Harness<In = Buffer, Out = Uint8Array> {
   readonly clock: VirtualClock;
   /** A new connection from the given peer (defaults: 192.0.2.1, ports from 40000, to 127.0.0.1:7000). */
   connect(peer?: TestPeerOptions): TestPeer<In, Out>;
-  /** Move virtual time forward, firing timers in order and letting their effects settle after each. */
+  /**
+   * Let what is pending happen at the current time, then move virtual time forward, firing timers in
+   * order and letting their effects settle after each.
+   */
   advance(ms: number): Promise<void>;
   /** Let pending stream events, promises and handler work run (event-loop turns, no wall-clock wait). */
   settle(): Promise<void>;
@@ -122,6 +125,8 @@ export function createHarness<In = Buffer, Out = Uint8Array>(
   };
 
   const advance = async (ms: number): Promise<void> => {
+    // What was written before the call happens now, not at the end of the window: settle first.
+    await settle();
     const target = clock.now() + ms;
     for (;;) {
       const next = clock.nextTimerAt();
