@@ -114,7 +114,7 @@ export interface ConnectionEnv<In, Out> {
 }
 
 /** Client connections: no stages, no handler; the caller iterates. */
-export function clientEnv<In, Out>(transport: string): ConnectionEnv<In, Out> {
+export function clientEnv<In, Out>(transport: string, clock: Clock = systemClock): ConnectionEnv<In, Out> {
   return {
     plugins: [],
     prefaceHooks: [],
@@ -122,7 +122,7 @@ export function clientEnv<In, Out>(transport: string): ConnectionEnv<In, Out> {
     handshakeHooks: [],
     frameHooks: [],
     observers: [],
-    clock: systemClock,
+    clock,
     transport,
   };
 }

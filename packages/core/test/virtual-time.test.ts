@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { delimited, lengthPrefixed, type Plugin, reject, text } from '../src/index.js';
+import {
+  type ClientTransport,
+  connect,
+  delimited,
+  lengthPrefixed,
+  type Plugin,
+  reject,
+  text,
+} from '../src/index.js';
 import { createHarness, createVirtualClock } from '../src/testing/index.js';
 import { u32 } from './helpers.js';
 
@@ -218,5 +226,56 @@ describe('timing in virtual time', () => {
     expect(failure).toMatchObject({ code: 'ERR_SOCK_WRITE_BUFFER_FULL' });
     expect(peer.violations).toMatchObject([{ reason: 'write-buffer-full', closed: true }]);
     expect(peer.destroyed).toBe(true);
+  });
+});
+
+describe('client in virtual time', () => {
+  const turns = async () => {
+    for (let i = 0; i < 4; i++) await new Promise<void>((r) => setImmediate(r));
+  };
+  const refused = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+
+  it('the connect timeout runs on the injected clock', async () => {
+    const clock = createVirtualClock();
+    const stalling: ClientTransport = {
+      name: 'stalling',
+      dial: (o) =>
+        new Promise((_resolve, fail) => o.signal.addEventListener('abort', () => fail(o.signal.reason))),
+    };
+    let outcome: unknown;
+    void connect({ port: 7, transport: stalling, timeoutMs: 10_000, clock }).catch((err) => {
+      outcome = err;
+    });
+    await turns();
+    clock.advance(9_999);
+    await turns();
+    expect(outcome).toBeUndefined();
+    clock.advance(1);
+    await turns();
+    expect(outcome).toMatchObject({ code: 'ERR_SOCK_CONNECT_TIMEOUT' });
+    expect(clock.pending).toBe(0);
+  });
+
+  it('retry backoff waits on the injected clock: 100, 200, 400 ms without jitter', async () => {
+    const clock = createVirtualClock();
+    const dials: number[] = [];
+    const failing: ClientTransport = {
+      name: 'failing',
+      dial: async () => {
+        dials.push(clock.now());
+        throw refused();
+      },
+    };
+    let outcome: unknown;
+    void connect({ port: 7, transport: failing, clock, retry: { attempts: 4, jitter: 0 } }).catch((err) => {
+      outcome = err;
+    });
+    for (let i = 0; i < 8; i++) {
+      await turns();
+      const next = clock.nextTimerAt();
+      if (next !== undefined) clock.advance(next - clock.now());
+    }
+    expect(dials).toEqual([0, 100, 300, 700]);
+    expect(outcome).toMatchObject({ code: 'ERR_SOCK_CONNECTION_REFUSED' });
   });
 });
