@@ -4,7 +4,7 @@ import { type BackoffOptions, backoffDelay, checkBackoff, sleep } from './backof
 import { type Clock, systemClock, unrefTimer } from './clock.js';
 import { bytes, type Codec } from './codec.js';
 import { type Connection, type ConnectionOptions, clientEnv, SockConnection } from './connection.js';
-import { fromSocketError, SockError, SockErrorCode } from './errors.js';
+import { SockError, SockErrorCode, toSockError } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import type { ClientTransport, DialOptions } from './pipeline.js';
@@ -129,7 +129,7 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
         },
       );
     }
-    throw fromSocketError(err, `connect to ${host}:${port}`);
+    throw toSockError(err, `connect to ${host}:${port}`);
   } finally {
     clock.clearTimeout(timer);
   }

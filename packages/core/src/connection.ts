@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { canonicalPeer } from './address.js';
 import { type Clock, systemClock, unrefTimer } from './clock.js';
 import type { Codec } from './codec.js';
-import { fromSocketError, SockError, SockErrorCode } from './errors.js';
+import { SockError, SockErrorCode, toSockError } from './errors.js';
 import type { FrameDecoder, Framing } from './framing/framing.js';
 import { Inbox, type InboxEntry, PendingDecode, PendingReply, SKIP } from './inbox.js';
 import { notify, type Observer } from './observer.js';
@@ -266,7 +266,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private watch(socket: Duplex): void {
-    socket.on('error', (err) => this.recordClose('socket-error', fromSocketError(err, 'socket')));
+    socket.on('error', (err) => this.recordClose('socket-error', toSockError(err, 'socket')));
     socket.once('close', () => this.finish());
   }
 
@@ -316,7 +316,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       try {
         upgraded = await transport.upgrade(socket, this);
       } catch (err) {
-        const error = toSockError(err, `${transport.name} handshake`, 'handshake-failed');
+        const error = toSockError(err, `${transport.name} handshake`, { reason: 'handshake-failed' });
         this.fail('handshake', transport.name, error);
         return;
       }
@@ -628,7 +628,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   };
 
   private onDecodeFailure(err: unknown): void {
-    const error = SockError.isInstance(err) ? err : fromSocketError(err, 'decode');
+    const error = toSockError(err, 'decode');
     this.violate('frame', error, this.options.onFrameTooLarge === 'reply-close', undefined);
   }
 
@@ -876,7 +876,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   /** A queued write failed: because the connection closed for a reason (say that), or the socket broke. */
   private writeFailed(err: Error): SockError {
     const cause = this.closeReason?.error;
-    if (!cause || cause.code === SockErrorCode.SOCKET_ERROR) return fromSocketError(err, 'send');
+    if (!cause || cause.code === SockErrorCode.SOCKET_ERROR) return toSockError(err, 'send');
     return new SockError(
       SockErrorCode.CONNECTION_CLOSED,
       `send failed: the connection closed (${cause.reason})`,
@@ -1087,12 +1087,4 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (this.at === CLOSED) return;
     await once(this.socket, 'close').catch(() => undefined);
   }
-}
-
-export function toSockError(err: unknown, context: string, reason?: string): SockError {
-  if (SockError.isInstance(err)) return err;
-  return new SockError(SockErrorCode.SOCKET_ERROR, `${context}: ${(err as Error)?.message ?? String(err)}`, {
-    cause: err,
-    reason: reason ?? 'socket-error',
-  });
 }

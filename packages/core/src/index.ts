@@ -30,7 +30,14 @@ export type {
   SendOptions,
 } from './connection.js';
 export { parseDuration } from './duration.js';
-export { SockError, SockErrorCode, type SockErrorOptions, type SockIssue } from './errors.js';
+export {
+  SockError,
+  SockErrorCode,
+  type SockErrorOptions,
+  type SockIssue,
+  type ToSockErrorOptions,
+  toSockError,
+} from './errors.js';
 export { type DelimitedOptions, delimited } from './framing/delimited.js';
 export {
   DEFAULT_MAX_FRAME_BYTES,

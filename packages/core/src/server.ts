@@ -2,14 +2,8 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import type { Duplex } from 'node:stream';
 import { type Clock, systemClock } from './clock.js';
 import { bytes, type Codec } from './codec.js';
-import {
-  type Connection,
-  type ConnectionEnv,
-  type ConnectionOptions,
-  SockConnection,
-  toSockError,
-} from './connection.js';
-import { SockError, SockErrorCode } from './errors.js';
+import { type Connection, type ConnectionEnv, type ConnectionOptions, SockConnection } from './connection.js';
+import { SockError, SockErrorCode, toSockError } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { notify, type Observer } from './observer.js';
@@ -188,7 +182,10 @@ class Server<In, Out> implements SockServer<In, Out> {
     });
     this.net.on('connection', (socket) => this.accept(socket, undefined));
     this.net.on('error', (err) =>
-      notify(this.observers, { type: 'error', error: toSockError(err, 'server') }),
+      notify(this.observers, {
+        type: 'error',
+        error: toSockError(err, 'server', { reason: 'socket-error' }),
+      }),
     );
   }
 
@@ -200,7 +197,8 @@ class Server<In, Out> implements SockServer<In, Out> {
     if (this.closing) throw new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'listen: the server was closed');
     const { host = '127.0.0.1', port = 0, ipv6Only, backlog, signal } = options;
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(toSockError(err, `listen on ${host}:${port}`));
+      const onError = (err: Error) =>
+        reject(toSockError(err, `listen on ${host}:${port}`, { reason: 'socket-error' }));
       this.net.once('error', onError);
       this.net.listen({ host, port, ipv6Only, backlog, signal }, () => {
         this.net.off('error', onError);
