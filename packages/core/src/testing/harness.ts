@@ -1,8 +1,18 @@
-import type { Connection } from '../connection.js';
-import type { SockError } from '../errors.js';
-import type { RejectEvent, SockEvent } from '../observer.js';
-import type { AdoptedPeer, CloseInfo, Plugin, Violation } from '../pipeline.js';
-import { createServer, type ServerOptions, type SockServer } from '../server.js';
+// Core by its package name, not by path: the built entry then shares core's one copy (one SockError class,
+// one connection-id counter) instead of bundling a second one.
+import {
+  type AdoptedPeer,
+  type CloseInfo,
+  type Connection,
+  createServer,
+  type Plugin,
+  type RejectEvent,
+  type ServerOptions,
+  type SockError,
+  type SockEvent,
+  type SockServer,
+  type Violation,
+} from '@sock/core';
 import { MemoryStream } from './memory-stream.js';
 import { createVirtualClock, type VirtualClock } from './virtual-clock.js';
 

@@ -1,5 +1,4 @@
-import type { Clock } from '../clock.js';
-import { SockError, SockErrorCode } from '../errors.js';
+import { type Clock, SockError, SockErrorCode } from '@sock/core';
 
 /** A clock that only moves when told: timers fire in due order, inside `advance()`. */
 export interface VirtualClock extends Clock {
