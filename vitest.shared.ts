@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 const names = ['core', 'guards', 'tls', 'udp', 'firewall', 'ssh', 'ipsec', 'observe'];
 /** Subpath exports, listed first: an alias also matches every path below it, and the first match wins. */
 const subpaths: Record<string, string> = {
+  '@sock/core/testing': 'core/src/testing/index.ts',
   '@sock/tls/pki': 'tls/src/pki.ts',
   '@sock/observe/prometheus': 'observe/src/prometheus.ts',
   '@sock/observe/pino': 'observe/src/pino.ts',

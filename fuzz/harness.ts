@@ -152,14 +152,17 @@ export function check(condition: boolean, what: string): asserts condition {
 }
 
 /**
- * `err` must be a sock error (SockError or FirewallError: both carry the `Symbol.for('sock.error')`
- * marker) with one of `codes`; anything else (TypeError, RangeError, an OpenSSL error…) is rethrown.
+ * `err` must be a sock error (a SockError, marked `Symbol.for('sock.error')`, or a FirewallError, marked
+ * `Symbol.for('sock.firewall-error')`) with one of `codes`; anything else (TypeError, RangeError, an
+ * OpenSSL error…) is rethrown.
  */
 export function expectTyped(err: unknown, codes: readonly string[]): void {
+  // A SockError, or a FirewallError (its own marker: it is not a SockError).
+  const marks = err as Record<symbol, unknown> | null;
   const marked =
     typeof err === 'object' &&
-    err !== null &&
-    (err as Record<symbol, unknown>)[Symbol.for('sock.error')] === true;
+    marks !== null &&
+    (marks[Symbol.for('sock.error')] === true || marks[Symbol.for('sock.firewall-error')] === true);
   const code = marked ? (err as { code?: unknown }).code : undefined;
   if (typeof code !== 'string') throw err;
   check(codes.includes(code), `unexpected code ${code}`);

@@ -10,7 +10,8 @@ import { readmeExample } from './readme-example.js';
  */
 export async function runReadmeUsage(testUrl: string, name: string): Promise<unknown[]> {
   const code = readmeExample(new URL('../README.md', testUrl), name);
-  const file = fileURLToPath(new URL('./.readme-example.ts', testUrl));
+  // One file per example: a module imported once is cached, so a second example needs its own name.
+  const file = fileURLToPath(new URL(`./.readme-example-${name}.ts`, testUrl));
   writeFileSync(file, code);
   const logs: unknown[] = [];
   const spy = vi.spyOn(console, 'log').mockImplementation((v: unknown) => logs.push(v));

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from './clock.js';
 import { SockError, SockErrorCode } from './errors.js';
 
 export interface BackoffOptions {
@@ -41,18 +42,23 @@ export function checkBackoff(options: BackoffOptions): Required<Pick<BackoffOpti
   return { attempts };
 }
 
-/** Resolve after `ms`, or reject with ERR_SOCK_ABORTED when `signal` aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolve after `ms` on `clock`, or reject with ERR_SOCK_ABORTED when `signal` aborts first. */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(new SockError(SockErrorCode.ABORTED, 'aborted', { cause: signal.reason }));
       return;
     }
+    // No delay (the first attempt): no timer, so a virtual clock need not be advanced to begin.
+    if (ms <= 0) {
+      resolve();
+      return;
+    }
     const onAbort = () => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       reject(new SockError(SockErrorCode.ABORTED, 'aborted', { cause: signal?.reason }));
     };
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);

@@ -1,9 +1,10 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type BackoffOptions, backoffDelay, checkBackoff, sleep } from './backoff.js';
+import { type Clock, systemClock, unrefTimer } from './clock.js';
 import { bytes, type Codec } from './codec.js';
 import { type Connection, type ConnectionOptions, clientEnv, SockConnection } from './connection.js';
-import { fromSocketError, SockError, SockErrorCode } from './errors.js';
+import { SockError, SockErrorCode, toSockError } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import type { ClientTransport, DialOptions } from './pipeline.js';
@@ -26,6 +27,11 @@ export interface ConnectOptions<In, Out> extends Partial<ConnectionOptions<In, O
   transport?: ClientTransport;
   /** TCP_NODELAY. Default true. */
   noDelay?: boolean;
+  /**
+   * Where the connect timeout, retry backoff and the connection's close timeout wait. Default the real
+   * clock; a virtual one (`@sock/core/testing`) runs them without waiting.
+   */
+  clock?: Clock;
 }
 
 /** Failures worth another attempt: the peer may come up, the path may clear. */
@@ -46,7 +52,7 @@ export async function connect<In = Buffer, Out = Uint8Array>(
   const backoff = options.retry === true ? {} : options.retry || { attempts: 1 };
   const { attempts } = checkBackoff(backoff);
   for (let attempt = 1; ; attempt++) {
-    await sleep(backoffDelay(attempt, backoff), options.signal);
+    await sleep(backoffDelay(attempt, backoff), options.signal, options.clock);
     try {
       return await connectOnce(options);
     } catch (err) {
@@ -69,7 +75,7 @@ export async function* reconnect<In = Buffer, Out = Uint8Array>(
   let failures = 0;
   while (!options.signal?.aborted) {
     try {
-      await sleep(backoffDelay(failures + 1, backoff), options.signal);
+      await sleep(backoffDelay(failures + 1, backoff), options.signal, options.clock);
       const conn = await connectOnce(options);
       failures = 0;
       yield conn;
@@ -93,7 +99,15 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
       `connect: port must be an integer from 1 to 65535, got ${port}`,
     );
   }
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const clock = options.clock ?? systemClock;
+  // On the injected clock rather than AbortSignal.timeout(), which only ever runs on real time.
+  const timing = new AbortController();
+  const timeout = timing.signal;
+  const timer = clock.setTimeout(
+    () => timing.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')),
+    timeoutMs,
+  );
+  unrefTimer(timer);
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   const transport = options.transport ?? tcp(options.noDelay ?? true);
   let socket: Duplex;
@@ -115,7 +129,9 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
         },
       );
     }
-    throw fromSocketError(err, `connect to ${host}:${port}`);
+    throw toSockError(err, `connect to ${host}:${port}`);
+  } finally {
+    clock.clearTimeout(timer);
   }
   const conn = new SockConnection<In, Out>(
     socket,
@@ -124,7 +140,7 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
       framing: options.framing ?? lengthPrefixed(),
       codec: options.codec ?? (bytes() as unknown as Codec<In, Out>),
     },
-    clientEnv<In, Out>(transport.name),
+    clientEnv<In, Out>(transport.name, clock),
   );
   conn.open();
   return conn;

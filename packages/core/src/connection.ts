@@ -2,8 +2,9 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { canonicalPeer } from './address.js';
+import { type Clock, systemClock, unrefTimer } from './clock.js';
 import type { Codec } from './codec.js';
-import { fromSocketError, SockError, SockErrorCode } from './errors.js';
+import { SockError, SockErrorCode, toSockError } from './errors.js';
 import type { FrameDecoder, Framing } from './framing/framing.js';
 import { Inbox, type InboxEntry, PendingDecode, PendingReply, SKIP } from './inbox.js';
 import { notify, type Observer } from './observer.js';
@@ -102,7 +103,8 @@ export interface ConnectionEnv<In, Out> {
   readonly handshakeHooks: readonly Plugin[];
   readonly frameHooks: readonly Plugin[];
   readonly observers: readonly Observer[];
-  readonly now: () => number;
+  /** Every timer and time read of the connection goes through this (virtual in tests). */
+  readonly clock: Clock;
   readonly transport: string;
   readonly serverTransport?: ServerTransport | undefined;
   readonly handler?: ((conn: Connection<In, Out>) => void | Promise<void>) | undefined;
@@ -112,7 +114,7 @@ export interface ConnectionEnv<In, Out> {
 }
 
 /** Client connections: no stages, no handler; the caller iterates. */
-export function clientEnv<In, Out>(transport: string): ConnectionEnv<In, Out> {
+export function clientEnv<In, Out>(transport: string, clock: Clock = systemClock): ConnectionEnv<In, Out> {
   return {
     plugins: [],
     prefaceHooks: [],
@@ -120,7 +122,7 @@ export function clientEnv<In, Out>(transport: string): ConnectionEnv<In, Out> {
     handshakeHooks: [],
     frameHooks: [],
     observers: [],
-    now: Date.now,
+    clock,
     transport,
   };
 }
@@ -191,8 +193,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private fatal = false;
   private pauses = 0;
   private pumping = false;
-  private pauseTimer: NodeJS.Timeout | undefined;
-  private closeTimer: NodeJS.Timeout | undefined;
+  private pauseTimer: unknown;
+  private closeTimer: unknown;
   private readonly maxWrite: number;
 
   constructor(
@@ -202,7 +204,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     adopted?: AdoptedPeer,
   ) {
     this.socket = socket;
-    this.openedAt = env.now();
+    this.openedAt = env.clock.now();
     // A net.Socket knows its addresses; any other Duplex gets them from adopt() (or reports none).
     const tcp = socket as Partial<Socket>;
     const peer = canonicalPeer(adopted?.remoteAddress ?? tcp.remoteAddress ?? '');
@@ -225,6 +227,11 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.resolveClosed = resolve;
     });
     this.watch(socket);
+  }
+
+  /** The server's clock: plug-ins schedule and read time with it, so tests can run them in virtual time. */
+  get clock(): Clock {
+    return this.env.clock;
   }
 
   get signal(): AbortSignal {
@@ -259,7 +266,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private watch(socket: Duplex): void {
-    socket.on('error', (err) => this.recordClose('socket-error', fromSocketError(err, 'socket')));
+    socket.on('error', (err) => this.recordClose('socket-error', toSockError(err, 'socket')));
     socket.once('close', () => this.finish());
   }
 
@@ -309,7 +316,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       try {
         upgraded = await transport.upgrade(socket, this);
       } catch (err) {
-        const error = toSockError(err, `${transport.name} handshake`, 'handshake-failed');
+        const error = toSockError(err, `${transport.name} handshake`, { reason: 'handshake-failed' });
         this.fail('handshake', transport.name, error);
         return;
       }
@@ -621,7 +628,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   };
 
   private onDecodeFailure(err: unknown): void {
-    const error = SockError.isInstance(err) ? err : fromSocketError(err, 'decode');
+    const error = toSockError(err, 'decode');
     this.violate('frame', error, this.options.onFrameTooLarge === 'reply-close', undefined);
   }
 
@@ -700,8 +707,11 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   private armCloseTimer(): void {
     if (this.closeTimer) return;
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeoutMs ?? 5000);
-    this.closeTimer.unref?.();
+    this.closeTimer = this.env.clock.setTimeout(
+      () => this.socket.destroy(),
+      this.options.closeTimeoutMs ?? 5000,
+    );
+    unrefTimer(this.closeTimer);
   }
 
   /** @internal Server drain: stop reading; what was read is still delivered, then our side closes. */
@@ -781,14 +791,15 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   // ---- flow control ----
 
   pauseReading(ms?: number): void {
-    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    const clock = this.env.clock;
+    if (this.pauseTimer !== undefined) clock.clearTimeout(this.pauseTimer);
     this.pauses = 1;
-    this.pauseTimer = ms === undefined ? undefined : setTimeout(() => this.resumeReading(), ms);
+    this.pauseTimer = ms === undefined ? undefined : clock.setTimeout(() => this.resumeReading(), ms);
     this.updateFlow();
   }
 
   resumeReading(): void {
-    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    if (this.pauseTimer !== undefined) this.env.clock.clearTimeout(this.pauseTimer);
     this.pauseTimer = undefined;
     this.pauses = 0;
     if (this.reached === OPEN && !this.refill()) this.updateFlow();
@@ -865,7 +876,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   /** A queued write failed: because the connection closed for a reason (say that), or the socket broke. */
   private writeFailed(err: Error): SockError {
     const cause = this.closeReason?.error;
-    if (!cause || cause.code === SockErrorCode.SOCKET_ERROR) return fromSocketError(err, 'send');
+    if (!cause || cause.code === SockErrorCode.SOCKET_ERROR) return toSockError(err, 'send');
     return new SockError(
       SockErrorCode.CONNECTION_CLOSED,
       `send failed: the connection closed (${cause.reason})`,
@@ -926,8 +937,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const socket = this.socket;
     if (rejection.tarpitMs && rejection.tarpitMs > 0) {
       socket.pause();
-      const timer = setTimeout(() => socket.destroy(), rejection.tarpitMs);
-      timer.unref?.();
+      unrefTimer(this.env.clock.setTimeout(() => socket.destroy(), rejection.tarpitMs));
     } else {
       socket.destroy();
     }
@@ -1044,8 +1054,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private finish(): void {
     if (this.at === CLOSED) return;
     this.enter(CLOSED);
-    if (this.pauseTimer) clearTimeout(this.pauseTimer);
-    if (this.closeTimer) clearTimeout(this.closeTimer);
+    if (this.pauseTimer !== undefined) this.env.clock.clearTimeout(this.pauseTimer);
+    if (this.closeTimer !== undefined) this.env.clock.clearTimeout(this.closeTimer);
     this.inboundEnded = true;
     this.unread = undefined;
     // Messages already read stay readable after a graceful close; iteration ends when they are taken.
@@ -1077,12 +1087,4 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (this.at === CLOSED) return;
     await once(this.socket, 'close').catch(() => undefined);
   }
-}
-
-export function toSockError(err: unknown, context: string, reason?: string): SockError {
-  if (SockError.isInstance(err)) return err;
-  return new SockError(SockErrorCode.SOCKET_ERROR, `${context}: ${(err as Error)?.message ?? String(err)}`, {
-    cause: err,
-    reason: reason ?? 'socket-error',
-  });
 }

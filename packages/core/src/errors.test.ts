@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromSocketError, SockError, SockErrorCode } from './errors.js';
+import { SockError, SockErrorCode, toSockError } from './errors.js';
 
 describe('SockError', () => {
   it('carries code, reason, cause and a stable name', () => {
@@ -28,9 +28,32 @@ describe('SockError', () => {
 
   it('maps system errors to the codes callers act on', () => {
     const sys = (code: string) => Object.assign(new Error(code), { code });
-    expect(fromSocketError(sys('ECONNREFUSED'), 'x').code).toBe('ERR_SOCK_CONNECTION_REFUSED');
-    expect(fromSocketError(sys('ECONNRESET'), 'x').code).toBe('ERR_SOCK_CONNECTION_RESET');
-    expect(fromSocketError(sys('EPIPE'), 'x').code).toBe('ERR_SOCK_CONNECTION_RESET');
-    expect(fromSocketError(sys('EHOSTUNREACH'), 'x').code).toBe('ERR_SOCK_SOCKET_ERROR');
+    expect(toSockError(sys('ECONNREFUSED'), 'x').code).toBe('ERR_SOCK_CONNECTION_REFUSED');
+    expect(toSockError(sys('ECONNRESET'), 'x').code).toBe('ERR_SOCK_CONNECTION_RESET');
+    expect(toSockError(sys('EPIPE'), 'x').code).toBe('ERR_SOCK_CONNECTION_RESET');
+    expect(toSockError(sys('EHOSTUNREACH'), 'x').code).toBe('ERR_SOCK_SOCKET_ERROR');
+    expect(toSockError(sys('ABORT_ERR'), 'x').code).toBe('ERR_SOCK_ABORTED');
+  });
+
+  it('toSockError: a SockError passes through; anything else is wrapped with context, code, reason, cause', () => {
+    const own = new SockError(SockErrorCode.REJECTED, 'no', { reason: 'ip-denied' });
+    expect(toSockError(own, 'ignored', { code: SockErrorCode.INVALID_OPTION })).toBe(own);
+    const cause = Object.assign(new Error('boom'), { code: 'ECONNRESET' });
+    const wrapped = toSockError(cause, 'store take', {
+      code: SockErrorCode.INVALID_MESSAGE,
+      reason: 'invalid-message',
+    });
+    // An explicit code wins over the system error's meaning.
+    expect(wrapped).toMatchObject({
+      code: 'ERR_SOCK_INVALID_MESSAGE',
+      reason: 'invalid-message',
+      message: 'store take: boom',
+    });
+    expect(wrapped.cause).toBe(cause);
+    expect(toSockError('a string', 'ctx')).toMatchObject({
+      code: 'ERR_SOCK_SOCKET_ERROR',
+      message: 'ctx: a string',
+    });
+    expect(toSockError(undefined, 'ctx').reason).toBeUndefined();
   });
 });

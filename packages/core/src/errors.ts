@@ -75,27 +75,40 @@ export class SockError extends Error {
   }
 }
 
-/** Map a Node system error from a socket to the SockError a caller can act on. */
-export function fromSocketError(err: unknown, context: string): SockError {
+export interface ToSockErrorOptions {
+  /**
+   * The code for an error that is not a SockError. Default: from a Node system error's code
+   * (`ECONNREFUSED` → `ERR_SOCK_CONNECTION_REFUSED`, `ECONNRESET`/`EPIPE` → `ERR_SOCK_CONNECTION_RESET`,
+   * `ABORT_ERR` → `ERR_SOCK_ABORTED`), else `ERR_SOCK_SOCKET_ERROR`.
+   */
+  code?: SockErrorCode;
+  /** The pipeline reason, when the error closes a connection. */
+  reason?: string;
+}
+
+/** What a Node system error's code means to a caller who may retry (given no explicit `code`). */
+const SYSTEM_ERRORS: Readonly<Record<string, readonly [SockErrorCode, string]>> = {
+  ECONNREFUSED: [SockErrorCode.CONNECTION_REFUSED, 'connection refused'],
+  ECONNRESET: [SockErrorCode.CONNECTION_RESET, 'connection reset by peer'],
+  EPIPE: [SockErrorCode.CONNECTION_RESET, 'connection reset by peer'],
+  ABORT_ERR: [SockErrorCode.ABORTED, 'aborted'],
+};
+
+/**
+ * Any failure as a SockError, the one way every sock package wraps what it caught: a SockError (from any
+ * copy of core) is returned as it is; anything else becomes `code` (or what its system error code means)
+ * with the message `context: what failed`, the original as `cause`.
+ */
+export function toSockError(err: unknown, context: string, options: ToSockErrorOptions = {}): SockError {
   if (SockError.isInstance(err)) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case 'ECONNREFUSED':
-      return new SockError(SockErrorCode.CONNECTION_REFUSED, `${context}: connection refused`, {
-        cause: err,
-      });
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return new SockError(SockErrorCode.CONNECTION_RESET, `${context}: connection reset by peer`, {
-        cause: err,
-      });
-    case 'ABORT_ERR':
-      return new SockError(SockErrorCode.ABORTED, `${context}: aborted`, { cause: err });
-    default:
-      return new SockError(
-        SockErrorCode.SOCKET_ERROR,
-        `${context}: ${(err as Error | undefined)?.message ?? String(err)}`,
-        { cause: err },
-      );
-  }
+  const system =
+    options.code === undefined
+      ? SYSTEM_ERRORS[(err as NodeJS.ErrnoException | undefined)?.code ?? '']
+      : undefined;
+  const code = system?.[0] ?? options.code ?? SockErrorCode.SOCKET_ERROR;
+  const detail = system?.[1] ?? (err as Error | undefined)?.message ?? String(err);
+  return new SockError(code, `${context}: ${detail}`, {
+    cause: err,
+    ...(options.reason === undefined ? {} : { reason: options.reason }),
+  });
 }

@@ -20,6 +20,7 @@
 export { canonicalPeer } from './address.js';
 export { type BackoffOptions, backoffDelay } from './backoff.js';
 export { type ConnectOptions, connect, reconnect, tcp } from './client.js';
+export type { Clock } from './clock.js';
 export { bytes, type Codec, type JsonOptions, json, text } from './codec.js';
 export type {
   Connection,
@@ -29,7 +30,14 @@ export type {
   SendOptions,
 } from './connection.js';
 export { parseDuration } from './duration.js';
-export { SockError, SockErrorCode, type SockErrorOptions, type SockIssue } from './errors.js';
+export {
+  SockError,
+  SockErrorCode,
+  type SockErrorOptions,
+  type SockIssue,
+  type ToSockErrorOptions,
+  toSockError,
+} from './errors.js';
 export { type DelimitedOptions, delimited } from './framing/delimited.js';
 export {
   DEFAULT_MAX_FRAME_BYTES,

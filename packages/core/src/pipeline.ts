@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Clock } from './clock.js';
 import type { SockError } from './errors.js';
 
 /**
@@ -92,6 +93,11 @@ export interface ConnectionControl extends ConnectionInfo {
   readonly signal: AbortSignal;
   /** True once closing has begun. */
   readonly closing: boolean;
+  /**
+   * The server's clock (`ServerOptions.clock`): read time and set timers with it, not with `Date.now` and
+   * `setTimeout`, so the plug-in runs in virtual time under `@sock/core/testing`.
+   */
+  readonly clock: Clock;
 }
 
 /** Sent to `violation` hooks: every rejection or reported decision on a connection, from any plug-in. */

@@ -1,14 +1,9 @@
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Clock, systemClock } from './clock.js';
 import { bytes, type Codec } from './codec.js';
-import {
-  type Connection,
-  type ConnectionEnv,
-  type ConnectionOptions,
-  SockConnection,
-  toSockError,
-} from './connection.js';
-import { SockError, SockErrorCode } from './errors.js';
+import { type Connection, type ConnectionEnv, type ConnectionOptions, SockConnection } from './connection.js';
+import { SockError, SockErrorCode, toSockError } from './errors.js';
 import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { notify, type Observer } from './observer.js';
@@ -42,7 +37,13 @@ export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Ou
   noDelay?: boolean;
   /** TCP keep-alive initial delay in ms, or false. Default false. */
   keepAlive?: number | false;
-  /** Clock for `openedAt` (tests inject one). Default `Date.now`. */
+  /**
+   * Where the server reads and waits on time: `openedAt`, the drain deadline, tarpits,
+   * `pauseReading(ms)`, close timeouts; plug-ins reach it as `conn.clock`. Default the real clock;
+   * `@sock/core/testing` gives a virtual one.
+   */
+  clock?: Clock;
+  /** Clock for `openedAt` only (kept for compatibility; prefer `clock`). Default `clock.now`. */
   now?: () => number;
 }
 
@@ -165,7 +166,7 @@ class Server<In, Out> implements SockServer<In, Out> {
       handshakeHooks: plugins.filter((p) => p.handshake),
       frameHooks: plugins.filter((p) => p.frame),
       observers: this.observers,
-      now: options.now ?? Date.now,
+      clock: clockOf(options),
       transport: options.transport?.name ?? 'tcp',
       serverTransport: options.transport,
       handler: options.handler,
@@ -181,7 +182,10 @@ class Server<In, Out> implements SockServer<In, Out> {
     });
     this.net.on('connection', (socket) => this.accept(socket, undefined));
     this.net.on('error', (err) =>
-      notify(this.observers, { type: 'error', error: toSockError(err, 'server') }),
+      notify(this.observers, {
+        type: 'error',
+        error: toSockError(err, 'server', { reason: 'socket-error' }),
+      }),
     );
   }
 
@@ -193,7 +197,8 @@ class Server<In, Out> implements SockServer<In, Out> {
     if (this.closing) throw new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'listen: the server was closed');
     const { host = '127.0.0.1', port = 0, ipv6Only, backlog, signal } = options;
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(toSockError(err, `listen on ${host}:${port}`));
+      const onError = (err: Error) =>
+        reject(toSockError(err, `listen on ${host}:${port}`, { reason: 'socket-error' }));
       this.net.once('error', onError);
       this.net.listen({ host, port, ipv6Only, backlog, signal }, () => {
         this.net.off('error', onError);
@@ -236,12 +241,13 @@ class Server<In, Out> implements SockServer<In, Out> {
     // Each connection drains itself: open ones stop reading and deliver what they read; the rest close.
     for (const conn of this.conns) conn.shutdown();
     const all = () => Promise.all([...this.conns].map((c) => c.closed));
-    let timer: NodeJS.Timeout | undefined;
+    const clock = this.env.clock;
+    let timer: unknown;
     const deadline = new Promise<void>((r) => {
-      timer = setTimeout(r, drainMs);
+      timer = clock.setTimeout(r, drainMs);
     });
     await Promise.race([all(), deadline]);
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     for (const conn of this.conns) {
       conn.destroy(
         new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'drain deadline passed', { reason: 'drain-timeout' }),
@@ -280,4 +286,16 @@ function checkLimit(name: string, value: number | undefined): void {
       `createServer: ${name} must be a positive integer, got ${value}`,
     );
   }
+}
+
+/** The server's clock; an old-style `now` option replaces only its reading of the time. */
+function clockOf(options: { clock?: Clock | undefined; now?: (() => number) | undefined }): Clock {
+  const clock = options.clock ?? systemClock;
+  const now = options.now;
+  if (!now) return clock;
+  return {
+    now,
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: (h) => clock.clearTimeout(h),
+  };
 }

@@ -370,34 +370,4 @@ describe('issue 13', () => {
     expect(server.stats().rejected).toEqual({ 'store-unavailable': 1 });
     expect(violations).toMatchObject([{ reason: 'store-unavailable', fault: 'peer' }]);
   });
-
-  it('pauseReading from a frame hook stops the rest of the same read too', async () => {
-    const got: string[] = [];
-    let conn!: Connection;
-    const pauseAtTwo: Plugin = {
-      name: 'pause-at-two',
-      frame: (c) => {
-        if (c.stats.framesIn === 2) c.pauseReading();
-      },
-    };
-    const server = track(
-      createServer({
-        plugins: [pauseAtTwo],
-        async handler(c) {
-          conn = c;
-          for await (const m of c) got.push(String(m));
-        },
-      }),
-    );
-    const { port } = await server.listen();
-    const socket = await rawClient(port);
-    const burst = Buffer.concat(Array.from({ length: 10 }, (_, i) => u32(String(i))));
-    socket.write(burst); // ten frames, one read
-    await until(() => conn !== undefined && conn.stats.bytesIn === burst.length);
-    await delay(20);
-    expect(got).toEqual(['0', '1']);
-    conn.resumeReading();
-    await until(() => got.length === 10);
-    socket.destroy();
-  });
 });

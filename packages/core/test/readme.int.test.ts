@@ -7,3 +7,11 @@ it('the README usage example runs and prints what it says', async () => {
     { type: 'error', code: 'ERR_SOCK_VALIDATION_FAILED', issues: 1 },
   ]);
 });
+
+it('the README "Testing plug-ins" example runs and prints what it says', async () => {
+  expect(await runReadmeUsage(import.meta.url, 'core-testing')).toEqual([
+    12,
+    'too-fast',
+    ['one-per-second: too-fast 203.0.113.7'],
+  ]);
+});

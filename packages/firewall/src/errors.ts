@@ -49,7 +49,11 @@ export const FirewallErrorCode = {
 /** One of the stable `ERR_SOCK_FW_*` codes. */
 export type FirewallErrorCode = (typeof FirewallErrorCode)[keyof typeof FirewallErrorCode];
 
-const MARKER = Symbol.for('sock.error');
+/**
+ * Its own marker, not core's `sock.error`: a FirewallError is not a SockError (no `reason`, no `issues`),
+ * so `SockError.isInstance` must not accept it. Shared across copies of this package through the registry.
+ */
+const MARKER = Symbol.for('sock.firewall-error');
 
 /** Options of a {@link FirewallError}. */
 export interface FirewallErrorOptions {
@@ -74,15 +78,9 @@ export class FirewallError extends Error {
     this.details = options.details ?? {};
   }
 
-  /** True for any sock error carrying the shared marker, even from another copy of this package. */
+  /** True for a FirewallError, even from another copy of this package. */
   static isInstance(value: unknown): value is FirewallError {
-    return (
-      typeof value === 'object' &&
-      value !== null &&
-      (value as Record<symbol, unknown>)[MARKER] === true &&
-      typeof (value as { code?: unknown }).code === 'string' &&
-      (value as { code: string }).code.startsWith('ERR_SOCK_FW_')
-    );
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[MARKER] === true;
   }
 }
 

@@ -61,17 +61,17 @@ describe('ports, protocols, comments', () => {
 });
 
 describe('errors and privilege', () => {
-  it('FirewallError carries code, cause and the shared marker', () => {
+  it('FirewallError carries code, cause and its own marker', () => {
     const cause = new Error('inner');
     const e = new FirewallError(FirewallErrorCode.LOCKOUT, 'msg', { cause });
     expect(e.name).toBe('FirewallError');
     expect(e.cause).toBe(cause);
     expect(FirewallError.isInstance(e)).toBe(true);
-    expect((e as unknown as Record<symbol, unknown>)[Symbol.for('sock.error')]).toBe(true);
+    expect((e as unknown as Record<symbol, unknown>)[Symbol.for('sock.firewall-error')]).toBe(true);
     // A copy from another instance of the package is recognised by its marker.
     const foreign = Object.assign(new Error('x'), {
       code: 'ERR_SOCK_FW_LOCKOUT',
-      [Symbol.for('sock.error')]: true,
+      [Symbol.for('sock.firewall-error')]: true,
     });
     expect(FirewallError.isInstance(foreign)).toBe(true);
     expect(FirewallError.isInstance(new Error('x'))).toBe(false);

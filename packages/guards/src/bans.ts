@@ -1,5 +1,5 @@
 import type { ConnectionControl } from '@sock/core';
-import { SockError, SockErrorCode } from '@sock/core';
+import { SockError, SockErrorCode, toSockError } from '@sock/core';
 import type { BanRule } from './ban-rules.js';
 import { after, GUARDS_PLUGIN, type GuardContext } from './guard-context.js';
 import { type Cidr, formatIPv4, parseIPv4 } from './ip.js';
@@ -263,17 +263,7 @@ export class Bans {
     if (!(value instanceof Promise)) return value;
     return value.catch((err) => {
       this.storeFailures++;
-      this.ctx.error(
-        SockError.isInstance(err)
-          ? err
-          : new SockError(
-              SockErrorCode.SOCKET_ERROR,
-              `bans: store failed: ${(err as Error)?.message ?? err}`,
-              {
-                cause: err,
-              },
-            ),
-      );
+      this.ctx.error(toSockError(err, 'bans: store failed'));
     });
   }
 

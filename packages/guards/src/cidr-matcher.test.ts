@@ -88,7 +88,15 @@ describe('createCidrMatcher', () => {
   });
 
   it('throws on an invalid rule', () => {
-    expect(() => createCidrMatcher([{ cidr: '10.0.0/8', value: 1 }])).toThrow(/not an IP address or CIDR/);
+    expect(() => createCidrMatcher([{ cidr: '10.0.0/8', value: 1 }])).toThrow(
+      expect.objectContaining({
+        code: 'ERR_SOCK_INVALID_OPTION',
+        message: expect.stringContaining('not an IP address or CIDR: "10.0.0/8"'),
+      }),
+    );
+    expect(() => createCidrMatcher([{ cidr: 'fe80::zz/64', value: 1 }])).toThrow(
+      expect.objectContaining({ code: 'ERR_SOCK_INVALID_OPTION' }),
+    );
   });
 
   it.each([16, 20] as const)(

@@ -1,3 +1,4 @@
+import { SockError, SockErrorCode } from '@sock/core';
 import { type Cidr, formatIPv4, formatIPv6, parseAddress, parseCidr, parseIPv4 } from './ip.js';
 
 /**
@@ -216,7 +217,12 @@ class Trie4 {
 
   /** Insert or replace `prefix/bits` (host bits already clear); true when it is new. */
   insert(prefix: number, bits: number, value: number): boolean {
-    if (value >= 1 << 24) throw new RangeError('more than 16,777,215 rules');
+    if (value >= 1 << 24) {
+      throw new SockError(
+        SockErrorCode.INVALID_OPTION,
+        'createCidrMatcher: more than 16,777,215 rules; split the list',
+      );
+    }
     if (bits <= this.top) {
       // Prefix expansion into the direct table; a longer prefix already there keeps its entries.
       const first = prefix >>> this.shift;
@@ -368,12 +374,12 @@ class Matcher<T> implements CidrMatcher<T> {
         const slash = text.indexOf('/');
         const addr = parseIPv4(text, 0, slash < 0 ? text.length : slash);
         const bits = slash < 0 ? 32 : prefixLength(text, slash + 1, 32);
-        if (addr < 0 || bits < 0) throw new TypeError(`not an IP address or CIDR: ${JSON.stringify(text)}`);
+        if (addr < 0 || bits < 0) throw notCidr(text);
         if (this.insert4(addr | 0, bits, v)) size++;
         continue;
       }
       const cidr = typeof rule.cidr === 'string' ? parseCidr(rule.cidr) : rule.cidr;
-      if (!cidr) throw new TypeError(`not an IP address or CIDR: ${JSON.stringify(rule.cidr)}`);
+      if (!cidr) throw notCidr(rule.cidr);
       let replaced: boolean;
       if (cidr.family === 4) {
         if (this.insert4(cidr.words[0]! | 0, cidr.bits, v)) size++;
@@ -458,4 +464,12 @@ function key6(words: Uint32Array): string {
 export function formatCidr(cidr: Cidr): string {
   const addr = cidr.family === 4 ? formatIPv4(cidr.words[0]!) : formatIPv6(cidr.words);
   return `${addr}/${cidr.bits}`;
+}
+
+/** A rule that is not an address or prefix: a typed error naming it (the README promises SockError). */
+function notCidr(cidr: unknown): SockError {
+  return new SockError(
+    SockErrorCode.INVALID_OPTION,
+    `createCidrMatcher: not an IP address or CIDR: ${JSON.stringify(cidr)}; give an address (203.0.113.7) or a prefix (198.51.100.0/24)`,
+  );
 }

@@ -1,12 +1,5 @@
-import type { ConnectionControl, Verdict } from '@sock/core';
-import {
-  after,
-  GUARDS_PLUGIN,
-  type GuardContext,
-  rejection,
-  setConnKey,
-  toSockError,
-} from './guard-context.js';
+import { type ConnectionControl, toSockError, type Verdict } from '@sock/core';
+import { after, GUARDS_PLUGIN, type GuardContext, rejection, setConnKey } from './guard-context.js';
 import { IpPolicy } from './ip-policy.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
 import type { AcquireResult } from './store.js';

@@ -1,4 +1,4 @@
-import { type ConnectionControl, type Rejection, SockError, SockErrorCode } from '@sock/core';
+import type { ConnectionControl, Rejection, SockError } from '@sock/core';
 import type { Bans } from './bans.js';
 import type { ResolvedPolicy } from './policy.js';
 import type { GuardStore, MaybePromise } from './store.js';
@@ -53,12 +53,4 @@ export function rejection(
   return shadow
     ? { reason, key, message: `${guard}: ${message}`, shadow }
     : { reason, key, message: `${guard}: ${message}` };
-}
-
-/** Any failure as a SockError (a store's errors usually are already). */
-export function toSockError(err: unknown, context: string): SockError {
-  if (SockError.isInstance(err)) return err;
-  return new SockError(SockErrorCode.SOCKET_ERROR, `${context}: ${(err as Error)?.message ?? String(err)}`, {
-    cause: err,
-  });
 }

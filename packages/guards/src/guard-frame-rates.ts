@@ -1,5 +1,5 @@
-import type { ConnectionControl, Verdict } from '@sock/core';
-import { connKey, GUARDS_PLUGIN, type GuardContext, rejection, toSockError } from './guard-context.js';
+import { type ConnectionControl, toSockError, type Verdict } from '@sock/core';
+import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
 import type { Checker, ExceedAction, ResolvedPolicy, ResolvedRate } from './policy.js';
 
 const STATE = Symbol('sock.guards.rates');

@@ -68,7 +68,12 @@ describe('plug-in shape', () => {
     expect(typeof on.plugin.frame).toBe('function');
     expect(typeof on.plugin.preface).toBe('function');
     expect(on.createPlugin({ proxy: false }).preface).toBeUndefined();
-    expect(() => off.createPlugin({ proxy: true })).toThrow(/needs a `proxy` section/);
+    expect(() => off.createPlugin({ proxy: true })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_SOCK_INVALID_OPTION',
+        message: expect.stringContaining('needs a `proxy` section'),
+      }),
+    );
   });
 });
 

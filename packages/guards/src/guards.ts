@@ -252,7 +252,10 @@ class GuardsEngine implements Guards, GuardContext {
     if (this.frameHook) plugin.frame = (conn, frame) => this.rates.frame(conn, frame);
     if (options.proxy ?? this.policy.proxy !== undefined) {
       if (!this.policy.proxy)
-        throw new TypeError('createPlugin({ proxy: true }) needs a `proxy` section in the policy');
+        throw new SockError(
+          SockErrorCode.INVALID_OPTION,
+          'createPlugin({ proxy: true }) needs a `proxy` section in the policy (proxy.trusted: the proxies to believe)',
+        );
       this.proxyHooks = true;
       plugin.preface = (
         socket: Socket,

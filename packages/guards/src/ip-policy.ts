@@ -1,7 +1,7 @@
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { SockError, SockErrorCode } from '@sock/core';
+import { SockError, SockErrorCode, toSockError } from '@sock/core';
 import { type CidrMatcher, type CidrRule, createCidrMatcher } from './cidr-matcher.js';
 import { parseCidr } from './ip.js';
 import type { ResolvedPolicy } from './policy.js';
@@ -130,16 +130,10 @@ export class IpPolicy {
       },
       (err: unknown) => {
         this.reloadErrors++;
-        const error = SockError.isInstance(err)
-          ? err
-          : new SockError(
-              SockErrorCode.INVALID_OPTION,
-              `reloading IP lists: ${(err as Error)?.message ?? String(err)}; the previous list stays in force`,
-              {
-                cause: err,
-                reason: 'policy-file-invalid',
-              },
-            );
+        const error = toSockError(err, 'reloading IP lists (the previous list stays in force)', {
+          code: SockErrorCode.INVALID_OPTION,
+          reason: 'policy-file-invalid',
+        });
         this.lastError = error.message;
         this.onError(error);
       },

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { SockError, SockErrorCode } from '@sock/core';
 import { canonicalAddress, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
 
 /** The 12-byte signature that opens every PROXY protocol v2 header. */
@@ -177,5 +178,10 @@ export function proxyV2Header(source?: ProxyAddress, destination?: ProxyAddress)
 }
 
 function ipv6Words(addr: string, out: Uint32Array): void {
-  if (!parseIPv6(addr, out)) throw new TypeError(`not an IPv6 address: ${addr}`);
+  if (!parseIPv6(addr, out)) {
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `PROXY header: not an IPv6 address: ${JSON.stringify(addr)}`,
+    );
+  }
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP, isIPv4 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SockError } from '@sock/core';
+import { SockError } from '@sock/core';
 import {
   addressKey,
   canonicalAddress,
@@ -216,7 +216,7 @@ function covers(cidr: string, q: string): number {
 
 fuzzIt(
   'guards/cidr-matcher',
-  'invalid rules are refused with a TypeError naming the rule, never accepted',
+  'invalid rules are refused with an ERR_SOCK_INVALID_OPTION naming the rule, never accepted',
   fc.oneof(fc.string({ maxLength: 24 }), fc.stringMatching(/^[0-9a-f:./]{1,24}$/)),
   (text) => {
     const valid = parseIpListSafe(text) !== undefined && text.trim() === text && text !== '';
@@ -225,7 +225,7 @@ fuzzIt(
       check(valid, `accepted an invalid rule ${JSON.stringify(text)}`);
       check(m.size === 1, 'one rule');
     } catch (err) {
-      if (!(err instanceof TypeError)) throw err;
+      if (!(SockError.isInstance(err) && err.code === 'ERR_SOCK_INVALID_OPTION')) throw err;
       check(!valid, `refused a valid rule ${JSON.stringify(text)}`);
     }
   },

@@ -1,4 +1,4 @@
-import { SockError, SockErrorCode } from '@sock/core';
+import { SockError, SockErrorCode, toSockError } from '@sock/core';
 
 /**
  * Reason codes this package reports: on errors (`error.reason`), through core's observer `reject`
@@ -36,13 +36,7 @@ export function invalidOption(message: string): SockError {
 
 /** The SockError core's retry logic understands, for a socket failure on the way to the SSH server. */
 export function socketError(err: unknown, context: string): SockError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const message = `${context}: ${(err as Error).message}`;
-  if (code === 'ECONNREFUSED')
-    return new SockError(SockErrorCode.CONNECTION_REFUSED, message, { cause: err });
-  if (code === 'ECONNRESET' || code === 'EPIPE') {
-    return new SockError(SockErrorCode.CONNECTION_RESET, message, { cause: err });
-  }
-  if (code === 'ETIMEDOUT') return new SockError(SockErrorCode.CONNECT_TIMEOUT, message, { cause: err });
-  return new SockError(SockErrorCode.SOCKET_ERROR, message, { cause: err });
+  // On the way to the server a timeout is a connect timeout (retried); the rest is core's one mapping.
+  const timedOut = (err as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  return toSockError(err, context, timedOut ? { code: SockErrorCode.CONNECT_TIMEOUT } : {});
 }

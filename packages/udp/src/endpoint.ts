@@ -10,6 +10,7 @@ import {
   SockErrorCode,
   type SockEvent,
   type Stage,
+  toSockError,
   type Verdict,
 } from '@sock/core';
 import {
@@ -136,17 +137,6 @@ export function pathKey(address: string, port: number): string {
   return `${address}|${port}`;
 }
 
-function socketError(err: unknown, context: string): SockError {
-  if (SockError.isInstance(err)) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const message = `${context}: ${(err as Error | undefined)?.message ?? String(err)}`;
-  if (code === 'ECONNREFUSED') {
-    return new SockError(SockErrorCode.CONNECTION_REFUSED, message, { cause: err });
-  }
-  if (code === 'ABORT_ERR') return new SockError(SockErrorCode.ABORTED, message, { cause: err });
-  return new SockError(SockErrorCode.SOCKET_ERROR, message, { cause: err });
-}
-
 export function abortedError(signal: AbortSignal, what: string): SockError {
   return new SockError(SockErrorCode.ABORTED, `${what}: aborted`, { cause: signal.reason });
 }
@@ -245,7 +235,7 @@ export class Endpoint {
         await this.close();
         throw abortedError(options.signal, `${this.what}.bind`);
       }
-      throw socketError(err, `${this.what}.bind ${host}:${port}`);
+      throw toSockError(err, `${this.what}.bind ${host}:${port}`);
     }
     this.bound = this.settle(socket);
     this.emit({
@@ -270,7 +260,7 @@ export class Endpoint {
         });
       });
     } catch (err) {
-      throw socketError(err, `${this.what}.connect ${host}:${port}`);
+      throw toSockError(err, `${this.what}.connect ${host}:${port}`);
     }
     this.bound ??= this.settle(socket);
     const remote = socket.remoteAddress();
@@ -316,7 +306,7 @@ export class Endpoint {
     if (!this.allowSend(bytes.length, target, targetPort)) return false;
     const socket = this.socket(target);
     await new Promise<void>((resolve, reject) => {
-      const done = (err: Error | null) => (err ? reject(socketError(err, `${this.what}.send`)) : resolve());
+      const done = (err: Error | null) => (err ? reject(toSockError(err, `${this.what}.send`)) : resolve());
       if (to) socket.send(bytes, done);
       else socket.send(bytes, targetPort, this.outboundAddress(target), done);
     });
@@ -357,12 +347,10 @@ export class Endpoint {
 
   /** Drop a datagram whose payload did not decode or validate (`invalid-message`, `validation-failed`). */
   dropInvalid(err: unknown, source: DatagramSource): void {
-    const error = SockError.isInstance(err)
-      ? err
-      : new SockError(SockErrorCode.INVALID_MESSAGE, `datagram did not decode: ${(err as Error)?.message}`, {
-          cause: err,
-          reason: 'invalid-message',
-        });
+    const error = toSockError(err, 'datagram did not decode', {
+      code: SockErrorCode.INVALID_MESSAGE,
+      reason: 'invalid-message',
+    });
     this.drop(source, 'message', error.reason ?? 'invalid-message', true, { message: error.message, error });
   }
 
@@ -395,7 +383,7 @@ export class Endpoint {
     if (err) this.onError(err);
   };
 
-  private readonly onError = (err: Error) => this.reportError(socketError(err, this.what));
+  private readonly onError = (err: Error) => this.reportError(toSockError(err, this.what));
 
   /** Count an error and report it to observers as an `error` event. */
   reportError(error: SockError): void {
@@ -640,7 +628,7 @@ export class Endpoint {
       if (receiveBufferSize !== undefined) socket.setRecvBufferSize(receiveBufferSize);
       if (sendBufferSize !== undefined) socket.setSendBufferSize(sendBufferSize);
     } catch (err) {
-      throw socketError(err, `${this.what}: setting buffer sizes`);
+      throw toSockError(err, `${this.what}: setting buffer sizes`);
     }
   }
 
