@@ -75,6 +75,7 @@ export class SockError extends Error {
   }
 }
 
+/** How `toSockError` labels an error that is not already a SockError. */
 export interface ToSockErrorOptions {
   /**
    * The code for an error that is not a SockError. Default: from a Node system error's code
