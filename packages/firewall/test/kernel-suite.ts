@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,10 +239,12 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
 
       it('one bad element in a batch applies nothing', async () => {
         const before = await fw.list();
+        // A path of this run only: a shell that ran the injected `touch` would create it.
+        const marker = join(tmpdir(), `sock-fw-injected-${randomBytes(6).toString('hex')}`);
         for (const bad of [
-          '1.2.3.4; touch /tmp/x',
+          `1.2.3.4; touch ${marker}`,
           '{ 1.2.3.4 }; flush ruleset',
-          'fe80::1%x; touch /tmp/x',
+          `fe80::1%x; touch ${marker}`,
           '\u0661\u0662\u0663.1.1.1',
         ]) {
           const err = await fw.banMany([{ target: lab.clientA4 }, { target: bad }]).catch((e: unknown) => e);
@@ -249,7 +252,7 @@ export function kernelSuite(backend: 'nftables' | 'iptables'): void {
         }
         expect(await fw.list()).toEqual(before);
         expect(await reach(lab.clientA4)).toBe('ok');
-        await expect(stat('/tmp/x')).rejects.toThrow();
+        await expect(stat(marker)).rejects.toThrow();
       });
 
       if (backend === 'nftables') {
