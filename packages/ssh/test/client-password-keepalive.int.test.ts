@@ -4,10 +4,11 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connect, createServer, type SockServer } from '@sock/core';
+import { createServer, type SockServer } from '@sock/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sshd, startSshd } from '../../../test-support/openssh.mjs';
 import { SshReason, sshTransport } from '../src/index.js';
+import { echoThrough as echoThroughPort } from './echo-through.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -53,14 +54,8 @@ function pinnedKnownHosts(sshd: Sshd, name: string): string {
   return path;
 }
 
-async function echoThrough(transport: ReturnType<typeof sshTransport>, payload: string): Promise<string> {
-  const conn = await connect({ host: '127.0.0.1', port: echoPort, transport });
-  await conn.send(Buffer.from(payload));
-  for await (const m of conn) {
-    await conn.close();
-    return Buffer.from(m).toString();
-  }
-  throw new Error('no reply');
+function echoThrough(transport: ReturnType<typeof sshTransport>, payload: string): Promise<string> {
+  return echoThroughPort(transport, echoPort, payload);
 }
 
 describe('password authentication, only by the explicit option, against a real sshd', () => {
