@@ -7,6 +7,7 @@ import { connect, createServer, reconnect, type SockServer } from '@sock/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type Sshd, sshKeygen, startSshd, tempDir } from '../../../test-support/openssh.mjs';
 import { generateSshKey, SshReason, sha256Fingerprint, sshTransport } from '../src/index.js';
+import { echoThrough as echoThroughPort } from './echo-through.js';
 
 const user = userInfo().username;
 let sshd: Sshd;
@@ -34,14 +35,8 @@ function knownHosts(name: string, line: string): string {
   return path;
 }
 
-async function echoThrough(transport: ReturnType<typeof sshTransport>, payload: string): Promise<string> {
-  const conn = await connect({ host: '127.0.0.1', port: echoPort, transport });
-  await conn.send(Buffer.from(payload));
-  for await (const m of conn) {
-    await conn.close();
-    return Buffer.from(m).toString();
-  }
-  throw new Error('no reply');
+function echoThrough(transport: ReturnType<typeof sshTransport>, payload: string): Promise<string> {
+  return echoThroughPort(transport, echoPort, payload);
 }
 
 describe('sshTransport through a real OpenSSH sshd', () => {
