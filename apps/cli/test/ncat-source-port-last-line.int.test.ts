@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { createServer, connect as netConnect } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { built, listen, run } from './helpers.js';
 
@@ -23,6 +23,33 @@ describe('ncat fidelity: source port and last line', () => {
     const r = await run(['connect', '127.0.0.1', String(server.port)], { input: 'a\nb' });
     expect(r.stdout).toBe('a\nb\n');
     expect(r.code).toBe(0);
+  });
+
+  it('a raw client ending on a line without a newline gets it echoed by `sock listen --echo`', async () => {
+    const server = await listen(['0']);
+    const socket = netConnect({ host: '127.0.0.1', port: server.port, allowHalfOpen: true });
+    await once(socket, 'connect');
+    socket.end('a\nb');
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString();
+    });
+    await once(socket, 'end');
+    socket.destroy();
+    expect(got).toBe('a\nb\n');
+  });
+
+  it("`sock connect` prints a server's last line without a newline", async () => {
+    const server = createServer((s) => s.end('x\ny'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as { port: number };
+      const r = await run(['connect', '127.0.0.1', String(port)], { input: '' });
+      expect(r.stdout).toBe('x\ny\n');
+    } finally {
+      server.close();
+    }
   });
 
   it('connect -p <port> connects from that source port', async () => {
