@@ -92,6 +92,7 @@ async function connectTcp(
       'sock: warning: --insecure: the server is not verified; anyone on the path can read and change this traffic\n',
     );
   }
+  const localPort = flags.port === undefined ? undefined : parsePort(flags.port, '-p');
   let conn: Connection<Buffer, Uint8Array>;
   try {
     conn = await connect<Buffer, Uint8Array>({
@@ -100,6 +101,7 @@ async function connectTcp(
       framing,
       timeoutMs,
       ...(flags.source !== undefined ? { localAddress: flags.source } : {}),
+      ...(localPort !== undefined ? { localPort } : {}),
       ...(tls ? { transport: tlsClient(tls) } : {}),
       ...(ssh ? { transport: ssh } : {}),
     });

@@ -38,7 +38,8 @@ export type FramingName = 'line' | 'length' | 'raw';
 export function makeFraming(name: string | undefined, maxFrame: string | undefined): Framing {
   const framing = oneOf(name ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
   const maxFrameBytes = maxFrame === undefined ? 65_536 : parseSize(maxFrame, '--max-frame');
-  if (framing === 'line') return delimited({ maxFrameBytes });
+  // ncat sends a last line without a newline: deliver it at end of stream (within the limit).
+  if (framing === 'line') return delimited({ maxFrameBytes, flushOnEnd: true });
   if (framing === 'length') return lengthPrefixed({ maxFrameBytes });
   return raw({ maxFrameBytes });
 }

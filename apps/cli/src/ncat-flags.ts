@@ -58,6 +58,8 @@ export interface NcatConnectFlags extends NcatCommonFlags {
   sendOnly?: boolean;
   recvOnly?: boolean;
   idleTimeout?: string;
+  /** `-p`: the source port, as in ncat's connect mode. */
+  port?: string;
 }
 
 function addFamilyFlags(cmd: Command): Command {
@@ -78,6 +80,7 @@ export function addNcatListenFlags(cmd: Command): Command {
 export function addNcatConnectFlags(cmd: Command): Command {
   return addFamilyFlags(cmd)
     .option('-s, --source <addr>', 'the local address to connect from')
+    .option('-p, --port <port>', 'the local (source) port to connect from, as in ncat')
     .option(
       '-i, --idle-timeout <dur>',
       'close after this long without data either way (bare number: seconds)',

@@ -14,6 +14,11 @@ export interface ConnectOptions<In, Out> extends Partial<ConnectionOptions<In, O
   host?: string;
   port: number;
   localAddress?: string;
+  /**
+   * The source port to bind, 1–65535 (ncat's `-p` in connect mode). Default an ephemeral port. A port in
+   * use fails the connect with a SockError whose message names EADDRINUSE.
+   */
+  localPort?: number;
   /** Per attempt, TCP (and TLS) handshake included. Default 10 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -99,6 +104,13 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
       `connect: port must be an integer from 1 to 65535, got ${port}`,
     );
   }
+  const { localPort } = options;
+  if (localPort !== undefined && (!Number.isInteger(localPort) || localPort < 1 || localPort > 65535)) {
+    throw new SockError(
+      SockErrorCode.INVALID_OPTION,
+      `connect: localPort must be an integer from 1 to 65535, got ${localPort}`,
+    );
+  }
   const clock = options.clock ?? systemClock;
   // On the injected clock rather than AbortSignal.timeout(), which only ever runs on real time.
   const timing = new AbortController();
@@ -113,7 +125,13 @@ async function connectOnce<In, Out>(options: ConnectOptions<In, Out>): Promise<C
   let socket: Duplex;
   try {
     if (combined.aborted) throw combined.reason;
-    socket = await transport.dial({ host, port, localAddress: options.localAddress, signal: combined });
+    socket = await transport.dial({
+      host,
+      port,
+      localAddress: options.localAddress,
+      localPort,
+      signal: combined,
+    });
   } catch (err) {
     if (signal?.aborted) {
       throw new SockError(SockErrorCode.ABORTED, `connect to ${host}:${port} aborted`, {
@@ -156,6 +174,7 @@ export function tcp(noDelay = true): ClientTransport {
           host: options.host,
           port: options.port,
           localAddress: options.localAddress,
+          localPort: options.localPort,
           allowHalfOpen: true,
           noDelay,
         });

@@ -382,7 +382,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
       // The rest of the last read may still hold frames: inbound ends once it is decoded.
       this.peerEnded = true;
-      if (this.unread === undefined) this.endInbound();
+      if (this.unread === undefined) this.endPeerInbound();
       // Half-open is kept only while the handler or listener may still answer what it read.
       this.closeWhenIdle();
     });
@@ -444,7 +444,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.updateFlow();
       return;
     }
-    if (this.peerEnded) this.endInbound();
+    if (this.peerEnded) this.endPeerInbound();
     // The hot path reads on: only a full inbox (or a plug-in's pause) changes the flow here.
     if (this.backpressured || this.pauses > 0) this.updateFlow();
   }
@@ -726,6 +726,20 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
       );
     }
+  }
+
+  /** The peer ended and every byte it sent is decoded: a framing may still cut a last, unterminated frame. */
+  private endPeerInbound(): void {
+    if (this.inboundEnded) return;
+    let last: Buffer | undefined;
+    try {
+      last = this.decoder?.end?.();
+    } catch (err) {
+      this.onDecodeFailure(err);
+      return;
+    }
+    if (last !== undefined) this.onFrame(last);
+    if (!this.inboundEnded) this.endInbound();
   }
 
   private endInbound(): void {

@@ -183,5 +183,7 @@ export interface DialOptions {
   readonly host: string;
   readonly port: number;
   readonly localAddress?: string | undefined;
+  /** The source port to bind (1–65535); default an ephemeral port. */
+  readonly localPort?: number | undefined;
   readonly signal: AbortSignal;
 }

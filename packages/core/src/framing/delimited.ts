@@ -10,6 +10,12 @@ export interface DelimitedOptions {
   maxFrameBytes?: number;
   /** Drop one `\r` before the delimiter, so `\r\n` lines decode like `\n` lines. Default false. */
   stripCarriageReturn?: boolean;
+  /**
+   * At end of stream, deliver the bytes after the last delimiter as one last frame (a last line without a
+   * newline), if they are within `maxFrameBytes`; a longer tail is refused with ERR_SOCK_FRAME_TOO_LARGE
+   * as any oversized frame. Default false: an unterminated tail is dropped.
+   */
+  flushOnEnd?: boolean;
 }
 
 /**
@@ -23,13 +29,14 @@ export function delimited(options: DelimitedOptions = {}): Framing {
   }
   const max = checkMaxFrameBytes('delimited', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 0x7fffffff);
   const strip = options.stripCarriageReturn ?? false;
+  const flushOnEnd = options.flushOnEnd ?? false;
   // indexOf with a number is faster than with a one-byte Buffer.
   const needle: Buffer | number = delimiter.length === 1 ? delimiter[0]! : delimiter;
 
   return {
     name: 'delimited',
     maxFrameBytes: max,
-    createDecoder: () => new DelimitedDecoder(needle, delimiter.length, max, strip),
+    createDecoder: () => new DelimitedDecoder(needle, delimiter.length, max, strip, flushOnEnd),
     encode(payload) {
       if (payload.length > max) throw frameTooLarge('outbound', payload.length, max);
       if (Buffer.from(payload.buffer, payload.byteOffset, payload.length).indexOf(needle) !== -1) {
@@ -56,6 +63,7 @@ class DelimitedDecoder implements FrameDecoder {
     private readonly d: number,
     private readonly max: number,
     private readonly strip: boolean,
+    private readonly flushOnEnd: boolean,
   ) {}
 
   get bufferedBytes(): number {
@@ -111,6 +119,16 @@ class DelimitedDecoder implements FrameDecoder {
       this.pending.append(chunk.subarray(off, upto));
       off = upto;
     }
+  }
+
+  end(): Buffer | undefined {
+    const held = this.pending.length;
+    if (!this.flushOnEnd || held === 0) return undefined;
+    // push() holds up to max + d - 1 bytes (a delimiter may be arriving); a tail is a frame only within max.
+    if (held > this.max) this.fail(held);
+    const frame = this.pending.take(0, held, 0);
+    this.scanned = 0;
+    return this.trim(frame);
   }
 
   private trim(frame: Buffer): Buffer {

@@ -32,6 +32,12 @@ export interface FrameDecoder {
   push(chunk: Buffer, onFrame: FrameSink): number | void;
   /** Bytes held for a frame not yet complete; never more than the frame limit plus framing overhead. */
   readonly bufferedBytes: number;
+  /**
+   * Optional: the peer ended its stream. Returns a last frame made of the held bytes when the framing
+   * delivers an unterminated tail (`delimited({ flushOnEnd: true })`), else nothing. Throws
+   * ERR_SOCK_FRAME_TOO_LARGE for a tail over the limit. The decoder is not fed after this.
+   */
+  end?(): Buffer | undefined;
 }
 
 /** 64 KiB: the default for every framing. */
