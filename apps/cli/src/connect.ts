@@ -59,6 +59,7 @@ Examples:
     if (flags.udp) {
       if (flags.tls || flags.ssl)
         throw new UsageError('--udp and --tls exclude each other (Node has no DTLS)');
+      if (flags.port !== undefined) throw new UsageError('-p (source port) works with TCP only, not --udp');
       await connectUdp(address, port, waitMs, flags);
       return;
     }
@@ -93,6 +94,9 @@ async function connectTcp(
     );
   }
   const localPort = flags.port === undefined ? undefined : parsePort(flags.port, '-p');
+  // Never ignored silently: through TLS or a bastion the source port is not ours to choose.
+  if (localPort !== undefined && (tls || ssh))
+    throw new UsageError('-p (source port) works with plain TCP only, not with --tls/--ssl or --via');
   let conn: Connection<Buffer, Uint8Array>;
   try {
     conn = await connect<Buffer, Uint8Array>({

@@ -76,4 +76,12 @@ describe('ncat fidelity: source port and last line', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('-p');
   });
+
+  it('connect -p is never ignored: with --tls or --udp it is a usage error', async () => {
+    for (const extra of [['--tls', '--insecure'], ['--udp']]) {
+      const r = await run(['connect', '127.0.0.1', '9', '-p', '40000', ...extra], { input: '' });
+      expect(r.code, extra.join(' ')).toBe(2);
+      expect(r.stderr).toContain('-p (source port) works with');
+    }
+  });
 });
