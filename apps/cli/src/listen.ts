@@ -228,6 +228,24 @@ async function listen(
     closeAll = () => socket.close();
   } else {
     const peers = new Set<Connection<Buffer, Uint8Array>>();
+    const chatHandler = async (conn: Connection<Buffer, Uint8Array>): Promise<void> => {
+      const others = (out: Buffer) => {
+        for (const peer of peers) if (peer !== conn && !peer.closing) peer.send(out).catch(() => {});
+      };
+      // Announcements and inert text are for people at terminals: line framing only.
+      const lines = framingName === 'line';
+      if (lines) {
+        conn.send(announce.present([...peers].map((p) => p.id))).catch(() => {});
+        others(announce.joined(conn.remoteAddress, conn.id));
+      }
+      peers.add(conn);
+      try {
+        for await (const frame of conn) others(lines ? chatLine(conn.id, frame) : frame);
+      } finally {
+        peers.delete(conn);
+        if (lines) others(announce.left(conn.id));
+      }
+    };
     const server: SockServer<Buffer, Uint8Array> = createServer<Buffer, Uint8Array>({
       framing,
       // Under --ssh the guards sit on the SSH listener, where the TCP connections are.
@@ -238,27 +256,11 @@ async function listen(
       ],
       observers,
       ...(transport ? { transport } : {}),
-      handler: async (conn) => {
-        const others = (out: Buffer) => {
-          for (const peer of peers) if (peer !== conn && !peer.closing) peer.send(out).catch(() => {});
-        };
-        // Announcements and inert text are for people at terminals: line framing only.
-        const lines = mode === 'chat' && framingName === 'line';
-        if (lines) {
-          conn.send(announce.present([...peers].map((p) => p.id))).catch(() => {});
-          others(announce.joined(conn.remoteAddress, conn.id));
-        }
-        peers.add(conn);
-        try {
-          for await (const frame of conn) {
-            if (mode === 'echo') await conn.send(frame);
-            else others(lines ? chatLine(conn.id, frame) : frame);
-          }
-        } finally {
-          peers.delete(conn);
-          if (lines) others(announce.left(conn.id));
-        }
-      },
+      // Echo answers each message from the listener: no promise turn per message while the reply is
+      // queued below the write high-water mark; above it the returned promise pauses this connection.
+      ...(mode === 'echo'
+        ? { onMessage: (frame: Buffer, conn: Connection<Buffer, Uint8Array>) => conn.send(frame) }
+        : { handler: chatHandler }),
     });
     const overSsh = ssh
       ? await ssh.start(

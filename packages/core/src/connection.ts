@@ -8,6 +8,7 @@ import { SockError, SockErrorCode, toSockError } from './errors.js';
 import type { FrameDecoder, Framing } from './framing/framing.js';
 import { Inbox, type InboxEntry, PendingDecode, PendingReply, SKIP } from './inbox.js';
 import { notify, type Observer } from './observer.js';
+import { Outbound, SENT } from './outbound.js';
 import type {
   AdoptedPeer,
   CloseInfo,
@@ -56,15 +57,16 @@ export interface SendOptions {
 }
 
 /**
- * One connection as a handler sees it: an async iterable of messages and a `send()` that resolves when the
- * bytes are handed to the kernel. Iteration ends when the peer closes its side or the connection closes;
- * `closed` then says why.
+ * One connection as a handler sees it: an async iterable of messages and a `send()` that paces the sender.
+ * Iteration ends when the peer closes its side or the connection closes; `closed` then says why.
  */
 export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionControl, AsyncIterable<In> {
   /**
-   * Resolves when the bytes are handed to the kernel. A failure (the peer does not read, the socket
-   * broke) closes the connection with its reason and rejects; not awaiting the promise is safe: it never
-   * becomes an unhandled rejection.
+   * Queue a message. Resolves at once while the write buffer is below its high-water mark (Node's 16 KiB),
+   * else when the bytes are handed to the kernel, so awaiting it paces a sender to a slow peer. Messages
+   * sent in one turn (the replies to one read) leave together in one write. A failure (the peer does not
+   * read, the socket broke) closes the connection with its reason and rejects; not awaiting the promise
+   * is safe: it never becomes an unhandled rejection.
    */
   send(message: Out, options?: SendOptions): Promise<void>;
   /** Flush what is queued, end our side, and resolve once the socket is closed. */
@@ -131,8 +133,6 @@ let nextId = 1;
 
 const DEFAULT_WRITE_BUFFER = 1024 * 1024;
 const DEFAULT_QUEUED_BYTES = 1024 * 1024;
-const RESOLVED: Promise<void> = Promise.resolve();
-const EMPTY = Buffer.alloc(0);
 const noop = (): void => {};
 
 /** A rejected promise that is already handled: the caller may await it, and ignoring it is harmless. */
@@ -196,6 +196,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private pauseTimer: unknown;
   private closeTimer: unknown;
   private readonly maxWrite: number;
+  private readonly out: Outbound;
 
   constructor(
     socket: Duplex,
@@ -218,6 +219,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.identity = adopted?.identity;
     this.transport = adopted?.transport ?? env.transport;
     this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
+    this.out = new Outbound(socket);
     this.inbox = new Inbox({
       maxMessages: options.maxQueuedMessages ?? 16,
       maxBytes: options.maxQueuedBytes ?? DEFAULT_QUEUED_BYTES,
@@ -272,73 +274,128 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   // ---- the pipeline: preface → accept → handshake → open ----
 
-  /** @internal Run the stages, then the handler. Synchronous unless a hook or the transport is async. */
+  /**
+   * @internal Run the stages, then the handler. Synchronous while every hook answers synchronously (a
+   * memory-store guard does): only a hook that returns a promise, a preface or a transport make the rest
+   * asynchronous, so the common accept costs no promise and no microtask turn.
+   */
   run(adopted: boolean): void {
     const env = this.env;
     const transport = adopted ? undefined : env.serverTransport;
-    const prefaces = adopted ? 0 : env.prefaceHooks.length;
-    if (!transport && prefaces + env.acceptHooks.length + env.handshakeHooks.length === 0) {
-      // Nothing to await: skip the async machinery entirely (the common plain-TCP server).
-      this.enter(ACCEPT);
-      this.admit();
+    if (adopted || env.prefaceHooks.length === 0) {
+      this.acceptStage(transport);
       return;
     }
-    this.runStages(transport, adopted).catch((err) => {
+    this.runPrefaces().then(
+      (through) => through && this.acceptStage(transport),
       // Only core itself can get here (every hook is wrapped): report it, never blame the peer.
-      this.pluginFailed(this.at === PREFACE ? 'preface' : 'accept', 'core', err);
-    });
+      (err) => this.pluginFailed('preface', 'core', err),
+    );
   }
 
-  private async runStages(transport: ServerTransport | undefined, adopted: boolean): Promise<void> {
+  /** Preface hooks read the first bytes themselves (PROXY protocol): always asynchronous. */
+  private async runPrefaces(): Promise<boolean> {
     // The listener hands out net.Sockets; an adopted stream is past the preface and transport stages.
     const socket = this.socket as Socket;
-    for (const p of adopted ? [] : this.env.prefaceHooks) {
+    for (const p of this.env.prefaceHooks) {
       let result: PeerAddress | Rejection | undefined;
       try {
         result = await p.preface!(socket, this);
       } catch (err) {
         this.pluginFailed('preface', p.name, err);
-        return;
+        return false;
       }
-      if (this.closing) return;
+      if (this.closing) return false;
       if (result === undefined) continue;
       if ('reason' in result) {
-        if (!this.applyVerdict(p.name, 'preface', result)) return;
+        if (!this.applyVerdict(p.name, 'preface', result)) return false;
       } else this.setPeer(result);
     }
-    this.enter(ACCEPT);
-    for (const p of this.env.acceptHooks) {
-      if (!(await this.runHook(p, 'accept'))) return;
-    }
-    this.enter(HANDSHAKE);
-    if (transport) {
-      let upgraded: Duplex;
-      try {
-        upgraded = await transport.upgrade(socket, this);
-      } catch (err) {
-        const error = toSockError(err, `${transport.name} handshake`, { reason: 'handshake-failed' });
-        this.fail('handshake', transport.name, error);
-        return;
-      }
-      if (this.closing) return;
-      this.replaceSocket(upgraded);
-    }
-    for (const p of this.env.handshakeHooks) {
-      if (!(await this.runHook(p, 'handshake'))) return;
-    }
-    this.admit();
+    return true;
   }
 
-  /** One accept or handshake hook; false when the connection is now closing. */
-  private async runHook(p: Plugin, stage: 'accept' | 'handshake'): Promise<boolean> {
-    let verdict: Verdict;
-    try {
-      const v = stage === 'accept' ? p.accept!(this) : p.handshake!(this);
-      verdict = v instanceof Promise ? await v : v;
-    } catch (err) {
-      this.pluginFailed(stage, p.name, err);
-      return false;
+  private acceptStage(transport: ServerTransport | undefined): void {
+    this.enter(ACCEPT);
+    this.proceed(this.runHooks('accept', this.env.acceptHooks, 0), 'accept', () =>
+      this.handshakeStage(transport),
+    );
+  }
+
+  private handshakeStage(transport: ServerTransport | undefined): void {
+    this.enter(HANDSHAKE);
+    if (!transport) {
+      this.afterHandshake();
+      return;
     }
+    const failed = (err: unknown) =>
+      this.fail(
+        'handshake',
+        transport.name,
+        toSockError(err, `${transport.name} handshake`, { reason: 'handshake-failed' }),
+      );
+    let upgrading: Promise<Duplex>;
+    try {
+      upgrading = transport.upgrade(this.socket as Socket, this);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    upgrading.then((upgraded) => {
+      if (this.closing) return;
+      this.replaceSocket(upgraded);
+      this.afterHandshake();
+    }, failed);
+  }
+
+  private afterHandshake(): void {
+    this.proceed(this.runHooks('handshake', this.env.handshakeHooks, 0), 'handshake', () => this.admit());
+  }
+
+  /** Go on with `next` once a stage's hooks let the connection through, now or when they settle. */
+  private proceed(through: boolean | Promise<boolean>, stage: Stage, next: () => void): void {
+    if (through === true) next();
+    else if (through !== false) {
+      through.then(
+        (ok) => ok && next(),
+        (err) => this.pluginFailed(stage, 'core', err),
+      );
+    }
+  }
+
+  /**
+   * Run `hooks[from..]` of a stage, synchronously until one returns a promise; true when every hook let
+   * the connection through, false when it is now closing.
+   */
+  private runHooks(
+    stage: 'accept' | 'handshake',
+    hooks: readonly Plugin[],
+    from: number,
+  ): boolean | Promise<boolean> {
+    for (let i = from; i < hooks.length; i++) {
+      const p = hooks[i]!;
+      let verdict: Verdict | Promise<Verdict>;
+      try {
+        verdict = stage === 'accept' ? p.accept!(this) : p.handshake!(this);
+      } catch (err) {
+        this.pluginFailed(stage, p.name, err);
+        return false;
+      }
+      if (verdict instanceof Promise) {
+        return verdict.then(
+          (v) => this.judge(p, stage, v) && this.runHooks(stage, hooks, i + 1),
+          (err) => {
+            this.pluginFailed(stage, p.name, err);
+            return false;
+          },
+        );
+      }
+      if (!this.judge(p, stage, verdict)) return false;
+    }
+    return true;
+  }
+
+  /** Apply one hook's verdict; false when the connection is now closing. */
+  private judge(p: Plugin, stage: Stage, verdict: Verdict): boolean {
     if (this.closing) return false;
     return !verdict || this.applyVerdict(p.name, stage, verdict);
   }
@@ -354,6 +411,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   /** The transport replaced the socket (TLS over TCP). */
   private replaceSocket(socket: Duplex): void {
     if (socket === this.socket) return;
+    this.out.setSocket(socket);
     this.socket = socket;
     this.watch(socket);
   }
@@ -611,7 +669,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.handlerFailed('onMessage', err);
       return;
     }
-    if (result instanceof Promise) {
+    // A listener that returns `conn.send(m)` queued below the high-water mark has nothing to wait for.
+    if (result instanceof Promise && result !== SENT) {
       this.listenerBusy = true;
       result.then(this.onListenerDone, this.onListenerFailed);
     }
@@ -848,8 +907,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.reportError(err, 'send', 'encode-failed');
       return refused(err);
     }
-    const socket = this.socket;
-    const queued = socket.writableLength;
+    const queued = this.out.queued;
     // One frame always fits into an empty buffer: a reply larger than the cap reaches a peer that reads.
     if (queued > 0 && queued + data.length > this.maxWrite) {
       const error = new SockError(
@@ -862,33 +920,11 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     }
     this.stats.framesOut++;
     this.stats.bytesOut += data.length;
-    if (queued === 0 && !socket.writableCorked && (socket as Socket).connecting !== true) {
-      // Nothing queued: Node tries the write synchronously. If the kernel took every byte, the send is
-      // done now, and a shared resolved promise saves a callback and a promise per message (the hot path).
-      socket.write(data);
-      if (socket.writableLength === 0) return RESOLVED;
-      return this.whenFlushed();
-    }
-    const p = new Promise<void>((resolve, reject) => {
-      socket.write(data, (err) => (err ? reject(this.writeFailed(err)) : resolve()));
-    });
-    p.catch(noop);
-    return p;
-  }
-
-  /** Resolves when the bytes queued so far are handed to the kernel; rejects if the socket fails first. */
-  private whenFlushed(): Promise<void> {
-    const p = new Promise<void>((resolve, reject) => {
-      // An empty write's callback runs after everything queued before it has been written.
-      this.socket.write(EMPTY, (err) => (err ? reject(this.writeFailed(err)) : resolve()));
-    });
-    // The socket's own error closes the connection and is reported there, once.
-    p.catch(noop);
-    return p;
+    return this.out.write(data, this.writeFailed);
   }
 
   /** A queued write failed: because the connection closed for a reason (say that), or the socket broke. */
-  private writeFailed(err: Error): SockError {
+  private readonly writeFailed = (err: Error): SockError => {
     const cause = this.closeReason?.error;
     if (!cause || cause.code === SockErrorCode.SOCKET_ERROR) return toSockError(err, 'send');
     return new SockError(
@@ -899,7 +935,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         reason: cause.reason,
       },
     );
-  }
+  };
 
   // ---- closing ----
 
@@ -921,7 +957,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.recordClose(error?.reason ?? 'destroyed', error);
     this.stopInbound();
     this.enter(CLOSING);
-    this.socket.destroy();
+    this.destroySocket();
   }
 
   reject(rejection: Rejection, stage: Stage = 'frame', plugin = 'plugin'): void {
@@ -953,7 +989,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       socket.pause();
       unrefTimer(this.env.clock.setTimeout(() => socket.destroy(), rejection.tarpitMs));
     } else {
-      socket.destroy();
+      this.destroySocket();
     }
     return false;
   }
@@ -965,7 +1001,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.recordClose(error.reason ?? 'error', error);
     this.stopInbound();
     this.enter(CLOSING);
-    this.socket.destroy();
+    this.destroySocket();
   }
 
   /**
@@ -990,6 +1026,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.recordClose('plugin-error', error);
     this.stopInbound();
     this.enter(CLOSING);
+    this.destroySocket();
+  }
+
+  /** Destroy the socket after handing what was sent to the kernel: a reply sent before a close leaves. */
+  private destroySocket(): void {
+    this.out.flush();
     this.socket.destroy();
   }
 

@@ -1,0 +1,80 @@
+import type { Duplex } from 'node:stream';
+
+/**
+ * The promise `send()` returns when the message is queued below the high-water mark: shared, so the hot
+ * path allocates no promise and no callback per message. A listener (`onMessage`) that returns it is not
+ * waited on: `callListener` compares against this very object.
+ */
+export const SENT: Promise<void> = Promise.resolve();
+
+/**
+ * The outbound half of one connection: it batches what we send and says when the sender should wait.
+ *
+ * Batching: the first write of a turn corks the socket; the uncork runs on the tick queue after the
+ * microtask queue has drained (a microtask schedules the `nextTick`, and Node runs ticks only once
+ * `runMicrotasks()` has emptied the queue, including microtasks queued meanwhile). Every reply a handler
+ * or listener sends for the frames of one read, however many `await`s apart, so leaves in one `writev`
+ * (one syscall, one TLS record) instead of one write per frame: per-frame writes were 64–72 % of a busy
+ * echo server's time (bench/results/profile-guarded-echo.md). Nothing waits on a timer, so a lone
+ * request/response costs one queued microtask and one tick, not a loop turn.
+ *
+ * Pacing: `write()` says "sent" while the socket's buffer is below its high-water mark, as Node's own
+ * `write()` does; above it the caller gets a promise for the moment its bytes reach the kernel. The hard
+ * cap (`maxWriteBufferBytes`) is checked by the connection before writing, against `queued`.
+ */
+export class Outbound {
+  private batching = false;
+
+  constructor(private socket: Duplex) {}
+
+  /** Bytes accepted and not yet handed to the kernel (corked ones included). */
+  get queued(): number {
+    return this.socket.writableLength;
+  }
+
+  /** The transport replaced the socket (a TLS upgrade) before anything was sent on the new one. */
+  setSocket(socket: Duplex): void {
+    this.flush();
+    this.socket = socket;
+  }
+
+  /**
+   * Queue `data`. Returns `SENT` while the buffer is below the high-water mark, else a promise that
+   * settles when these bytes are handed to the kernel (rejecting with `failed(err)` if the socket breaks).
+   */
+  write(data: Uint8Array, failed: (err: Error) => Error): Promise<void> {
+    const socket = this.socket;
+    if (!this.batching) {
+      this.batching = true;
+      socket.cork();
+      queueMicrotask(this.scheduleUncork);
+    }
+    if (socket.writableLength + data.length < socket.writableHighWaterMark) {
+      socket.write(data);
+      return SENT;
+    }
+    const p = new Promise<void>((resolve, reject) => {
+      socket.write(data, (err) => (err ? reject(failed(err)) : resolve()));
+    });
+    // The socket's own error closes the connection and is reported there, once.
+    p.catch(noop);
+    return p;
+  }
+
+  /**
+   * Hand the batch to the kernel now: before the socket is destroyed, so a reply sent just before a
+   * `destroy()` (or a rejection) still leaves, as it did when every send was written at once.
+   */
+  flush(): void {
+    if (!this.batching) return;
+    this.batching = false;
+    this.socket.uncork();
+  }
+
+  private readonly uncork = (): void => this.flush();
+  private readonly scheduleUncork = (): void => {
+    process.nextTick(this.uncork);
+  };
+}
+
+function noop(): void {}
