@@ -113,6 +113,8 @@ export interface ConnectionEnv<In, Out> {
   readonly onMessage?: ((message: In, conn: Connection<In, Out>) => void | Promise<void>) | undefined;
   /** True once the server is closing: a connection that finishes its pipeline then is refused. */
   readonly refusing?: (() => boolean) | undefined;
+  /** The connection's socket closed (after plug-ins and observers heard): the server uncounts it. */
+  readonly onClosed?: ((conn: SockConnection<In, Out>) => void) | undefined;
 }
 
 /** Client connections: no stages, no handler; the caller iterates. */
@@ -130,6 +132,26 @@ export function clientEnv<In, Out>(transport: string, clock: Clock = systemClock
 }
 
 let nextId = 1;
+
+/**
+ * Socket listeners are shared functions that find their connection on the socket (Node calls a listener
+ * with the emitter as `this`), not four closures per connection: ~300 bytes less for every idle one.
+ */
+const CONN = Symbol('sock.connection');
+type Watched = Duplex & { [CONN]?: SockConnection<unknown, unknown> };
+
+function onSocketData(this: Watched, chunk: Buffer): void {
+  this[CONN]!.onData(chunk);
+}
+function onSocketEnd(this: Watched): void {
+  this[CONN]!.peerEnd();
+}
+function onSocketError(this: Watched, err: Error): void {
+  this[CONN]!.socketError(err);
+}
+function onSocketClose(this: Watched): void {
+  this[CONN]!.finish();
+}
 
 const DEFAULT_WRITE_BUFFER = 1024 * 1024;
 const DEFAULT_QUEUED_BYTES = 1024 * 1024;
@@ -161,7 +183,6 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   socket: Duplex;
   readonly identity: Readonly<Record<string, unknown>> | undefined;
   readonly transport: string;
-  readonly closed: Promise<CloseInfo>;
   /** @internal Everything read and not yet handed over, under one bound. */
   readonly inbox: Inbox<In>;
 
@@ -172,7 +193,13 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private localsMap: Map<symbol, unknown> | undefined;
   /** Created on first use: most connections never ask for a signal, and abort() costs a DOMException. */
   private abort: AbortController | undefined;
-  private resolveClosed!: (info: CloseInfo) => void;
+  // `closed` is made on first use: most connections are never awaited, and a promise, its resolver and
+  // their context are ~150 bytes an idle connection would carry for nothing.
+  private closedPromise: Promise<CloseInfo> | undefined;
+  private resolveClosed: ((info: CloseInfo) => void) | undefined;
+  private closeInfo: CloseInfo | undefined;
+  /** Made when a listener first returns a promise: a synchronous listener never needs them. */
+  private listenerSettled: [() => void, (err: unknown) => void] | undefined;
   private closeReason: { reason: string; error?: SockError | undefined } | undefined;
   private decoder: FrameDecoder | undefined;
   /** The part of the last socket read not yet decoded: decoding stopped there because the inbox filled. */
@@ -219,16 +246,22 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.identity = adopted?.identity;
     this.transport = adopted?.transport ?? env.transport;
     this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
-    this.out = new Outbound(socket);
+    this.out = new Outbound(socket, this);
     this.inbox = new Inbox({
       maxMessages: options.maxQueuedMessages ?? 16,
       maxBytes: options.maxQueuedBytes ?? DEFAULT_QUEUED_BYTES,
     });
     this.listener = env.onMessage;
-    this.closed = new Promise((resolve) => {
-      this.resolveClosed = resolve;
-    });
     this.watch(socket);
+  }
+
+  get closed(): Promise<CloseInfo> {
+    this.closedPromise ??= this.closeInfo
+      ? Promise.resolve(this.closeInfo)
+      : new Promise((resolve) => {
+          this.resolveClosed = resolve;
+        });
+    return this.closedPromise;
   }
 
   /** The server's clock: plug-ins schedule and read time with it, so tests can run them in virtual time. */
@@ -268,8 +301,24 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private watch(socket: Duplex): void {
-    socket.on('error', (err) => this.recordClose('socket-error', toSockError(err, 'socket')));
-    socket.once('close', () => this.finish());
+    (socket as Watched)[CONN] = this as SockConnection<unknown, unknown>;
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+  }
+
+  /** @internal The socket failed: the reason is kept for close. */
+  socketError(err: Error): void {
+    this.recordClose('socket-error', toSockError(err, 'socket'));
+  }
+
+  /** @internal The peer sent its FIN. */
+  peerEnd(): void {
+    if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
+    // The rest of the last read may still hold frames: inbound ends once it is decoded.
+    this.peerEnded = true;
+    if (this.unread === undefined) this.endPeerInbound();
+    // Half-open is kept only while the handler or listener may still answer what it read.
+    this.closeWhenIdle();
   }
 
   // ---- the pipeline: preface → accept → handshake → open ----
@@ -435,15 +484,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.enter(OPEN);
     this.decoder = this.options.framing.createDecoder();
     const socket = this.socket;
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => {
-      if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
-      // The rest of the last read may still hold frames: inbound ends once it is decoded.
-      this.peerEnded = true;
-      if (this.unread === undefined) this.endPeerInbound();
-      // Half-open is kept only while the handler or listener may still answer what it read.
-      this.closeWhenIdle();
-    });
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
     this.updateFlow();
   }
 
@@ -482,7 +524,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   // ---- inbound: socket read → decoder → frame hooks → decode → inbox → reader ----
 
-  private onData(chunk: Buffer): void {
+  /** @internal One socket read. */
+  onData(chunk: Buffer): void {
     this.stats.bytesIn += chunk.length;
     if (this.inboundEnded) return;
     this.feed(chunk);
@@ -672,19 +715,19 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     // A listener that returns `conn.send(m)` queued below the high-water mark has nothing to wait for.
     if (result instanceof Promise && result !== SENT) {
       this.listenerBusy = true;
-      result.then(this.onListenerDone, this.onListenerFailed);
+      this.listenerSettled ??= [
+        () => {
+          this.listenerBusy = false;
+          this.pump();
+        },
+        (err) => {
+          this.listenerBusy = false;
+          this.handlerFailed('onMessage', err);
+        },
+      ];
+      result.then(...this.listenerSettled);
     }
   }
-
-  private readonly onListenerDone = (): void => {
-    this.listenerBusy = false;
-    this.pump();
-  };
-
-  private readonly onListenerFailed = (err: unknown): void => {
-    this.listenerBusy = false;
-    this.handlerFailed('onMessage', err);
-  };
 
   private onDecodeFailure(err: unknown): void {
     const error = toSockError(err, 'decode');
@@ -920,11 +963,11 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     }
     this.stats.framesOut++;
     this.stats.bytesOut += data.length;
-    return this.out.write(data, this.writeFailed);
+    return this.out.write(data);
   }
 
-  /** A queued write failed: because the connection closed for a reason (say that), or the socket broke. */
-  private readonly writeFailed = (err: Error): SockError => {
+  /** @internal A queued write failed: because the connection closed for a reason (say that), or the socket broke. */
+  writeFailed(err: Error): SockError {
     const cause = this.closeReason?.error;
     if (!cause || cause.code === SockErrorCode.SOCKET_ERROR) return toSockError(err, 'send');
     return new SockError(
@@ -935,7 +978,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         reason: cause.reason,
       },
     );
-  };
+  }
 
   // ---- closing ----
 
@@ -1107,7 +1150,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.closeReason = { reason, error };
   }
 
-  private finish(): void {
+  /** @internal The socket closed (its `close` event; idempotent: a TLS socket and the TCP one under it both report). */
+  finish(): void {
     if (this.at === CLOSED) return;
     this.enter(CLOSED);
     if (this.pauseTimer !== undefined) this.env.clock.clearTimeout(this.pauseTimer);
@@ -1135,7 +1179,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     if (this.reached === OPEN) {
       notify(this.env.observers, { type: 'close', conn: this, reason: info.reason, error: info.error });
     }
-    this.resolveClosed(info);
+    this.closeInfo = info;
+    this.resolveClosed?.(info);
+    this.env.onClosed?.(this);
   }
 
   /** @internal Wait for the socket to be fully closed. */

@@ -7,16 +7,22 @@ import type { Duplex } from 'node:stream';
  */
 export const SENT: Promise<void> = Promise.resolve();
 
+/** Turns a failed write into the error the sender sees (the connection knows why it closed). */
+export interface WriteFailure {
+  writeFailed(err: Error): Error;
+}
+
 /**
  * The outbound half of one connection: it batches what we send and says when the sender should wait.
  *
- * Batching: the first write of a turn corks the socket; the uncork runs on the tick queue after the
- * microtask queue has drained (a microtask schedules the `nextTick`, and Node runs ticks only once
- * `runMicrotasks()` has emptied the queue, including microtasks queued meanwhile). Every reply a handler
- * or listener sends for the frames of one read, however many `await`s apart, so leaves in one `writev`
- * (one syscall, one TLS record) instead of one write per frame: per-frame writes were 64–72 % of a busy
- * echo server's time (bench/results/profile-guarded-echo.md). Nothing waits on a timer, so a lone
- * request/response costs one queued microtask and one tick, not a loop turn.
+ * Batching: the first write of a turn corks the socket; every socket corked in a turn is uncorked on the
+ * tick queue after the microtask queue has drained (one microtask schedules one `nextTick` for all of
+ * them, and Node runs ticks only once `runMicrotasks()` has emptied the queue, including microtasks
+ * queued meanwhile). Every reply a handler or listener sends for the frames of one read, however many
+ * `await`s apart, so leaves in one `writev` (one syscall, one TLS record) instead of one write per
+ * frame: per-frame writes were 64–72 % of a busy echo server's time (bench/results/profile-guarded-echo.md).
+ * Nothing waits on a timer, so a lone request/response costs no loop turn. The batch list is shared, not
+ * a closure per connection: an idle connection holds no scheduling state at all.
  *
  * Pacing: `write()` says "sent" while the socket's buffer is below its high-water mark, as Node's own
  * `write()` does; above it the caller gets a promise for the moment its bytes reach the kernel. The hard
@@ -25,7 +31,10 @@ export const SENT: Promise<void> = Promise.resolve();
 export class Outbound {
   private batching = false;
 
-  constructor(private socket: Duplex) {}
+  constructor(
+    private socket: Duplex,
+    private readonly owner: WriteFailure,
+  ) {}
 
   /** Bytes accepted and not yet handed to the kernel (corked ones included). */
   get queued(): number {
@@ -40,21 +49,24 @@ export class Outbound {
 
   /**
    * Queue `data`. Returns `SENT` while the buffer is below the high-water mark, else a promise that
-   * settles when these bytes are handed to the kernel (rejecting with `failed(err)` if the socket breaks).
+   * settles when these bytes are handed to the kernel (rejecting with the owner's error if the socket
+   * breaks first).
    */
-  write(data: Uint8Array, failed: (err: Error) => Error): Promise<void> {
+  write(data: Uint8Array): Promise<void> {
     const socket = this.socket;
     if (!this.batching) {
       this.batching = true;
       socket.cork();
-      queueMicrotask(this.scheduleUncork);
+      corked.push(this);
+      if (corked.length === 1) queueMicrotask(scheduleUncorkAll);
     }
     if (socket.writableLength + data.length < socket.writableHighWaterMark) {
       socket.write(data);
       return SENT;
     }
+    const owner = this.owner;
     const p = new Promise<void>((resolve, reject) => {
-      socket.write(data, (err) => (err ? reject(failed(err)) : resolve()));
+      socket.write(data, (err) => (err ? reject(owner.writeFailed(err)) : resolve()));
     });
     // The socket's own error closes the connection and is reported there, once.
     p.catch(noop);
@@ -70,11 +82,20 @@ export class Outbound {
     this.batching = false;
     this.socket.uncork();
   }
+}
 
-  private readonly uncork = (): void => this.flush();
-  private readonly scheduleUncork = (): void => {
-    process.nextTick(this.uncork);
-  };
+/** Outbounds corked in this turn, in the order of their first write. */
+let corked: Outbound[] = [];
+
+function scheduleUncorkAll(): void {
+  process.nextTick(uncorkAll);
+}
+
+function uncorkAll(): void {
+  const batch = corked;
+  corked = [];
+  // One that was flushed early (destroyed, upgraded) is no longer batching: flush() does nothing then.
+  for (const out of batch) out.flush();
 }
 
 function noop(): void {}

@@ -172,6 +172,10 @@ class Server<In, Out> implements SockServer<In, Out> {
       handler: options.handler,
       onMessage: options.onMessage,
       refusing: () => this.closing !== undefined,
+      onClosed: (conn) => {
+        this.conns.delete(conn);
+        this.counts.closed++;
+      },
     };
     this.net = createNetServer({
       pauseOnConnect: true,
@@ -268,10 +272,6 @@ class Server<In, Out> implements SockServer<In, Out> {
     this.counts.accepted++;
     const conn = new SockConnection(stream, this.connOptions, this.env, adopted);
     this.conns.add(conn);
-    void conn.closed.then(() => {
-      this.conns.delete(conn);
-      this.counts.closed++;
-    });
     if (this.closing) conn.shutdown();
     else conn.run(adopted !== undefined);
     return conn;

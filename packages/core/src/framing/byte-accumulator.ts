@@ -7,8 +7,12 @@
  * overwritten once written: frames handed out are views of this memory, so when the buffer is full a new
  * one is allocated instead of compacting in place.
  */
+/** Shared by every idle accumulator: zero bytes cannot be written into, so sharing it is safe. */
+const NOTHING = Buffer.alloc(0);
+
 export class ByteAccumulator {
-  private buf: Buffer = Buffer.alloc(0);
+  // Most connections never hold a partial frame: no buffer of their own until they do.
+  private buf: Buffer = NOTHING;
   private start = 0;
   private end = 0;
 
@@ -47,7 +51,7 @@ export class ByteAccumulator {
     const view = this.buf.subarray(this.start + skip, this.start + skip + n);
     this.start += skip + n + drop;
     if (this.start === this.end && this.end === this.buf.length) {
-      this.buf = Buffer.alloc(0);
+      this.buf = NOTHING;
       this.start = this.end = 0;
     }
     return view;
@@ -60,7 +64,7 @@ export class ByteAccumulator {
 
   /** Forget everything held (after a fatal decode error). */
   clear(): void {
-    this.buf = Buffer.alloc(0);
+    this.buf = NOTHING;
     this.start = this.end = 0;
   }
 }

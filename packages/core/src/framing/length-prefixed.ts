@@ -40,9 +40,15 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): Framing {
   };
 }
 
+/**
+ * Where a header split across reads is put together before its length is read: one for every decoder,
+ * since `readLength` runs synchronously and nothing else can run in between (saves a Buffer per idle
+ * connection).
+ */
+const headerScratch = Buffer.alloc(8);
+
 class LengthPrefixedDecoder implements FrameDecoder {
   private readonly pending = new ByteAccumulator();
-  private readonly headerBuf: Buffer;
   /** Total bytes (header + payload) of the frame being assembled in `pending`; -1 until its header is in. */
   private need = -1;
 
@@ -50,9 +56,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
     private readonly headerBytes: number,
     private readonly max: number,
     private readonly readLength: (b: Buffer, at: number) => number,
-  ) {
-    this.headerBuf = Buffer.alloc(headerBytes);
-  }
+  ) {}
 
   get bufferedBytes(): number {
     return this.pending.length;
@@ -82,8 +86,8 @@ class LengthPrefixedDecoder implements FrameDecoder {
         this.pending.append(chunk.subarray(off, off + n));
         off += n;
         if (this.pending.length < h) return off;
-        for (let i = 0; i < h; i++) this.headerBuf[i] = this.pending.at(i);
-        const len = this.readLength(this.headerBuf, 0);
+        for (let i = 0; i < h; i++) headerScratch[i] = this.pending.at(i);
+        const len = this.readLength(headerScratch, 0);
         if (len > this.max) this.fail(len);
         this.need = h + len;
       }
