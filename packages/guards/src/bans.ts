@@ -53,7 +53,8 @@ export class Bans {
   private readonly open = new Map<string, ConnectionControl | Set<ConnectionControl>>();
   private neverBan: Cidr[] = [];
   /** Range widths to probe at accept, per family (grown as bans of new widths are seen, never shrunk). */
-  private readonly widths = { 4: new Set<number>([32]), 6: new Set<number>([128]) };
+  // Arrays, not Sets: every datagram and accept walks them, and a Set's iterator is an allocation.
+  private readonly widths: Record<4 | 6, number[]> = { 4: [32], 6: [128] };
   strikes = 0;
   issued = 0;
   skipped = 0;
@@ -76,10 +77,10 @@ export class Bans {
   configure(): void {
     const p = this.ctx.policy;
     this.neverBan = p.bans.neverBan.map((c) => parseRange(c)!).filter(Boolean);
-    this.widths[6].add(p.ipv6Prefix);
+    this.addWidth(6, p.ipv6Prefix);
     if (p.strikes.aggregate && this.sharedStore) {
-      this.widths[4].add(p.strikes.aggregate.ipv4Prefix);
-      this.widths[6].add(p.strikes.aggregate.ipv6Prefix);
+      this.addWidth(4, p.strikes.aggregate.ipv4Prefix);
+      this.addWidth(6, p.strikes.aggregate.ipv6Prefix);
     }
   }
 
@@ -149,6 +150,11 @@ export class Bans {
 
   // ---- checks ----
 
+  private addWidth(family: 4 | 6, bits: number): void {
+    const widths = this.widths[family];
+    if (!widths.includes(bits)) widths.push(bits);
+  }
+
   /** The ban in force that covers `address` (an address, or a range: a ban covering all of it), if any. */
   banFor(target: string | Cidr): MaybePromise<{ key: string; record: BanRecord } | undefined> {
     const now = this.ctx.now();
@@ -156,7 +162,9 @@ export class Bans {
     // The accept path: a dotted IPv4 address, its ranges written without building a range object.
     const v4 = typeof target === 'string' && target.indexOf(':') < 0 ? parseIPv4(target) : -1;
     if (v4 >= 0) {
-      for (const bits of this.widths[4]) {
+      const widths = this.widths[4];
+      for (let w = 0; w < widths.length; w++) {
+        const bits = widths[w]!;
         const network = bits === 0 ? 0 : (v4 & (0xffffffff << (32 - bits))) >>> 0;
         keys.push(bits === 32 ? (target as string) : `${formatIPv4(network)}/${bits}`);
       }
@@ -166,14 +174,27 @@ export class Bans {
       for (const bits of this.widths[range.family])
         if (bits <= range.bits) keys.push(formatRange(narrowTo(range, bits)));
     }
-    const probe = (i: number): MaybePromise<{ key: string; record: BanRecord } | undefined> => {
-      if (i >= keys.length) return undefined;
+    return this.probe(keys, 0, now);
+  }
+
+  /**
+   * The first of `keys` banned at `now`. Synchronous while the store answers synchronously (the memory
+   * store): no closure per check, which every datagram makes.
+   */
+  private probe(
+    keys: readonly string[],
+    from: number,
+    now: number,
+  ): MaybePromise<{ key: string; record: BanRecord } | undefined> {
+    for (let i = from; i < keys.length; i++) {
       const key = keys[i]!;
-      return after(this.ctx.store.getBan(key, now), (record) =>
-        record && record.until > now ? { key, record } : probe(i + 1),
-      );
-    };
-    return probe(0);
+      const record = this.ctx.store.getBan(key, now);
+      if (record instanceof Promise) {
+        return record.then((r) => (r && r.until > now ? { key, record: r } : this.probe(keys, i + 1, now)));
+      }
+      if (record && record.until > now) return { key, record };
+    }
+    return undefined;
   }
 
   /** Whether a ban in force covers `target`: an address (any ban holding it, a /128 included) or a range. */
@@ -322,7 +343,7 @@ export class Bans {
     stored: boolean,
     now: number,
   ): void {
-    this.widths[range.family].add(range.bits);
+    this.addWidth(range.family, range.bits);
     if (stored) this.issued++;
     else {
       this.storeFailures++;
@@ -348,7 +369,7 @@ export class Bans {
   /** A ban learnt from another node of a shared store: it closes connections here too. */
   remoteBan(event: BanEvent): void {
     const range = parseRange(event.key);
-    if (range) this.widths[range.family].add(range.bits);
+    if (range) this.addWidth(range.family, range.bits);
     if (this.ctx.policy.bans.shadow) return;
     if (range) this.closeCovered(event.key, range, event.until);
     this.hooks.onBan?.(event);

@@ -1,6 +1,6 @@
 import type { Rejection } from '@sock/core';
 import type { Admission } from './guard-admission.js';
-import { after, type GuardContext, type GuardName, rejection } from './guard-context.js';
+import { type GuardContext, type GuardName, rejection } from './guard-context.js';
 import type { MaybePromise } from './store.js';
 
 /** A decision about a datagram (`check`) or a strike reported from outside. */
@@ -24,42 +24,71 @@ export class Datagrams {
     private readonly onDecision: ((decision: Decision) => void) | undefined,
   ) {}
 
+  /**
+   * Bans, the IP policy, then the two rates. Straight-line while the store answers synchronously (the
+   * memory store): a closure per step per datagram was a third of this check's cost.
+   */
   check(address: string, bytes = 0): MaybePromise<Rejection | undefined> {
     const ctx = this.ctx;
-    const p = ctx.policy;
     const key = ctx.keyOf(address);
     if (key === undefined)
       return this.decide('ip', 'invalid-address', address, address, 'not an IP address', false);
     const now = ctx.now();
-    return after(ctx.bans.banFor(address), (ban) => {
-      if (ban) {
-        const r = this.decide('bans', 'banned', key, address, `${ban.key} is banned`, p.bans.shadow);
-        if (r) return r;
-      }
-      if (this.admission.ipDenied(address)) {
-        const r = this.decide(
-          'ip',
-          'ip-denied',
-          key,
-          address,
-          `${address} is denied by the IP policy`,
-          p.ip.shadow,
-        );
-        if (r) return r;
-      }
-      const dg = p.rates.datagramsPerKey;
-      return after(dg ? ctx.store.take('datagrams', key, 1, dg.emissionMs, dg.burst, now) : 0, (wait) => {
-        if (wait !== 0) {
-          const r = this.limit(wait, 'rate-datagrams', key, address);
-          if (r) return r;
-        }
-        const db = p.rates.datagramBytesPerKey;
-        if (!db || bytes <= 0) return undefined;
-        return after(ctx.store.take('datagram-bytes', key, bytes, db.emissionMs, db.burst, now), (w) =>
-          w === 0 ? undefined : this.limit(w, 'rate-datagram-bytes', key, address),
-        );
-      });
-    });
+    const ban = ctx.bans.banFor(address);
+    if (ban instanceof Promise) return ban.then((b) => this.afterBans(b, key, address, bytes, now));
+    return this.afterBans(ban, key, address, bytes, now);
+  }
+
+  private afterBans(
+    ban: { key: string } | undefined,
+    key: string,
+    address: string,
+    bytes: number,
+    now: number,
+  ): MaybePromise<Rejection | undefined> {
+    const p = this.ctx.policy;
+    if (ban) {
+      const r = this.decide('bans', 'banned', key, address, `${ban.key} is banned`, p.bans.shadow);
+      if (r) return r;
+    }
+    if (this.admission.ipDenied(address)) {
+      const r = this.decide(
+        'ip',
+        'ip-denied',
+        key,
+        address,
+        `${address} is denied by the IP policy`,
+        p.ip.shadow,
+      );
+      if (r) return r;
+    }
+    const dg = p.rates.datagramsPerKey;
+    if (!dg) return this.afterCount(0, key, address, bytes, now);
+    const wait = this.ctx.store.take('datagrams', key, 1, dg.emissionMs, dg.burst, now);
+    if (wait instanceof Promise) return wait.then((w) => this.afterCount(w, key, address, bytes, now));
+    return this.afterCount(wait, key, address, bytes, now);
+  }
+
+  private afterCount(
+    wait: number,
+    key: string,
+    address: string,
+    bytes: number,
+    now: number,
+  ): MaybePromise<Rejection | undefined> {
+    if (wait !== 0) {
+      const r = this.limit(wait, 'rate-datagrams', key, address);
+      if (r) return r;
+    }
+    const db = this.ctx.policy.rates.datagramBytesPerKey;
+    if (!db || bytes <= 0) return undefined;
+    const w = this.ctx.store.take('datagram-bytes', key, bytes, db.emissionMs, db.burst, now);
+    if (w instanceof Promise) return w.then((x) => this.bytesVerdict(x, key, address));
+    return this.bytesVerdict(w, key, address);
+  }
+
+  private bytesVerdict(wait: number, key: string, address: string): Rejection | undefined {
+    return wait === 0 ? undefined : this.limit(wait, 'rate-datagram-bytes', key, address);
   }
 
   private limit(wait: number, reason: string, key: string, address: string): Rejection | undefined {

@@ -38,6 +38,18 @@ const keyWords = new Int32Array(4);
  * (`2001:db8::/64`), OPAQUE for anything else.
  */
 function encode(key: string): number {
+  // One check costs several lookups of the same key string (bans, then each rate table): it is parsed
+  // once. Only this function writes keyWords, so they still hold the last key's words.
+  if (key === lastKey) return lastTag;
+  lastTag = encodeWords(key);
+  lastKey = key;
+  return lastTag;
+}
+
+let lastKey: string | undefined;
+let lastTag = OPAQUE;
+
+function encodeWords(key: string): number {
   if (key.indexOf(':') < 0) {
     const v = parseIPv4(key);
     if (v < 0) return OPAQUE;
@@ -189,6 +201,17 @@ export class LruTable {
       return -1;
     }
     this.touch(slot);
+    return slot;
+  }
+
+  /**
+   * The slot of `key`, live or expired (now most recently used), or -1: for a caller that treats an
+   * expired entry's data as its own default (a token bucket whose TAT has passed is a full bucket) and
+   * overwrites it, so a key seen again is updated in place, not dropped and inserted anew.
+   */
+  findAny(key: string): number {
+    const slot = this.lookup(encode(key), key);
+    if (slot >= 0) this.touch(slot);
     return slot;
   }
 

@@ -14,6 +14,27 @@ describe('memory store', () => {
     expect(s.take('b', 'k', 100, 1, 300, 0)).toBe(50);
   });
 
+  it('a key taken again after its bucket refilled is updated in place, with the same answers as a fresh one', () => {
+    // A source under a high rate (every datagram of a flood): each take comes after the TAT has passed.
+    // Against a reference GCRA; the table neither grows nor drops and reinserts the entry.
+    const s = createMemoryStore({ maxKeys: 4 });
+    let tat = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const now = i * 0.25;
+      const cost = 1 + (i % 3);
+      const start = Math.max(tat, now);
+      const next = start + cost * 0.1;
+      const want = next - now > 2 * 0.1 ? Math.max(1, Math.ceil(next - 2 * 0.1 - now)) : 0;
+      if (want === 0) tat = next;
+      expect(s.take('t', '192.0.2.7', cost, 0.1, 2, now)).toBe(want);
+    }
+    expect(s.stats().tables.t).toMatchObject({ size: 1, expired: 0, evictions: 0 });
+    // Interleaved keys keep their own state: the parse of the last key is never applied to another.
+    expect(s.take('t', '192.0.2.8', 5, 100, 5, 0)).toBe(0);
+    expect(s.take('t', '192.0.2.7', 1, 100, 5, 2500)).toBe(0);
+    expect(s.take('t', '192.0.2.8', 1, 100, 5, 0)).toBe(100);
+  });
+
   it('evicts the least recently used live key when full (fail-open), counting it', () => {
     const s = createMemoryStore({ maxKeys: 2 });
     s.take('t', '10.0.0.1', 1, 1000, 1, 0);

@@ -211,8 +211,9 @@ export class MemoryStore implements GuardStore, BanState {
     const t = this.bucket(table);
     const k = key;
     // Field 0 is the theoretical arrival time (TAT); once it is in the past the bucket is full again,
-    // which is exactly when the entry may be forgotten: expiry = TAT.
-    const slot = t.find(k, now);
+    // which is exactly when the entry may be forgotten: expiry = TAT. A key taken again after that (every
+    // datagram of a source under a high rate) reuses its expired slot: same answer, no reinsertion.
+    const slot = t.findAny(k);
     const tat = slot < 0 ? now : Math.max(t.data[slot]!, now);
     const next = tat + cost * emissionMs;
     const tolerance = burst * emissionMs;
