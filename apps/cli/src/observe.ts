@@ -55,7 +55,8 @@ export function startObserve(flags: ObserveFlags, log: Logger, components: Compo
   const decisions = decisionLog(log);
   const closers: Array<() => Promise<void>> = [];
   return {
-    observers: [metrics.observer(), decisions.observer],
+    // Without --metrics or --status nobody reads the figures: no per-connection bookkeeping for them.
+    observers: metricsAt || statusAt ? [metrics.observer(), decisions.observer] : [decisions.observer],
     plugins: metricsAt || statusAt ? [metrics.plugin()] : [],
     metrics,
     ban: (e) => decisions.ban(e),

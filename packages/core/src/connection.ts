@@ -991,7 +991,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       const socket = this.socket;
       if (this.fatal) socket.once('finish', () => socket.destroy());
       socket.end();
-      this.armCloseTimer();
+      // The peer already sent its FIN and nothing of ours waits on it to read: the socket closes on its
+      // own once our FIN is out, so no deadline (a timer per connection) is needed for the common close.
+      if (!this.peerEnded || this.out.queued > 0) this.armCloseTimer();
     }
     return this.closed.then(noop);
   }

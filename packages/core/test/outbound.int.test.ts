@@ -140,4 +140,33 @@ describe('outbound batching', () => {
     expect(events.some((e) => e.type === 'reject')).toBe(false);
     socket.destroy();
   });
+
+  it('a peer that sends its FIN and never reads what we still owe it is destroyed at closeTimeoutMs', async () => {
+    let closed: Promise<{ reason: string }> | undefined;
+    const server = track(
+      createServer({
+        framing: lengthPrefixed({ maxFrameBytes: 1024 * 1024 }),
+        maxWriteBufferBytes: 32 * 1024 * 1024,
+        closeTimeoutMs: 100,
+        async handler(conn) {
+          closed = conn.closed;
+          // More than loopback's socket buffers hold, not awaited: most of it stays queued in the process.
+          const big = Buffer.alloc(1024 * 1024);
+          for (let i = 0; i < 24; i++) void conn.send(big);
+          for await (const _ of conn) {
+            // the peer sends nothing
+          }
+        },
+      }),
+    );
+    const { port } = await server.listen();
+    const socket = await rawClient(port);
+    socket.pause(); // never read
+    await new Promise((r) => setTimeout(r, 50));
+    socket.end(); // FIN: the server's side ends, with megabytes still queued for a peer that does not read
+    expect(closed).toBeDefined();
+    // Without the close deadline this never settles (the test times out).
+    expect(await closed!).toMatchObject({ reason: 'peer-closed' });
+    socket.destroy();
+  });
 });
