@@ -7,6 +7,7 @@ import { describeError, EXIT, ExitError, endpoint, UsageError } from './errors.j
 import { makeFraming } from './listen.js';
 import { addNcatConnectFlags, connectAddress, type NcatConnectFlags, parseSeconds } from './ncat-flags.js';
 import { oneOf, parsePort } from './parse.js';
+import { sendInPieces } from './send-stream.js';
 import { addClientSshFlags, type ClientSshFlags, clientSsh } from './ssh-flags.js';
 import { addClientTlsFlags, type ClientTlsFlags, clientTls } from './tls-flags.js';
 
@@ -134,7 +135,7 @@ async function connectTcp(
   active();
   const stdinDone = flags.recvOnly
     ? Promise.resolve(0)
-    : pumpStdin(conn, framingName, active, flags.sendOnly);
+    : pumpStdin(conn, framingName, framing.maxFrameBytes, active, flags.sendOnly);
   let received = 0;
   for await (const frame of conn) {
     received++;
@@ -174,6 +175,7 @@ async function connectTcp(
 async function pumpStdin(
   conn: Connection<Buffer, Uint8Array>,
   framingName: 'line' | 'length' | 'raw',
+  maxFrameBytes: number,
   active: () => void,
   closeAtEnd = false,
 ): Promise<number> {
@@ -181,7 +183,7 @@ async function pumpStdin(
   try {
     if (framingName === 'raw') {
       for await (const chunk of process.stdin) {
-        await conn.send(chunk as Buffer);
+        await sendInPieces(conn, chunk as Buffer, maxFrameBytes);
         sent++;
         active();
       }

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { describeError, UsageError } from './errors.js';
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { collect, parsePort } from './parse.js';
+import { sendInPieces } from './send-stream.js';
 import { addClientSshFlags, type ClientSshFlags, clientSsh } from './ssh-flags.js';
 
 interface TunnelFlags extends GuardFlags, ClientSshFlags {
@@ -37,6 +38,9 @@ export function parseForward(spec: string): Forward {
     port: parsePort(port!, '-L hostport'),
   };
 }
+
+/** The local side carries bytes as they come (raw framing); one framing for every listener. */
+const TUNNEL_FRAMING = raw();
 
 export function tunnelCommand(program: Command): void {
   const cmd = program
@@ -80,7 +84,7 @@ Prints one line when ready: "tunnel <bind>:<port> -> <host>:<hostport> via <ssh-
     ];
     for (const f of forwards) {
       const server = createServer({
-        framing: raw(),
+        framing: TUNNEL_FRAMING,
         plugins: guards ? [guards.plugin] : [],
         observers,
         handler: (conn) => forward(conn, transport, f),
@@ -122,12 +126,19 @@ async function forward(conn: Connection, transport: SshClientTransport, f: Forwa
     process.stderr.write(`sock: tunnel to ${f.host}:${f.port}: ${describeError(err)}\n`);
     return;
   }
-  channel.on('error', () => conn.destroy());
+  // A forward that breaks says why, once, and closes only its own connection.
+  const broken = (err: unknown) => {
+    if (conn.closing) return;
+    process.stderr.write(`sock: tunnel to ${f.host}:${f.port}: ${describeError(err)}\n`);
+    conn.destroy();
+  };
+  channel.on('error', broken);
   const down = (async () => {
-    for await (const chunk of channel) await conn.send(chunk as Buffer);
+    for await (const chunk of channel)
+      await sendInPieces(conn, chunk as Buffer, TUNNEL_FRAMING.maxFrameBytes);
     // The far side closed: end ours too, which ends the loop below.
     await conn.close();
-  })().catch(() => conn.destroy());
+  })().catch(broken);
   const closed = once(channel, 'close');
   try {
     for await (const chunk of conn) {

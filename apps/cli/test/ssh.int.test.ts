@@ -1,5 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runSsh } from '../../../test-support/openssh.mjs';
@@ -206,7 +208,8 @@ describe('sock connect --via and sock tunnel', { timeout: 40_000 }, () => {
     expect(usage.code).toBe(2);
   });
 
-  it('tunnel -L forwards a local port through the SSH server', async () => {
+  /** `sock tunnel -L` to sock's own SSH server (which serves line echo); resolves with its ready line. */
+  async function startTunnel(): Promise<{ port: number; host: string }> {
     const { client, server, knownHosts } = await sshListener();
     const tunnel = spawn(
       process.execPath,
@@ -233,12 +236,41 @@ describe('sock connect --via and sock tunnel', { timeout: 40_000 }, () => {
       });
       tunnel.once('exit', (code) => reject(new Error(`tunnel exited ${code}`)));
     });
-    const ready = JSON.parse(line) as { port: number; host: string };
+    return JSON.parse(line) as { port: number; host: string };
+  }
+
+  it('tunnel -L forwards a local port through the SSH server', async () => {
+    const ready = await startTunnel();
     expect(ready.host).toBe('localhost');
     const r = await run(['connect', '127.0.0.1', String(ready.port)], { input: 'one\ntwo\n' });
     expect(r.stdout).toBe('one\ntwo\n');
     const bad = await run(['tunnel', '-L', 'nonsense', 'ssh://u@h']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('-L must be [bind:]port:host:hostport');
+  });
+
+  it('tunnel -L carries a bulk transfer: 8 MiB echoed whole, whatever size the SSH channel hands over', async () => {
+    // An SSH channel delivers what it has buffered (89 KB and more at once): sent as one frame, that
+    // was over raw framing's 64 KiB limit and reset the tunnelled connection on its first burst.
+    const ready = await startTunnel();
+    const socket = netConnect({ host: '127.0.0.1', port: ready.port });
+    await once(socket, 'connect');
+    const line = Buffer.from(`${'a'.repeat(1023)}\n`);
+    const total = 8192 * line.length;
+    let received = 0;
+    let wrong = 0;
+    const echoed = new Promise<void>((resolve, reject) => {
+      socket.on('data', (d: Buffer) => {
+        for (const b of d) if (b !== 0x61 && b !== 0x0a) wrong++;
+        received += d.length;
+        if (received >= total) resolve();
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`closed after ${received} of ${total} bytes`)));
+    });
+    for (let i = 0; i < 8192; i++) if (!socket.write(line)) await once(socket, 'drain');
+    await echoed;
+    expect({ received, wrong }).toEqual({ received: total, wrong: 0 });
+    socket.destroy();
   });
 });

@@ -246,7 +246,8 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.identity = adopted?.identity;
     this.transport = adopted?.transport ?? env.transport;
     this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
-    this.out = new Outbound(socket, this);
+    // Room for one more largest frame (and its header) under the cap: see Outbound.
+    this.out = new Outbound(socket, this, this.maxWrite - options.framing.maxFrameBytes - 16);
     this.inbox = new Inbox({
       maxMessages: options.maxQueuedMessages ?? 16,
       maxBytes: options.maxQueuedBytes ?? DEFAULT_QUEUED_BYTES,

@@ -26,14 +26,22 @@ export interface WriteFailure {
  *
  * Pacing: `write()` says "sent" while the socket's buffer is below its high-water mark, as Node's own
  * `write()` does; above it the caller gets a promise for the moment its bytes reach the kernel. The hard
- * cap (`maxWriteBufferBytes`) is checked by the connection before writing, against `queued`.
+ * cap (`maxWriteBufferBytes`) is checked by the connection before writing, against `queued`; so that a
+ * sender who awaits every send can never meet it, "sent" also needs room for one more largest frame
+ * under the cap (`sentBelow`). That matters for streams with a high mark far above a socket's 16 KiB: an
+ * SSH channel's is its 2 MiB window, above the 1 MiB cap.
  */
 export class Outbound {
   private batching = false;
 
+  /**
+   * @param roomBelowCap queued bytes below which a send is "sent": the write cap minus one largest frame
+   *   (0 or less: every send waits for the kernel).
+   */
   constructor(
     private socket: Duplex,
     private readonly owner: WriteFailure,
+    private readonly roomBelowCap: number,
   ) {}
 
   /** Bytes accepted and not yet handed to the kernel (corked ones included). */
@@ -60,7 +68,8 @@ export class Outbound {
       corked.push(this);
       if (corked.length === 1) queueMicrotask(scheduleUncorkAll);
     }
-    if (socket.writableLength + data.length < socket.writableHighWaterMark) {
+    const after = socket.writableLength + data.length;
+    if (after < socket.writableHighWaterMark && after < this.roomBelowCap) {
       socket.write(data);
       return SENT;
     }

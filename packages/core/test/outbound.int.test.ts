@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { type Connection, createServer, lengthPrefixed, type SockEvent } from '../src/index.js';
 import { closeAfterEach, rawClient, readAll, u32 } from './helpers.js';
@@ -168,5 +169,57 @@ describe('outbound batching', () => {
     // Without the close deadline this never settles (the test times out).
     expect(await closed!).toMatchObject({ reason: 'peer-closed' });
     socket.destroy();
+  });
+
+  it('a sender awaiting every send never meets the write cap, even on a stream whose high-water mark is above it', async () => {
+    // An SSH channel's high-water mark is its 2 MiB window, above the 1 MiB cap: "sent" at the mark alone
+    // let an awaiting handler queue past the cap and be closed as a peer that does not read.
+    const held: Array<() => void> = [];
+    const stream = new Duplex({
+      writableHighWaterMark: 4 * 1024 * 1024,
+      read() {},
+      write(_chunk, _encoding, callback) {
+        held.push(callback); // the far end does not read
+      },
+      writev(_chunks, callback) {
+        held.push(callback);
+      },
+    });
+    const events: SockEvent[] = [];
+    let sent = 0;
+    const server = track(
+      createServer({
+        framing: lengthPrefixed({ maxFrameBytes: 64 * 1024 }),
+        maxWriteBufferBytes: 1024 * 1024,
+        observers: [(e) => events.push(e)],
+        async handler(conn) {
+          const frame = Buffer.alloc(60 * 1024);
+          for (let i = 0; i < 64; i++) {
+            await conn.send(frame);
+            sent++;
+          }
+        },
+      }),
+    );
+    const conn = server.adopt(stream, {
+      remoteAddress: '192.0.2.1',
+      remotePort: 1,
+      localAddress: '127.0.0.1',
+      localPort: 2,
+      transport: 'test',
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    // Paced: the handler waits on the kernel hand-off, the connection is open, nothing was refused.
+    expect(events.filter((e) => e.type === 'reject')).toEqual([]);
+    expect(conn.closing).toBe(false);
+    expect(sent).toBeLessThan(64);
+    expect(stream.writableLength).toBeLessThanOrEqual(1024 * 1024);
+    // The far end reads: everything is delivered and the handler finishes.
+    while (sent < 64) {
+      for (const cb of held.splice(0)) cb();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(events.filter((e) => e.type === 'reject')).toEqual([]);
+    stream.destroy();
   });
 });
