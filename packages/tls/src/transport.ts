@@ -22,6 +22,7 @@ import {
 import { OcspStapler, type OcspStaplingOptions } from './ocsp.js';
 import { type AuthorizationPolicy, type CompiledPolicy, compilePolicy } from './policy.js';
 import { type ProfileOptions, protocolOptions } from './profile.js';
+import { alertForReason, RefusalAlertStream } from './refusal-alert.js';
 import { reasonForHandshakeError, reasonForVerifyCode, TlsReason } from './reasons.js';
 import { type SessionTicketOptions, TicketKeys } from './ticket-keys.js';
 import { warnOnce } from './warn.js';
@@ -167,6 +168,9 @@ interface ContextState {
  * `disableRenegotiation()` on each socket reports the attempt so it can be counted and struck.
  */
 const SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION;
+
+/** How long writing the refusal alert may take before the TCP socket is closed without it. */
+const ALERT_LINGER_MS = 2000;
 
 /**
  * TLS for a core server: `createServer({ transport: tlsTransport({ cert, key }), … })`. Every core feature
@@ -514,7 +518,11 @@ class Transport implements TlsServerTransport {
     // Bytes a preface plug-in (PROXY protocol) unshifted back sit in the socket's readable buffer; the
     // TLSSocket feeds them to OpenSSL before reading from the handle it takes over (tested with a fake
     // preface plug-in in test/server.int.test.ts), so no copying stream is needed here.
-    const tlsSocket = new TLSSocket(socket, {
+    // Refusals decided after the handshake (certificates, policy, ALPN) are told to the client with their
+    // alert, written through this stream (see refusal-alert.ts); other servers keep the native path.
+    const tap =
+      this.clientAuth !== 'none' || this.alpnRequired ? new RefusalAlertStream(socket) : undefined;
+    const tlsSocket = new TLSSocket(tap ?? socket, {
       isServer: true,
       secureContext: this.state.context,
       requestCert: this.clientAuth !== 'none',
@@ -529,8 +537,11 @@ class Transport implements TlsServerTransport {
     });
     // Core attaches its own listeners once upgraded; this one covers the gap and late errors.
     tlsSocket.on('error', noop);
+    tap?.listen(tlsSocket);
     return new Promise<Socket>((resolve, reject) => {
       let settled = false;
+      /** The handshake itself finished: a refusal from here on is ours to tell. */
+      let secured = false;
       const cleanup = () => {
         settled = true;
         clearTimeout(timer);
@@ -542,20 +553,37 @@ class Transport implements TlsServerTransport {
         if (settled) return;
         cleanup();
         this.counters.handshakeFailures++;
+        const error = new SockError(SockErrorCode.REJECTED, `tls: ${message}`, { reason, cause });
+        // After the handshake (the 'secure' checks) the client is told why, when the alert can be made.
+        const alert = secured ? alertForReason(reason, tlsSocket.getProtocol()) : undefined;
+        const flushed = alert === undefined ? undefined : tap?.refuse(tlsSocket, alert);
         tlsSocket.destroy();
-        socket.destroy();
-        reject(new SockError(SockErrorCode.REJECTED, `tls: ${message}`, { reason, cause }));
+        const close = () => {
+          socket.destroy();
+          reject(error);
+        };
+        if (!flushed) return close();
+        // The alert is handed to the kernel before the TCP socket is closed (a close can otherwise drop
+        // it); a client that does not read it gets the plain close after a short wait.
+        const linger = setTimeout(close, Math.min(ALERT_LINGER_MS, this.handshakeMs));
+        linger.unref?.();
+        void flushed.then(() => {
+          clearTimeout(linger);
+          close();
+        });
       };
       const onError = (err: Error) =>
         fail(reasonForHandshakeError(err), `handshake failed: ${err.message}`, err);
       const onClose = () => fail(TlsReason.PEER_CLOSED, 'the connection closed during the handshake');
       const succeed = () => {
         cleanup();
+        tap?.release();
         this.counters.handshakes++;
         this.watchAfterHandshake(tlsSocket, conn);
         resolve(tlsSocket);
       };
       const onSecure = () => {
+        secured = true;
         if (this.alpnRequired && !tlsSocket.alpnProtocol) {
           return fail(
             TlsReason.ALPN_MISMATCH,
