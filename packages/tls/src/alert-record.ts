@@ -193,9 +193,12 @@ function decryptor(k: RecordKey, nonce: Buffer): DecipherGCM {
   return createDecipheriv(k.suite.cipher as 'aes-128-gcm', k.key, nonce, { authTagLength: TAG_BYTES });
 }
 
-/** One fatal alert record under `k` at write sequence number `seq`, ready for the wire. */
-export function sealAlert(k: RecordKey, seq: bigint, description: number): Buffer {
-  const alert = Buffer.from([ALERT_FATAL, description]);
+/**
+ * One alert record under `k` at write sequence number `seq`, ready for the wire. Fatal unless `level`
+ * says otherwise (only the tests send a warning: RFC 8448's close_notify is their known answer).
+ */
+export function sealAlert(k: RecordKey, seq: bigint, description: number, level = ALERT_FATAL): Buffer {
+  const alert = Buffer.from([level, description]);
   const { nonce, explicit } = nonceFor(k, seq);
   if (k.version === 'TLSv1.3') {
     // TLSInnerPlaintext: content, then its real type; the outer type is application_data.
