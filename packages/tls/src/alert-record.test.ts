@@ -67,7 +67,11 @@ describe('TLS 1.3 record protection (RFC 8448 §3 known answers)', () => {
   });
 
   it('knows the three TLS 1.3 suites and nothing else', () => {
-    for (const suite of ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']) {
+    for (const suite of [
+      'TLS_AES_128_GCM_SHA256',
+      'TLS_AES_256_GCM_SHA384',
+      'TLS_CHACHA20_POLY1305_SHA256',
+    ]) {
       const k = tls13Key(suite, Buffer.alloc(48, 7));
       expect(k, suite).toBeDefined();
       const record = sealAlert(k!, 5n, AlertDescription.ACCESS_DENIED);

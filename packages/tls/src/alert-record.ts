@@ -1,10 +1,4 @@
-import {
-  type CipherGCM,
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  type DecipherGCM,
-} from 'node:crypto';
+import { type CipherGCM, createCipheriv, createDecipheriv, createHmac, type DecipherGCM } from 'node:crypto';
 
 /**
  * Hand-written TLS record protection, for one purpose only: sending the fatal alert that says why a
@@ -124,7 +118,9 @@ export function tls12Prf(
   let total = 0;
   while (total < length) {
     a = createHmac(hash, secret).update(a).digest();
-    const block = createHmac(hash, secret).update(Buffer.concat([a, labelSeed])).digest();
+    const block = createHmac(hash, secret)
+      .update(Buffer.concat([a, labelSeed]))
+      .digest();
     out.push(block);
     total += block.length;
   }

@@ -113,7 +113,7 @@ export class RefusalAlertStream extends Duplex {
       return seq === undefined ? undefined : sealAlert(key, seq, description);
     }
     if (protocol === 'TLSv1.2') {
-        const master = this.secrets.get('CLIENT_RANDOM');
+      const master = this.secrets.get('CLIENT_RANDOM');
       if (!master || !this.clientRandom || !this.serverRandom || !this.sawChangeCipherSpec) return undefined;
       const key = tls12ServerKey(suite, master, this.clientRandom, this.serverRandom);
       return key && sealAlert(key, BigInt(this.afterChangeCipherSpec), description);
@@ -126,9 +126,23 @@ export class RefusalAlertStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    if (this.sealed) return done();
-    if (this.watching) this.observe(chunk);
-    this.raw.write(chunk, done);
+    this._writev([{ chunk }], done);
+  }
+
+  /**
+   * One write of the TLS socket comes as several buffers (a record can span two): they are read and
+   * passed on together, so a refusal never falls between the halves of a record.
+   */
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
+    if (this.sealed) {
+      done();
+      return;
+    }
+    if (this.watching) for (const { chunk } of chunks) this.observe(chunk);
+    this.raw.cork();
+    for (let i = 0; i < chunks.length - 1; i++) this.raw.write((chunks[i] as { chunk: Buffer }).chunk);
+    this.raw.write((chunks[chunks.length - 1] as { chunk: Buffer }).chunk, done);
+    this.raw.uncork();
   }
 
   override _final(done: (err?: Error | null) => void): void {

@@ -22,8 +22,8 @@ import {
 import { OcspStapler, type OcspStaplingOptions } from './ocsp.js';
 import { type AuthorizationPolicy, type CompiledPolicy, compilePolicy } from './policy.js';
 import { type ProfileOptions, protocolOptions } from './profile.js';
-import { alertForReason, RefusalAlertStream } from './refusal-alert.js';
 import { reasonForHandshakeError, reasonForVerifyCode, TlsReason } from './reasons.js';
+import { alertForReason, RefusalAlertStream } from './refusal-alert.js';
 import { type SessionTicketOptions, TicketKeys } from './ticket-keys.js';
 import { warnOnce } from './warn.js';
 import { type Watching, watchDirectories } from './watch.js';
@@ -520,8 +520,7 @@ class Transport implements TlsServerTransport {
     // preface plug-in in test/server.int.test.ts), so no copying stream is needed here.
     // Refusals decided after the handshake (certificates, policy, ALPN) are told to the client with their
     // alert, written through this stream (see refusal-alert.ts); other servers keep the native path.
-    const tap =
-      this.clientAuth !== 'none' || this.alpnRequired ? new RefusalAlertStream(socket) : undefined;
+    const tap = this.clientAuth !== 'none' || this.alpnRequired ? new RefusalAlertStream(socket) : undefined;
     const tlsSocket = new TLSSocket(tap ?? socket, {
       isServer: true,
       secureContext: this.state.context,
@@ -572,8 +571,14 @@ class Transport implements TlsServerTransport {
           close();
         });
       };
-      const onError = (err: Error) =>
+      const onError = (err: Error) => {
+        // A chain that failed verification can leave an entry in OpenSSL's error queue, which Node
+        // then reports as a TLS error right after 'secure' (a certificate with a broken signature does):
+        // the failure is the verification, and it has its reason and alert.
+        const refusal = secured ? verifyRefusal(tlsSocket) : undefined;
+        if (refusal) return fail(refusal.reason, refusal.message, err);
         fail(reasonForHandshakeError(err), `handshake failed: ${err.message}`, err);
+      };
       const onClose = () => fail(TlsReason.PEER_CLOSED, 'the connection closed during the handshake');
       const succeed = () => {
         cleanup();
@@ -657,13 +662,8 @@ class Transport implements TlsServerTransport {
       }
       return undefined;
     }
-    const verifyError = verifyResult(tlsSocket);
-    if (verifyError) {
-      return {
-        reason: reasonForVerifyCode(verifyError.code),
-        message: `client certificate refused: ${verifyError.code ?? ''} ${verifyError.message}`.trim(),
-      };
-    }
+    const refusal = verifyRefusal(tlsSocket);
+    if (refusal) return refusal;
     const identity = identityFromCertificate(peer.raw);
     const usages = identity.extendedKeyUsages;
     if (
@@ -709,6 +709,17 @@ function servedEntry(leaf: X509Certificate): { subject: string; notAfter: number
 }
 
 function noop(): void {}
+
+/** The refusal OpenSSL's verdict on the client's chain makes, or undefined when it verified. */
+function verifyRefusal(tlsSocket: TLSSocket): { reason: string; message: string } | undefined {
+  if (!tlsSocket.getPeerX509Certificate()) return undefined;
+  const verifyError = verifyResult(tlsSocket);
+  if (!verifyError) return undefined;
+  return {
+    reason: reasonForVerifyCode(verifyError.code),
+    message: `client certificate refused: ${verifyError.code ?? ''} ${verifyError.message}`.trim(),
+  };
+}
 
 /**
  * OpenSSL's verdict on the peer chain. Node computes it in tls.Server only (`authorized`); for a
