@@ -215,6 +215,14 @@ export function sealAlert(k: RecordKey, seq: bigint, description: number, level 
 }
 
 /**
+ * A TLS 1.2 fatal alert before the server's ChangeCipherSpec, when records are not protected yet (a
+ * refusal decided while the handshake is still running).
+ */
+export function plaintextAlert(description: number): Buffer {
+  return Buffer.concat([recordHeader(CONTENT_ALERT, 2), Buffer.from([ALERT_FATAL, description])]);
+}
+
+/**
  * True when a TLS 1.3 record (header included) was protected under `k` at `seq`: it tells the records
  * the server wrote under its application key (session tickets) from those under its handshake key.
  */

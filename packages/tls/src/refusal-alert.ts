@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import {
   AlertDescription,
   opensUnder,
+  plaintextAlert,
   type RecordKey,
   sealAlert,
   tls12ServerKey,
@@ -103,6 +104,9 @@ export class RefusalAlertStream extends Duplex {
     // A record cut in two on the wire leaves the count unknown.
     if (!this.framed || this.pending.length > 0) return undefined;
     const protocol = tlsSocket.getProtocol();
+    // Refused before the server's TLS 1.2 ChangeCipherSpec (the client's flight failed verification
+    // while the handshake runs): nothing is protected yet, as an alert OpenSSL sends there would not be.
+    if (protocol === 'TLSv1.2' && !this.sawChangeCipherSpec) return plaintextAlert(description);
     const suite = tlsSocket.getCipher()?.name;
     if (!suite) return undefined;
     if (protocol === 'TLSv1.3') {
@@ -114,7 +118,7 @@ export class RefusalAlertStream extends Duplex {
     }
     if (protocol === 'TLSv1.2') {
       const master = this.secrets.get('CLIENT_RANDOM');
-      if (!master || !this.clientRandom || !this.serverRandom || !this.sawChangeCipherSpec) return undefined;
+      if (!master || !this.clientRandom || !this.serverRandom) return undefined;
       const key = tls12ServerKey(suite, master, this.clientRandom, this.serverRandom);
       return key && sealAlert(key, BigInt(this.afterChangeCipherSpec), description);
     }

@@ -1,8 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { connect, SockError } from '@sock/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -259,5 +261,94 @@ describe('the client side turns the alert into a typed error', () => {
         refusal.who === 'no certificate' ? 'tls-handshake-failed' : refusal.reason;
       expect(reasonForHandshakeError(err), `${refusal.who}: ${err.code}`).toBe(expected);
     }
+  });
+});
+
+describe('refusalAlerts: false', () => {
+  it('keeps the native path: a refused client is closed without an alert (the reason is still reported)', async () => {
+    const s = await serve({ refusalAlerts: false });
+    for (const [flag] of VERSIONS) {
+      const r = await sClient(s.port, [flag, ...clientArgs('foreign')]);
+      expect(r.stdout + r.stderr).not.toMatch(/SSL alert number/);
+      expect(r.stdout + r.stderr).toMatch(/unexpected eof/);
+    }
+    expect(s.server.stats().rejected).toEqual({ 'tls-unknown-ca': 2 });
+    // OpenSSL itself still sends certificate_required.
+    const none = await sClient(s.port, ['-tls1_3', ...clientArgs('no certificate')]);
+    expect(none.stdout + none.stderr).toMatch(/SSL alert number 116/);
+  });
+});
+
+describe('a refusal decided while the handshake runs', () => {
+  /**
+   * A TCP stream for a TLS 1.2 client that sends its Certificate record alone and holds the rest of its
+   * flight (key exchange, CertificateVerify, Finished) until the server has answered or 2 s have passed:
+   * the server then judges the certificate before its handshake can finish.
+   */
+  function certificateFirst(port: number): Duplex {
+    const tcp = netConnect({ port, host: '127.0.0.1' });
+    let writes = 0;
+    let answered: () => void = () => {};
+    const serverAnswered = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const stream = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, done) {
+        writes++;
+        // The first write is the ClientHello; the second starts with the Certificate record.
+        if (writes !== 2 || chunk[0] !== 22 || chunk[5] !== 11) return tcp.write(chunk, done);
+        const first = 5 + chunk.readUInt16BE(3);
+        tcp.write(chunk.subarray(0, first));
+        const rest = chunk.subarray(first);
+        const timer = setTimeout(answered, 2000);
+        void serverAnswered.then(() => {
+          clearTimeout(timer);
+          if (!tcp.destroyed) tcp.write(rest);
+          done();
+        });
+      },
+      final(done) {
+        tcp.end();
+        done();
+      },
+      destroy(err, done) {
+        tcp.destroy();
+        done(err);
+      },
+    });
+    tcp.on('data', (d: Buffer) => {
+      if (writes >= 2) answered();
+      stream.push(d);
+    });
+    tcp.on('end', () => {
+      answered();
+      stream.push(null);
+    });
+    tcp.on('error', (err) => stream.destroy(err));
+    return stream;
+  }
+
+  it('TLS 1.2: a certificate that fails verification before the handshake ends gets its alert in the clear', async () => {
+    const s = await serve();
+    const socket = tlsConnect({
+      socket: certificateFirst(s.port),
+      ca: ca.cert,
+      servername: 'localhost',
+      maxVersion: 'TLSv1.2',
+      cert: certs.forged!.cert,
+      key: certs.forged!.key,
+    });
+    cleanups.push(() => socket.destroy());
+    let handshakeDone = false;
+    socket.on('secureConnect', () => {
+      handshakeDone = true;
+    });
+    const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+    // The alert came while the client still waited for the server's Finished.
+    expect(handshakeDone).toBe(false);
+    expect(err.code).toBe('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE');
+    const reject = await s.waitReject('tls-cert-invalid');
+    expect(reject.message).toMatch(/CERT_SIGNATURE_FAILURE/);
   });
 });
