@@ -281,32 +281,39 @@ describe('refusalAlerts: false', () => {
 
 describe('a refusal decided while the handshake runs', () => {
   /**
-   * A TCP stream for a TLS 1.2 client that sends its Certificate record alone and holds the rest of its
-   * flight (key exchange, CertificateVerify, Finished) until the server has answered or 2 s have passed:
-   * the server then judges the certificate before its handshake can finish.
+   * A TCP stream for a client that sends the first record of its second flight (TLS 1.2: Certificate;
+   * TLS 1.3: the encrypted Certificate, after the compatibility ChangeCipherSpec) alone and holds the
+   * rest (CertificateVerify, Finished) until the server answers or 2 s pass: a server that answers first
+   * judged the certificate before its handshake could finish.
    */
-  function certificateFirst(port: number): Duplex {
+  function certificateFirst(port: number): { stream: Duplex; answeredFirst: () => boolean } {
     const tcp = netConnect({ port, host: '127.0.0.1' });
     let writes = 0;
-    let answered: () => void = () => {};
-    const serverAnswered = new Promise<void>((resolve) => {
-      answered = resolve;
-    });
+    let serverFirst = false;
+    /** Set while the rest of the flight is held: sends it. */
+    let release: (() => void) | undefined;
+    const onAnswer = () => {
+      if (!release) return;
+      serverFirst = true;
+      release();
+    };
     const stream = new Duplex({
       read() {},
       write(chunk: Buffer, _encoding, done) {
         writes++;
-        // The first write is the ClientHello; the second starts with the Certificate record.
-        if (writes !== 2 || chunk[0] !== 22 || chunk[5] !== 11) return tcp.write(chunk, done);
-        const first = 5 + chunk.readUInt16BE(3);
+        // The first write is the ClientHello.
+        if (writes !== 2) return tcp.write(chunk, done);
+        let first = 0;
+        while (chunk[first] === 20) first += 5 + chunk.readUInt16BE(first + 3);
+        first += 5 + chunk.readUInt16BE(first + 3);
         tcp.write(chunk.subarray(0, first));
-        const rest = chunk.subarray(first);
-        const timer = setTimeout(answered, 2000);
-        void serverAnswered.then(() => {
+        const timer = setTimeout(() => release?.(), 2000);
+        release = () => {
+          release = undefined;
           clearTimeout(timer);
-          if (!tcp.destroyed) tcp.write(rest);
+          if (!tcp.destroyed) tcp.write(chunk.subarray(first));
           done();
-        });
+        };
       },
       final(done) {
         tcp.end();
@@ -318,37 +325,36 @@ describe('a refusal decided while the handshake runs', () => {
       },
     });
     tcp.on('data', (d: Buffer) => {
-      if (writes >= 2) answered();
+      onAnswer();
       stream.push(d);
     });
     tcp.on('end', () => {
-      answered();
+      onAnswer();
       stream.push(null);
     });
     tcp.on('error', (err) => stream.destroy(err));
-    return stream;
+    return { stream, answeredFirst: () => serverFirst };
   }
 
-  it('TLS 1.2: a certificate that fails verification before the handshake ends gets its alert in the clear', async () => {
-    const s = await serve();
-    const socket = tlsConnect({
-      socket: certificateFirst(s.port),
-      ca: ca.cert,
-      servername: 'localhost',
-      maxVersion: 'TLSv1.2',
-      cert: certs.forged!.cert,
-      key: certs.forged!.key,
+  for (const [, version] of VERSIONS) {
+    it(`${version}: a certificate that fails verification before the handshake ends still gets its alert`, async () => {
+      const s = await serve();
+      const { stream, answeredFirst } = certificateFirst(s.port);
+      const socket = tlsConnect({
+        socket: stream,
+        ca: ca.cert,
+        servername: 'localhost',
+        maxVersion: version,
+        cert: certs.forged!.cert,
+        key: certs.forged!.key,
+      });
+      cleanups.push(() => socket.destroy());
+      const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+      // The server answered while the client's Finished was still held back.
+      expect(answeredFirst()).toBe(true);
+      expect(err.code).toBe('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE');
+      const reject = await s.waitReject('tls-cert-invalid');
+      expect(reject.message).toMatch(/CERT_SIGNATURE_FAILURE/);
     });
-    cleanups.push(() => socket.destroy());
-    let handshakeDone = false;
-    socket.on('secureConnect', () => {
-      handshakeDone = true;
-    });
-    const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
-    // The alert came while the client still waited for the server's Finished.
-    expect(handshakeDone).toBe(false);
-    expect(err.code).toBe('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE');
-    const reject = await s.waitReject('tls-cert-invalid');
-    expect(reject.message).toMatch(/CERT_SIGNATURE_FAILURE/);
-  });
+  }
 });
