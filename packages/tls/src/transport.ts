@@ -102,8 +102,9 @@ export interface TlsTransportOptions extends ProfileOptions {
    * bad_certificate, unsupported_certificate, access_denied (policy), no_application_protocol. Default
    * true. Node cannot send a chosen alert, so when client certificates are asked for (or `alpnRequired`)
    * the TLS socket writes through a JS stream that can add one: about a third more CPU per byte echoed
-   * was measured on such connections. `false` keeps Node's native path; refused clients are then closed
-   * without an alert (certificate_required for a missing certificate still comes from OpenSSL).
+   * was measured on such connections. `false` keeps Node's native path; refused clients are then reset
+   * (TCP RST) without an alert (certificate_required for a missing certificate still comes from
+   * OpenSSL).
    */
   refusalAlerts?: boolean;
   /** TCP open to TLS done (verification and policy included). Default 10 s. */
@@ -570,7 +571,16 @@ class Transport implements TlsServerTransport {
         // After the handshake (the 'secure' checks) the client is told why, when the alert can be made.
         const alert = tell ? alertForReason(reason, tlsSocket.getProtocol()) : undefined;
         const flushed = alert === undefined ? undefined : tap?.refuse(tlsSocket, alert);
-        tlsSocket.destroy();
+        const reset = alert !== undefined && !flushed;
+        if (reset) {
+          // A refusal with no alert after the client's handshake finished: a plain close would look
+          // like a server that accepted and closed (Node's clients cannot see the missing close_notify).
+          // A reset says the connection failed.
+          socket.resetAndDestroy();
+        }
+        // On Node's native path the TLS socket runs on the TCP handle just reset and closes with it
+        // (destroying it after the reset crashed the process); through the alert stream it has its own.
+        if (!reset || tap) tlsSocket.destroy();
         const close = () => {
           socket.destroy();
           reject(error);

@@ -264,18 +264,47 @@ describe('the client side turns the alert into a typed error', () => {
   });
 });
 
+describe('alpnRequired', () => {
+  it('a client offering no ALPN gets no_application_protocol on TLS 1.2 and 1.3', async () => {
+    const s = await serve({ clientAuth: 'none', authorize: undefined, alpn: ['h2'], alpnRequired: true });
+    for (const [flag] of VERSIONS) {
+      const r = await sClient(s.port, [flag, '-CAfile', files.ca!.certPath]);
+      expect(r.stdout + r.stderr, flag).toMatch(/alert no application protocol:.*SSL alert number 120/);
+    }
+    expect(s.server.stats().rejected).toEqual({ 'tls-alpn-mismatch': 2 });
+    const ok = await sClient(s.port, ['-alpn', 'h2', '-CAfile', files.ca!.certPath]);
+    expect(ok.connected).toBe(true);
+  });
+});
+
 describe('refusalAlerts: false', () => {
-  it('keeps the native path: a refused client is closed without an alert (the reason is still reported)', async () => {
+  it('keeps the native path: a refused client gets no alert but a reset, not a clean close', async () => {
     const s = await serve({ refusalAlerts: false });
     for (const [flag] of VERSIONS) {
       const r = await sClient(s.port, [flag, ...clientArgs('foreign')]);
       expect(r.stdout + r.stderr).not.toMatch(/SSL alert number/);
-      expect(r.stdout + r.stderr).toMatch(/unexpected eof/);
+      // errno 104: ECONNRESET. A FIN would look like a server that accepted the client and closed.
+      expect(r.stdout + r.stderr, flag).toMatch(/errno=104/);
     }
     expect(s.server.stats().rejected).toEqual({ 'tls-unknown-ca': 2 });
+    // The library client's connection fails instead of ending cleanly.
+    let error: unknown;
+    try {
+      const conn = await connect({
+        port: s.port,
+        transport: tlsClient({ ca: ca.cert, cert: certs.foreign!.cert, key: certs.foreign!.key }),
+      });
+      cleanups.push(() => conn.destroy());
+      error = (await conn.closed).error;
+    } catch (err) {
+      error = err;
+    }
+    expect(SockError.isInstance(error), String(error)).toBe(true);
+    expect((error as SockError).code).not.toBe('ERR_SOCK_REJECTED');
     // OpenSSL itself still sends certificate_required.
     const none = await sClient(s.port, ['-tls1_3', ...clientArgs('no certificate')]);
     expect(none.stdout + none.stderr).toMatch(/SSL alert number 116/);
+    expect(s.server.stats().active).toBe(0);
   });
 });
 
