@@ -571,11 +571,12 @@ class Transport implements TlsServerTransport {
         // After the handshake (the 'secure' checks) the client is told why, when the alert can be made.
         const alert = tell ? alertForReason(reason, tlsSocket.getProtocol()) : undefined;
         const flushed = alert === undefined ? undefined : tap?.refuse(tlsSocket, alert);
-        const reset = alert !== undefined && !flushed;
+        const reset = tell && !flushed;
         if (reset) {
-          // A refusal with no alert after the client's handshake finished: a plain close would look
-          // like a server that accepted and closed (Node's clients cannot see the missing close_notify).
-          // A reset says the connection failed.
+          // A refusal with no alert after the client's handshake finished (none could be made, or none
+          // names it: a policy that did not answer in time): a plain close would look like a server that
+          // accepted and closed (Node's clients cannot see the missing close_notify). A reset says the
+          // connection failed.
           socket.resetAndDestroy();
         }
         // On Node's native path the TLS socket runs on the TCP handle just reset and closes with it

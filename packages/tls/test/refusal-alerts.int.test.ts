@@ -277,6 +277,17 @@ describe('alpnRequired', () => {
   });
 });
 
+describe('a refusal no alert names', () => {
+  it('a policy that does not answer within handshakeTimeout: the client is reset, not closed cleanly', async () => {
+    const s = await serve({ authorize: () => new Promise<boolean>(() => {}), handshakeTimeout: 300 });
+    // stdin stays open well past the deadline: s_client ends when the server resets it.
+    const r = await sClient(s.port, ['-tls1_3', ...clientArgs('good')], 5000);
+    expect(r.stdout + r.stderr).not.toMatch(/SSL alert number/);
+    expect(r.stdout + r.stderr).toMatch(/errno=104/);
+    expect((await s.waitReject('tls-handshake-timeout')).closed).toBe(true);
+  });
+});
+
 describe('refusalAlerts: false', () => {
   it('keeps the native path: a refused client gets no alert but a reset, not a clean close', async () => {
     const s = await serve({ refusalAlerts: false });
