@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { issueClientCert } from '@sock/tls/pki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen, removeDir, run, tempDir } from './helpers.js';
 
@@ -81,6 +82,91 @@ describe('sock connect is told it was refused', () => {
       .find((e) => e.event === 'end');
     expect(end).toMatchObject({ ok: false, reason: 'tls-no-client-cert' });
     await server.stop();
+  });
+});
+
+describe('sock connect exits 1 for every certificate refusal (the server sends the alert)', () => {
+  const alice = 'spiffe://demo.local/user/alice';
+  let other: string;
+
+  beforeAll(async () => {
+    other = tempDir({ suite: true });
+    const issue = (dir: string, name: string) =>
+      run(['cert', 'issue', '--dir', dir, '--client', name, '--spiffe', `spiffe://demo.local/user/${name}`]);
+    expect((await issue(pki, 'alice')).code).toBe(0);
+    expect((await issue(pki, 'bob')).code).toBe(0);
+    expect((await run(['cert', 'init', '--dir', other])).code).toBe(0);
+    expect((await issue(other, 'alice')).code).toBe(0);
+    // The CLI issues no expired certificates; the dev PKI does, from the same CA.
+    const ca = {
+      cert: readFileSync(join(pki, 'ca.crt'), 'utf8'),
+      key: readFileSync(join(pki, 'ca.key'), 'utf8'),
+    };
+    const expired = await issueClientCert(ca, {
+      commonName: 'alice',
+      spiffeId: alice,
+      notBefore: new Date(Date.now() - 30 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
+    writeFileSync(join(pki, 'expired.crt'), expired.cert);
+    writeFileSync(join(pki, 'expired.key'), expired.key, { mode: 0o600 });
+  });
+  afterAll(() => removeDir(other));
+
+  /** A fresh server (listeners are stopped after each test) that admits alice only. */
+  const connectAs = async (dir: string | undefined, name?: string) => {
+    const refusing = await listen([
+      '0',
+      ...serverFlags(),
+      '--tls-ca',
+      join(pki, 'ca.crt'),
+      '--allow-spiffe',
+      alice,
+    ]);
+    return run(
+      [
+        'connect',
+        '127.0.0.1',
+        String(refusing.port),
+        '--tls',
+        '--tls-ca',
+        join(pki, 'ca.crt'),
+        ...(dir && name
+          ? ['--tls-cert', join(dir, `${name}.crt`), '--tls-key', join(dir, `${name}.key`)]
+          : []),
+        '--json',
+      ],
+      { input: 'hello\n' },
+    );
+  };
+
+  const endOf = (stderr: string) =>
+    stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event: string; ok: boolean; reason?: string })
+      .find((e) => e.event === 'end');
+
+  for (const [what, dir, name, reason, alert] of [
+    ['an expired certificate', 'pki', 'expired', 'tls-cert-expired', 'certificate_expired'],
+    ['a certificate from an unknown CA', 'other', 'alice', 'tls-unknown-ca', 'unknown_ca'],
+    ['no certificate', undefined, undefined, 'tls-no-client-cert', 'certificate_required'],
+    ['a valid certificate the policy refuses', 'pki', 'bob', 'tls-unauthorized', 'access_denied'],
+  ] as const) {
+    it(`${what}: exit 1, a sock: line naming the ${alert} alert, ok:false with ${reason}`, async () => {
+      const r = await connectAs(dir === 'pki' ? pki : dir === 'other' ? other : undefined, name);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`^sock: .*the ${alert} alert \\(\\d+\\): `, 'm'));
+      expect(endOf(r.stderr)).toMatchObject({ ok: false, reason });
+    });
+  }
+
+  it('the allowed client is served (exit 0, its line echoed)', async () => {
+    const r = await connectAs(pki, 'alice');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hello\n');
+    expect(endOf(r.stderr)).toMatchObject({ ok: true });
   });
 });
 

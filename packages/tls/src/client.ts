@@ -5,7 +5,13 @@ import { type ClientTransport, type DialOptions, SockError, SockErrorCode } from
 import { identityFromCertificate, normalizePin, spkiSha256 } from './identity.js';
 import { type PemSource, readPemSync } from './material.js';
 import { type ProfileOptions, protocolOptions } from './profile.js';
-import { isPeerAlert, isVerifyCode, reasonForHandshakeError, reasonForVerifyCode } from './reasons.js';
+import {
+  describePeerAlert,
+  isPeerAlert,
+  isVerifyCode,
+  reasonForHandshakeError,
+  reasonForVerifyCode,
+} from './reasons.js';
 import { checkTrustDomain, parseSpiffeId } from './spiffe.js';
 import { warnOnce } from './warn.js';
 
@@ -189,6 +195,15 @@ export function tlsClient(options: TlsClientOptions = {}): TlsClientTransport {
               refused(reasonForVerifyCode(err.code), `server certificate refused: ${err.message}`, err),
             );
           }
+          if (isPeerAlert(err)) {
+            return finish(
+              refused(
+                reasonForHandshakeError(err),
+                `the server refused the handshake with ${describePeerAlert(err)}`,
+                err,
+              ),
+            );
+          }
           finish(refused(reasonForHandshakeError(err), `handshake failed: ${err.message}`, err));
         };
         const onClose = () =>
@@ -220,7 +235,7 @@ function typeRefusals(socket: TLSSocket): void {
       socket.destroy(
         refused(
           reasonForHandshakeError(err),
-          `the server refused the connection: ${err.message.trim()}`,
+          `the server refused the connection with ${describePeerAlert(err)}`,
           err,
         ),
       );

@@ -109,11 +109,42 @@ const ALERT_REASONS: Readonly<Record<string, TlsReason>> = {
   ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: TlsReason.UNKNOWN_CA,
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: TlsReason.CERT_EXPIRED,
   ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: TlsReason.CERT_INVALID,
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: TlsReason.CERT_REVOKED,
   ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: TlsReason.WRONG_PURPOSE,
   ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: TlsReason.UNAUTHORIZED,
   ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: TlsReason.ALPN_MISMATCH,
   ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: TlsReason.PROTOCOL_VERSION,
 };
+
+/** What a refusal means for the client that receives it, by reason. */
+const REFUSAL_MEANING: Readonly<Record<string, string>> = {
+  [TlsReason.NO_CLIENT_CERT]: 'it requires a client certificate (give cert and key)',
+  [TlsReason.UNKNOWN_CA]: 'it does not trust the CA that issued the client certificate',
+  [TlsReason.CERT_EXPIRED]: 'the client certificate has expired or is not valid yet',
+  [TlsReason.CERT_REVOKED]: 'the client certificate is revoked',
+  [TlsReason.WRONG_PURPOSE]:
+    'the client certificate is not for client authentication (no clientAuth extended key usage)',
+  [TlsReason.CERT_INVALID]:
+    'it cannot verify the client certificate (a bad signature or a malformed certificate)',
+  [TlsReason.UNAUTHORIZED]:
+    'the certificate is valid, but its authorization policy does not admit this client',
+  [TlsReason.ALPN_MISMATCH]: 'no ALPN protocol in common',
+  [TlsReason.PROTOCOL_VERSION]: 'no TLS version in common',
+};
+
+/**
+ * A one-line description of a fatal alert the server sent, for error messages: its name, its number
+ * and what it means ("the unknown_ca alert (48): it does not trust the CA that issued the client
+ * certificate"), instead of OpenSSL's error-queue line.
+ */
+export function describePeerAlert(err: unknown): string {
+  const code = String((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+  const message = String((err as Error | undefined)?.message ?? '');
+  const name = /_ALERT_(\w+)$/.exec(code)?.[1]?.toLowerCase() ?? 'an';
+  const number = /SSL alert number (\d+)/.exec(message)?.[1];
+  const meaning = REFUSAL_MEANING[reasonForHandshakeError(err)];
+  return `the ${name} alert${number ? ` (${number})` : ''}${meaning ? `: ${meaning}` : ''}`;
+}
 
 /** True when a TLS error is a fatal alert the peer sent (the peer refused us and said why). */
 export function isPeerAlert(err: unknown): boolean {
