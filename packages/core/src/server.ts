@@ -43,8 +43,6 @@ export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Ou
    * `@sock/core/testing` gives a virtual one.
    */
   clock?: Clock;
-  /** Clock for `openedAt` only (kept for compatibility; prefer `clock`). Default `clock.now`. */
-  now?: () => number;
 }
 
 export interface ListenOptions {
@@ -166,7 +164,7 @@ class Server<In, Out> implements SockServer<In, Out> {
       handshakeHooks: plugins.filter((p) => p.handshake),
       frameHooks: plugins.filter((p) => p.frame),
       observers: this.observers,
-      clock: clockOf(options),
+      clock: options.clock ?? systemClock,
       transport: options.transport?.name ?? 'tcp',
       serverTransport: options.transport,
       handler: options.handler,
@@ -286,16 +284,4 @@ function checkLimit(name: string, value: number | undefined): void {
       `createServer: ${name} must be a positive integer, got ${value}`,
     );
   }
-}
-
-/** The server's clock; an old-style `now` option replaces only its reading of the time. */
-function clockOf(options: { clock?: Clock | undefined; now?: (() => number) | undefined }): Clock {
-  const clock = options.clock ?? systemClock;
-  const now = options.now;
-  if (!now) return clock;
-  return {
-    now,
-    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
-    clearTimeout: (h) => clock.clearTimeout(h),
-  };
 }

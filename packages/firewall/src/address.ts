@@ -3,7 +3,7 @@ import {
   formatIPv6 as formatIPv6Words,
   parseIPv4 as parseIPv4Number,
   parseIPv6 as parseIPv6Words,
-} from '@sock/core';
+} from '@sock/core/internal';
 import { FirewallError, FirewallErrorCode, quote } from './errors.js';
 
 /** 4 for IPv4, 6 for IPv6. */

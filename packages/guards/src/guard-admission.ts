@@ -13,8 +13,9 @@ interface AdmissionState {
   keyCounted: boolean;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Wait on the connection's (the server's) clock. */
+function delay(conn: ConnectionControl, ms: number): Promise<void> {
+  return new Promise((resolve) => conn.clock.setTimeout(resolve, ms));
 }
 
 /**
@@ -126,7 +127,7 @@ export class Admission {
           else if (p.rates.onExceed === 'pause' && wait <= p.rates.maxPauseMs) {
             // Shaping at accept: hold the (still paused) socket until the token is due, then take it.
             conn.report({ ...r, reason: 'throttled' }, 'accept', GUARDS_PLUGIN);
-            return delay(wait).then(() => {
+            return delay(conn, wait).then(() => {
               if (conn.closing) return undefined;
               const again = store.take('connections', state.key, 1, rate.emissionMs, rate.burst, ctx.now());
               return after(again, (w): Verdict | Promise<Verdict> =>

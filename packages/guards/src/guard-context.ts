@@ -23,6 +23,7 @@ export interface GuardContext {
   readonly policy: ResolvedPolicy;
   readonly store: GuardStore;
   readonly bans: Bans;
+  /** The guards' clock (`GuardsOptions.clock`): tables and bans. Per-connection timers use `conn.clock`. */
   now(): number;
   /** The key `address` counts against, or undefined for a string that is not an address. */
   keyOf(address: string): string | undefined;

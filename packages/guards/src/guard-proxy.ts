@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ConnectionControl, PeerAddress, Rejection } from '@sock/core';
+import { unrefTimer } from '@sock/core/internal';
 import type { CidrMatcher } from './cidr-matcher.js';
 import { createCidrMatcher } from './cidr-matcher.js';
 import type { GuardContext } from './guard-context.js';
@@ -55,7 +56,7 @@ export class ProxyPreface {
       const finish = (result: PeerAddress | Rejection | undefined) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        conn.clock.clearTimeout(timer);
         socket.pause();
         socket.off('data', onData);
         socket.off('end', onEnd);
@@ -79,11 +80,11 @@ export class ProxyPreface {
         if (buffered.length > header.length) socket.unshift(buffered.subarray(header.length));
       };
       const onEnd = () => finish(fail('proxy-invalid', 'closed before a complete header'));
-      const timer = setTimeout(
+      const timer = conn.clock.setTimeout(
         () => finish(fail('proxy-timeout', `no complete header within ${proxy.timeoutMs}ms`)),
         proxy.timeoutMs,
       );
-      timer.unref();
+      unrefTimer(timer);
       socket.on('data', onData);
       socket.on('end', onEnd);
       socket.on('close', onEnd);

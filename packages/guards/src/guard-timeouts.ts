@@ -1,4 +1,5 @@
 import type { ConnectionControl, Stage } from '@sock/core';
+import { unrefTimer } from '@sock/core/internal';
 import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
 
@@ -7,7 +8,8 @@ const STATE = Symbol('sock.guards.timeouts');
 /** One re-armed timer per connection and the counters it last saw. */
 interface TimerState {
   readonly key: string;
-  timer: NodeJS.Timeout | undefined;
+  /** A handle of `conn.clock`. */
+  timer: unknown;
   firstFrameBy: number;
   lifetimeEnd: number;
   idleAt: number;
@@ -40,11 +42,11 @@ export class Timeouts {
   start(conn: ConnectionControl): void {
     if (!hasTimeouts(this.ctx.policy)) return;
     const t = this.ctx.policy.timeouts;
-    const now = this.ctx.now();
+    const now = conn.clock.now();
     const state: TimerState = {
       key: connKey(conn) ?? conn.remoteAddress,
       timer: undefined,
-      // Deadlines count from accept on the guards' clock (the PROXY header has its own deadline).
+      // Deadlines count from accept on the server's clock (the PROXY header has its own deadline).
       firstFrameBy: t.firstFrameMs > 0 ? now + t.firstFrameMs : 0,
       lifetimeEnd: t.lifetimeMs > 0 ? now + t.lifetimeMs : 0,
       idleAt: t.idleMs > 0 ? now + t.idleMs : 0,
@@ -62,7 +64,7 @@ export class Timeouts {
     const state = conn.locals.get(STATE) as TimerState | undefined;
     if (!state) return;
     conn.locals.delete(STATE);
-    if (state.timer) clearTimeout(state.timer);
+    if (state.timer !== undefined) conn.clock.clearTimeout(state.timer);
   }
 
   private arm(conn: ConnectionControl, state: TimerState, now: number): void {
@@ -75,8 +77,8 @@ export class Timeouts {
     if (state.idleAt > 0 && !(off & T_IDLE)) next = Math.min(next, state.idleAt);
     if (t.minRate && !(off & T_MINRATE)) next = Math.min(next, state.rateAt + t.minRate.graceMs);
     if (next === Number.POSITIVE_INFINITY) return;
-    const timer = setTimeout(() => this.onTimer(conn, state), Math.max(0, next - now));
-    timer.unref();
+    const timer = conn.clock.setTimeout(() => this.onTimer(conn, state), Math.max(0, next - now));
+    unrefTimer(timer);
     state.timer = timer;
   }
 
@@ -84,7 +86,7 @@ export class Timeouts {
     state.timer = undefined;
     if (conn.closing) return;
     const t = this.ctx.policy.timeouts;
-    const now = this.ctx.now();
+    const now = conn.clock.now();
     const { bytesIn, framesIn } = conn.stats;
     const off = state.reported;
     if (state.lifetimeEnd > 0 && !(off & T_LIFETIME) && now >= state.lifetimeEnd) {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import {
+  type Clock,
   type ConnectionControl,
   type PeerAddress,
   type Plugin,
@@ -10,6 +11,7 @@ import {
   type Verdict,
   type Violation,
 } from '@sock/core';
+import { systemClock } from '@sock/core/internal';
 import { type BanEvent, Bans, type UnbanEvent } from './bans.js';
 import { Admission } from './guard-admission.js';
 import { after, connKey, GUARDS_PLUGIN, type GuardContext, type GuardName } from './guard-context.js';
@@ -60,8 +62,13 @@ export const GUARD_REASONS: Readonly<Record<string, GuardName>> = {
 export interface GuardsOptions {
   /** Where per-key state lives. Default: a bounded in-memory store per the policy's `store` section. */
   store?: GuardStore;
-  /** Clock in ms (tests inject one). Default `Date.now`. */
-  now?: () => number;
+  /**
+   * Where guards read time for what outlives a connection: rate and strike tables, bans and their expiry.
+   * Default the system clock. Per-connection deadlines (timeouts, PROXY header, pauses) run on the
+   * server's clock, `conn.clock`; in tests give both the same virtual clock (`@sock/core/testing`).
+   * (Replaces the `now` option of 0.x.)
+   */
+  clock?: Clock;
   /** A key was banned, here or on another node of a shared store (not in bans shadow mode). Wire a firewall here. */
   onBan?: (event: BanEvent) => void;
   /** A ban was lifted by `unban()`. Bans that simply end are not reported: `durationMs` said when. */
@@ -175,7 +182,7 @@ class GuardsEngine implements Guards, GuardContext {
   policy: ResolvedPolicy;
   readonly plugin: Plugin;
   readonly store: GuardStore;
-  readonly now: () => number;
+  readonly clock: Clock;
   readonly bans: Bans;
   private readonly admission: Admission;
   private readonly rates: FrameRates;
@@ -196,7 +203,7 @@ class GuardsEngine implements Guards, GuardContext {
     private readonly options: GuardsOptions,
   ) {
     this.policy = policy;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.store = options.store ?? createMemoryStore(policy.store);
     this.bans = new Bans(
       this,
@@ -215,6 +222,10 @@ class GuardsEngine implements Guards, GuardContext {
       ban: (e) => this.bans.remoteBan(e),
       unban: (e) => this.options.onUnban?.(e),
     });
+  }
+
+  now(): number {
+    return this.clock.now();
   }
 
   error(err: SockError): void {

@@ -1,4 +1,5 @@
-import { SockError, SockErrorCode } from '@sock/core';
+import { type Clock, SockError, SockErrorCode } from '@sock/core';
+import { systemClock, unrefTimer } from '@sock/core/internal';
 import { BanMirror } from './ban-mirror.js';
 import {
   applyBan,
@@ -103,8 +104,8 @@ export interface SharedStoreOptions {
   maxPendingBans?: number;
   /** Backend failures (counted in the snapshot either way). */
   onError?: (error: SockError) => void;
-  /** Clock for ban checks. Default `Date.now`. */
-  now?: () => number;
+  /** Clock for ban checks and retries. Default the system clock. */
+  clock?: Clock;
 }
 
 /** What the Redis and cluster stores have in common. */
@@ -127,6 +128,8 @@ export interface SharedGuardStoreOptions {
   fallback?: MemoryStoreOptions;
   /** Backend failures (they are also counted in `stats().shared` and the guards snapshot). */
   onError?: (error: SockError) => void;
+  /** Where the ban mirror reads time; give it the guards' `clock`. Default the system clock. */
+  clock?: Clock;
   signal?: AbortSignal;
 }
 
@@ -146,7 +149,7 @@ export class SharedStore implements GuardStore {
   private readonly onStoreError: OnStoreError;
   private readonly timeoutMs: number;
   private readonly maxPending: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Connections this node counted in the backend, and those counted in the fallback, per key. */
   private readonly remoteConns = new Map<string, number>();
   private readonly localConns = new Map<string, number>();
@@ -186,12 +189,16 @@ export class SharedStore implements GuardStore {
       );
     this.timeoutMs = options.timeout ?? 50;
     this.maxPending = options.maxPendingBans ?? 10_000;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.fallback = createMemoryStore(options.fallback) as MemoryStore;
     this.mirror = new BanMirror(options.fallback?.maxKeys ?? 100_000);
     const renewMs = options.renewMs ?? 10_000;
     this.renewTimer = setInterval(() => this.renew(), renewMs);
     this.renewTimer.unref();
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   /** Attach the backend (it needs this store's event handlers, so it is built after). */
@@ -582,8 +589,7 @@ export class SharedStore implements GuardStore {
       this.synced = false;
       // Try again shortly while the backend claims to be up; a real loss re-announces itself with `up`.
       if (!this.closed && this.backend.ready) {
-        const t = setTimeout(() => void this.resync(), 200);
-        t.unref();
+        unrefTimer(this.clock.setTimeout(() => void this.resync(), 200));
       }
     }
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import {
   addressCookies,
   createUdpClient,
@@ -24,7 +25,7 @@ describe('anti-amplification', () => {
       createUdpServer({
         cookies: { lifetime: '60s' },
         requireCookie: false,
-        now: () => now,
+        clock: clockAt(() => now),
         antiAmplification: { idleTimeout: '10m' },
         handler: () => big(),
       }),
@@ -181,7 +182,11 @@ describe('anti-amplification', () => {
     let now = 1_700_000_000_000;
     const clock = () => now;
     const server = track(
-      createUdpServer({ cookies: { lifetime: '10s' }, now: clock, handler: () => Buffer.from('ok') }),
+      createUdpServer({
+        cookies: { lifetime: '10s' },
+        clock: clockAt(clock),
+        handler: () => Buffer.from('ok'),
+      }),
     );
     const { port } = await server.bind();
     const client = track(createUdpClient({ host: '127.0.0.1', port, retry: fast }));
@@ -198,7 +203,11 @@ describe('anti-amplification', () => {
   it('refreshes an ageing cookie with the response, before it expires', async () => {
     let now = 1_700_000_000_000;
     const server = track(
-      createUdpServer({ cookies: { lifetime: '10s' }, now: () => now, handler: () => Buffer.from('ok') }),
+      createUdpServer({
+        cookies: { lifetime: '10s' },
+        clock: clockAt(() => now),
+        handler: () => Buffer.from('ok'),
+      }),
     );
     const { port } = await server.bind();
     const client = track(createUdpClient({ host: '127.0.0.1', port, retry: fast }));

@@ -1,6 +1,7 @@
 import { json, type SockEvent } from '@sock/core';
 import { type BanEvent, createGuards, type GuardsPolicy } from '@sock/guards';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { createUdpClient, createUdpServer, createUdpSocket, type Datagram } from '../src/index.js';
 import { delay, rawPeer } from './helpers.js';
 
@@ -12,7 +13,7 @@ function track<T extends { close(): Promise<void> | void }>(thing: T): T {
 /** Guards on a frozen clock: no tokens come back during a test. */
 function frozenGuards(policy: GuardsPolicy, onBan?: (e: BanEvent) => void) {
   const now = 1_700_000_000_000;
-  return track(createGuards(policy, { now: () => now, ...(onBan ? { onBan } : {}) }));
+  return track(createGuards(policy, { clock: clockAt(() => now), ...(onBan ? { onBan } : {}) }));
 }
 
 /** Send `count` datagrams of `size` bytes from `host` to 127.0.0.1:`port`. */

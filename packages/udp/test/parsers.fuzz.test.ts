@@ -11,6 +11,7 @@ import {
 } from '@sock/udp';
 import fc from 'fast-check';
 import { check, fuzzIt, mutate } from '../../../fuzz/harness.js';
+import { clockAt } from '../../../test-support/clock.js';
 
 const KINDS = ['request', 'response', 'cookie', 'error'] as const;
 const edits = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 3 });
@@ -59,7 +60,7 @@ fuzzIt('udp/envelope', 'round trip of every envelope', envelope, (e) => {
 });
 
 let clock = 1_700_000_000_000;
-const cookies = addressCookies({ secret: Buffer.alloc(32, 7), lifetime: '60s', now: () => clock });
+const cookies = addressCookies({ secret: Buffer.alloc(32, 7), lifetime: '60s', clock: clockAt(() => clock) });
 const address = fc.oneof(
   fc.ipV4(),
   fc.ipV6(),
