@@ -21,6 +21,7 @@ import type {
   Verdict,
   Violation,
 } from './pipeline.js';
+import { SockReason } from './reasons.js';
 
 /** What to do with a frame that fails to decode or validate. */
 export type InvalidMessagePolicy = 'close' | 'drop' | 'reply';
@@ -266,7 +267,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private watch(socket: Duplex): void {
-    socket.on('error', (err) => this.recordClose('socket-error', toSockError(err, 'socket')));
+    socket.on('error', (err) => this.recordClose(SockReason.SOCKET_ERROR, toSockError(err, 'socket')));
     socket.once('close', () => this.finish());
   }
 
@@ -316,7 +317,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       try {
         upgraded = await transport.upgrade(socket, this);
       } catch (err) {
-        const error = toSockError(err, `${transport.name} handshake`, { reason: 'handshake-failed' });
+        const error = toSockError(err, `${transport.name} handshake`, {
+          reason: SockReason.HANDSHAKE_FAILED,
+        });
         this.fail('handshake', transport.name, error);
         return;
       }
@@ -362,7 +365,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private admit(): void {
     if (this.env.refusing?.()) {
       this.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', {
+          reason: SockReason.SERVER_CLOSING,
+        }),
       );
       return;
     }
@@ -379,7 +384,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const socket = this.socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
-      if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
+      if (!this.closeReason) this.closeReason = { reason: SockReason.PEER_CLOSED };
       // The rest of the last read may still hold frames: inbound ends once it is decoded.
       this.peerEnded = true;
       if (this.unread === undefined) this.endPeerInbound();
@@ -416,7 +421,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const error = new SockError(
       SockErrorCode.HANDLER_FAILED,
       `${source} failed: ${(err as Error)?.message ?? String(err)}`,
-      { cause: err, reason: 'handler-error' },
+      { cause: err, reason: SockReason.HANDLER_ERROR },
     );
     notify(this.env.observers, { type: 'error', conn: this, error });
     this.destroy(error);
@@ -643,7 +648,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         'core',
         new SockError(SockErrorCode.INVALID_MESSAGE, `decode failed: ${String(err)}`, {
           cause: err,
-          reason: 'invalid-message',
+          reason: SockReason.INVALID_MESSAGE,
         }),
       );
       return;
@@ -656,7 +661,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.emitReject(
       'message',
       'core',
-      { reason: err.reason ?? 'invalid-message', message: err.message },
+      { reason: err.reason ?? SockReason.INVALID_MESSAGE, message: err.message },
       false,
       err,
     );
@@ -679,7 +684,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     try {
       reply = make(error);
     } catch (err) {
-      this.reportError(err, 'errorReply', 'handler-error');
+      this.reportError(err, 'errorReply', SockReason.HANDLER_ERROR);
       return;
     }
     // A failure closes the connection and is reported by send itself; nothing is left to handle here.
@@ -723,7 +728,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.closeWhenIdle();
     } else if (this.at < OPEN) {
       this.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', {
+          reason: SockReason.SERVER_CLOSING,
+        }),
       );
     }
   }
@@ -845,7 +852,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       data = this.options.framing.encode(this.options.codec.encode(message));
     } catch (err) {
       // Our own message cannot be framed: nothing was written, the stream is intact; report the bug.
-      this.reportError(err, 'send', 'encode-failed');
+      this.reportError(err, 'send', SockReason.ENCODE_FAILED);
       return refused(err);
     }
     const socket = this.socket;
@@ -855,7 +862,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       const error = new SockError(
         SockErrorCode.WRITE_BUFFER_FULL,
         `peer is not reading: ${queued + data.length} bytes queued exceeds maxWriteBufferBytes ${this.maxWrite}`,
-        { reason: 'write-buffer-full' },
+        { reason: SockReason.WRITE_BUFFER_FULL },
       );
       this.fail('frame', 'core', error);
       return refused(error);
@@ -906,7 +913,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   close(): Promise<void> {
     if (this.at < CLOSING) {
       this.enter(CLOSING);
-      this.recordClose('closed');
+      this.recordClose(SockReason.CLOSED);
       this.endInbound();
       this.updateFlow();
       const socket = this.socket;
@@ -983,11 +990,18 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const error = new SockError(
       SockErrorCode.HANDLER_FAILED,
       `plug-in ${plugin} failed at ${stage}: ${(err as Error)?.message ?? String(err)}`,
-      { cause: err, reason: 'plugin-error' },
+      { cause: err, reason: SockReason.PLUGIN_ERROR },
     );
     notify(this.env.observers, { type: 'error', conn: this, error });
-    this.emitReject(stage, plugin, { reason: 'plugin-error', message: error.message }, true, error, 'server');
-    this.recordClose('plugin-error', error);
+    this.emitReject(
+      stage,
+      plugin,
+      { reason: SockReason.PLUGIN_ERROR, message: error.message },
+      true,
+      error,
+      'server',
+    );
+    this.recordClose(SockReason.PLUGIN_ERROR, error);
     this.stopInbound();
     this.enter(CLOSING);
     this.socket.destroy();
@@ -1026,7 +1040,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         try {
           p.violation(this, violation);
         } catch (err) {
-          this.reportError(err, `plug-in ${p.name}`, 'plugin-error');
+          this.reportError(err, `plug-in ${p.name}`, SockReason.PLUGIN_ERROR);
         }
       }
     }
@@ -1061,7 +1075,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private recordClose(reason: string, error?: SockError): void {
-    if (!this.closeReason || (this.closeReason.reason === 'peer-closed' && error))
+    if (!this.closeReason || (this.closeReason.reason === SockReason.PEER_CLOSED && error))
       this.closeReason = { reason, error };
   }
 
@@ -1076,7 +1090,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.maybeFinishInbound();
     this.abort?.abort();
     const info: CloseInfo = {
-      reason: this.closeReason?.reason ?? 'closed',
+      reason: this.closeReason?.reason ?? SockReason.CLOSED,
       error: this.closeReason?.error,
       rejectedEarly: this.reached !== OPEN,
     };
@@ -1086,7 +1100,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         try {
           p.close(this, info);
         } catch (err) {
-          this.reportError(err, `plug-in ${p.name}`, 'plugin-error');
+          this.reportError(err, `plug-in ${p.name}`, SockReason.PLUGIN_ERROR);
         }
       }
     }

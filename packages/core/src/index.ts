@@ -64,6 +64,7 @@ export {
   type Verdict,
   type Violation,
 } from './pipeline.js';
+export { SockReason } from './reasons.js';
 export {
   type CloseOptions,
   createServer,

@@ -8,6 +8,7 @@ import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { notify, type Observer } from './observer.js';
 import type { AdoptedPeer, Plugin, ServerTransport } from './pipeline.js';
+import { SockReason } from './reasons.js';
 
 export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Out>> {
   /**
@@ -182,7 +183,7 @@ class Server<In, Out> implements SockServer<In, Out> {
     this.net.on('error', (err) =>
       notify(this.observers, {
         type: 'error',
-        error: toSockError(err, 'server', { reason: 'socket-error' }),
+        error: toSockError(err, 'server', { reason: SockReason.SOCKET_ERROR }),
       }),
     );
   }
@@ -196,7 +197,7 @@ class Server<In, Out> implements SockServer<In, Out> {
     const { host = '127.0.0.1', port = 0, ipv6Only, backlog, signal } = options;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) =>
-        reject(toSockError(err, `listen on ${host}:${port}`, { reason: 'socket-error' }));
+        reject(toSockError(err, `listen on ${host}:${port}`, { reason: SockReason.SOCKET_ERROR }));
       this.net.once('error', onError);
       this.net.listen({ host, port, ipv6Only, backlog, signal }, () => {
         this.net.off('error', onError);
@@ -248,7 +249,9 @@ class Server<In, Out> implements SockServer<In, Out> {
     clock.clearTimeout(timer);
     for (const conn of this.conns) {
       conn.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'drain deadline passed', { reason: 'drain-timeout' }),
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'drain deadline passed', {
+          reason: SockReason.DRAIN_TIMEOUT,
+        }),
       );
     }
     await all();

@@ -1,6 +1,7 @@
 import type { Rejection } from '@sock/core';
 import type { Admission } from './guard-admission.js';
 import { after, type GuardContext, type GuardName, rejection } from './guard-context.js';
+import { GuardReason } from './reasons.js';
 import type { MaybePromise } from './store.js';
 
 /** A decision about a datagram (`check`) or a strike reported from outside. */
@@ -29,17 +30,24 @@ export class Datagrams {
     const p = ctx.policy;
     const key = ctx.keyOf(address);
     if (key === undefined)
-      return this.decide('ip', 'invalid-address', address, address, 'not an IP address', false);
+      return this.decide('ip', GuardReason.INVALID_ADDRESS, address, address, 'not an IP address', false);
     const now = ctx.now();
     return after(ctx.bans.banFor(address), (ban) => {
       if (ban) {
-        const r = this.decide('bans', 'banned', key, address, `${ban.key} is banned`, p.bans.shadow);
+        const r = this.decide(
+          'bans',
+          GuardReason.BANNED,
+          key,
+          address,
+          `${ban.key} is banned`,
+          p.bans.shadow,
+        );
         if (r) return r;
       }
       if (this.admission.ipDenied(address)) {
         const r = this.decide(
           'ip',
-          'ip-denied',
+          GuardReason.IP_DENIED,
           key,
           address,
           `${address} is denied by the IP policy`,
@@ -50,23 +58,30 @@ export class Datagrams {
       const dg = p.rates.datagramsPerKey;
       return after(dg ? ctx.store.take('datagrams', key, 1, dg.emissionMs, dg.burst, now) : 0, (wait) => {
         if (wait !== 0) {
-          const r = this.limit(wait, 'rate-datagrams', key, address);
+          const r = this.limit(wait, GuardReason.RATE_DATAGRAMS, key, address);
           if (r) return r;
         }
         const db = p.rates.datagramBytesPerKey;
         if (!db || bytes <= 0) return undefined;
         return after(ctx.store.take('datagram-bytes', key, bytes, db.emissionMs, db.burst, now), (w) =>
-          w === 0 ? undefined : this.limit(w, 'rate-datagram-bytes', key, address),
+          w === 0 ? undefined : this.limit(w, GuardReason.RATE_DATAGRAM_BYTES, key, address),
         );
       });
     });
   }
 
-  private limit(wait: number, reason: string, key: string, address: string): Rejection | undefined {
+  private limit(wait: number, reason: GuardReason, key: string, address: string): Rejection | undefined {
     const p = this.ctx.policy;
     if (wait < 0) {
       return p.store.onFull === 'reject'
-        ? this.decide('connections', 'table-full', key, address, 'rate table full (fail-closed)', false)
+        ? this.decide(
+            'connections',
+            GuardReason.TABLE_FULL,
+            key,
+            address,
+            'rate table full (fail-closed)',
+            false,
+          )
         : undefined;
     }
     const message = `over the limit; tokens due in ${Math.ceil(wait)}ms`;
@@ -76,7 +91,7 @@ export class Datagrams {
   /** Count, report and strike a datagram decision; the rejection to return, or undefined in shadow mode. */
   private decide(
     guard: GuardName,
-    reason: string,
+    reason: GuardReason,
     key: string,
     address: string,
     message: string,

@@ -2,6 +2,7 @@ import type { ConnectionControl, Stage } from '@sock/core';
 import { unrefTimer } from '@sock/core/internal';
 import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
+import { GuardReason } from './reasons.js';
 
 const STATE = Symbol('sock.guards.timeouts');
 
@@ -90,20 +91,39 @@ export class Timeouts {
     const { bytesIn, framesIn } = conn.stats;
     const off = state.reported;
     if (state.lifetimeEnd > 0 && !(off & T_LIFETIME) && now >= state.lifetimeEnd) {
-      if (this.timeout(conn, state, T_LIFETIME, 'lifetime', 'frame', `open longer than ${t.lifetimeMs}ms`))
+      if (
+        this.timeout(
+          conn,
+          state,
+          T_LIFETIME,
+          GuardReason.LIFETIME,
+          'frame',
+          `open longer than ${t.lifetimeMs}ms`,
+        )
+      )
         return;
     }
     if (state.firstFrameBy > 0 && !(off & T_FIRST_FRAME) && framesIn === 0 && now >= state.firstFrameBy) {
       // The reason keeps its old name: metrics and strike weights key on it.
       const message = `no complete frame within ${t.firstFrameMs}ms`;
-      if (this.timeout(conn, state, T_FIRST_FRAME, 'handshake-timeout', 'handshake', message)) return;
+      if (this.timeout(conn, state, T_FIRST_FRAME, GuardReason.HANDSHAKE_TIMEOUT, 'handshake', message))
+        return;
     }
     if (state.idleAt > 0) {
       if (bytesIn !== state.lastBytes) {
         state.lastBytes = bytesIn;
         state.idleAt = now + t.idleMs;
       } else if (!(off & T_IDLE) && now >= state.idleAt) {
-        if (this.timeout(conn, state, T_IDLE, 'idle-timeout', 'frame', `nothing received for ${t.idleMs}ms`))
+        if (
+          this.timeout(
+            conn,
+            state,
+            T_IDLE,
+            GuardReason.IDLE_TIMEOUT,
+            'frame',
+            `nothing received for ${t.idleMs}ms`,
+          )
+        )
           return;
       }
     }
@@ -114,7 +134,7 @@ export class Timeouts {
       // Bytes arrived but no frame completed, slower than the minimum: a frame being trickled.
       if (framesIn === state.rateFrames && bytes > 0 && (bytes * 1000) / elapsed < mr.bytesPerSecond) {
         const message = `${bytes} bytes in ${elapsed}ms without completing a frame (minimum ${mr.bytesPerSecond} B/s)`;
-        if (this.timeout(conn, state, T_MINRATE, 'min-rate', 'frame', message)) return;
+        if (this.timeout(conn, state, T_MINRATE, GuardReason.MIN_RATE, 'frame', message)) return;
       }
       state.rateAt = now;
       state.rateBytes = bytesIn;
@@ -128,7 +148,7 @@ export class Timeouts {
     conn: ConnectionControl,
     state: TimerState,
     bit: number,
-    reason: string,
+    reason: GuardReason,
     stage: Stage,
     message: string,
   ): boolean {

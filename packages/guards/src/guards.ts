@@ -22,6 +22,7 @@ import { Timeouts } from './guard-timeouts.js';
 import { addressKey } from './ip.js';
 import type { IpPolicyStats } from './ip-policy.js';
 import { type Duration, type GuardsPolicy, type ResolvedPolicy, resolvePolicy } from './policy.js';
+import { GUARD_REASONS, GuardReason } from './reasons.js';
 import {
   createMemoryStore,
   type GuardStore,
@@ -31,33 +32,7 @@ import {
 } from './store.js';
 
 export type { BanEvent, Decision, GuardName, UnbanEvent };
-export { GUARDS_PLUGIN };
-
-/** Reason codes guards decide with, and the guard each belongs to. */
-export const GUARD_REASONS: Readonly<Record<string, GuardName>> = {
-  'ip-denied': 'ip',
-  'invalid-address': 'ip',
-  banned: 'bans',
-  'conn-limit': 'connections',
-  'conn-limit-ip': 'connections',
-  'table-full': 'connections',
-  'rate-connections': 'rates',
-  'rate-messages': 'rates',
-  'rate-bytes': 'rates',
-  'rate-messages-ip': 'rates',
-  'rate-bytes-ip': 'rates',
-  'rate-datagrams': 'rates',
-  'rate-datagram-bytes': 'rates',
-  throttled: 'rates',
-  'handshake-timeout': 'timeouts',
-  'idle-timeout': 'timeouts',
-  lifetime: 'timeouts',
-  'min-rate': 'timeouts',
-  'proxy-untrusted': 'proxy',
-  'proxy-invalid': 'proxy',
-  'proxy-timeout': 'proxy',
-  'store-unavailable': 'connections',
-};
+export { GUARD_REASONS, GUARDS_PLUGIN };
 
 export interface GuardsOptions {
   /** Where per-key state lives. Default: a bounded in-memory store per the policy's `store` section. */
@@ -300,7 +275,7 @@ class GuardsEngine implements Guards, GuardContext {
     return this.bans.strike(address, reason);
   }
 
-  ban(addressOrRange: string, duration?: Duration, reason = 'manual'): MaybePromise<void> {
+  ban(addressOrRange: string, duration?: Duration, reason = GuardReason.MANUAL): MaybePromise<void> {
     const ms = duration === undefined ? undefined : parseDuration(duration, 'ban duration');
     return this.bans.ban(addressOrRange, ms, reason);
   }
@@ -326,13 +301,13 @@ class GuardsEngine implements Guards, GuardContext {
         throw new SockError(
           SockErrorCode.INVALID_OPTION,
           'the new policy sets message or byte rates, which the running plug-in was built without (no frame hook): restart to apply it',
-          { reason: 'policy-invalid' },
+          { reason: GuardReason.POLICY_INVALID },
         );
       if (next.proxy === undefined && this.proxyHooks)
         throw new SockError(
           SockErrorCode.INVALID_OPTION,
           'the new policy removes the proxy section while a listener reads PROXY headers: restart to apply it',
-          { reason: 'policy-invalid' },
+          { reason: GuardReason.POLICY_INVALID },
         );
       // Build everything first (IP list files are read here): nothing is swapped unless all of it worked.
       const ip = this.admission.prepare(next);

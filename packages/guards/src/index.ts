@@ -81,6 +81,7 @@ export {
   proxyV1Header,
   proxyV2Header,
 } from './proxy-protocol.js';
+export { GuardReason } from './reasons.js';
 export { redisKeySlot } from './redis-scripts.js';
 export {
   createRedisStore,
@@ -89,11 +90,10 @@ export {
   type RedisStore,
   type RedisStoreOptions,
 } from './redis-store.js';
-export {
-  type OnStoreError,
-  type SharedGuardStore,
-  type SharedGuardStoreOptions,
-  STORE_UNAVAILABLE,
+export type {
+  OnStoreError,
+  SharedGuardStore,
+  SharedGuardStoreOptions,
 } from './shared-store.js';
 export {
   type AcquireResult,

@@ -9,6 +9,7 @@ import {
   type BanState,
   type StrikeOutcome,
 } from './ban-rules.js';
+import { GuardReason } from './reasons.js';
 import {
   type AcquireResult,
   type BanListener,
@@ -27,9 +28,6 @@ import {
  * known bans) and counts it; `fail-closed` refuses the connection `store-unavailable`.
  */
 export type OnStoreError = 'fail-open' | 'fail-closed';
-
-/** The reason a connection is refused when the shared store cannot decide and fails closed. */
-export const STORE_UNAVAILABLE = 'store-unavailable';
 
 /** A ban as it travels between nodes. `deleted` for an unban. */
 export interface BanMessage {
@@ -242,7 +240,7 @@ export class SharedStore implements GuardStore {
     return new SockError(
       SockErrorCode.REJECTED,
       `${this.backend.kind} store unavailable; refusing ${key} (onStoreError: fail-closed)`,
-      { reason: STORE_UNAVAILABLE },
+      { reason: GuardReason.STORE_UNAVAILABLE },
     );
   }
 
@@ -496,7 +494,7 @@ export class SharedStore implements GuardStore {
     const before = this.mirror.get(m.key, now);
     this.mirror.set(m.key, record);
     if (record.until > now && before?.until !== record.until)
-      this.emitBan(m.key, record, m.reason ?? 'remote', now);
+      this.emitBan(m.key, record, m.reason ?? GuardReason.REMOTE, now);
   }
 
   private emitBan(key: string, r: BanRecord, reason: string, now: number): void {
@@ -512,7 +510,7 @@ export class SharedStore implements GuardStore {
   private emitUnban(key: string, offences: number): void {
     for (const l of this.listeners) {
       try {
-        l.unban({ key, reason: 'manual', offences });
+        l.unban({ key, reason: GuardReason.MANUAL, offences });
       } catch (err) {
         this.fail(err, 'unban listener');
       }
@@ -569,7 +567,7 @@ export class SharedStore implements GuardStore {
         if (r.forgetAt <= now) continue;
         next.set(key, r);
         const before = this.mirror.get(key, now);
-        if (r.until > now && before?.until !== r.until) this.emitBan(key, r, 'resync', now);
+        if (r.until > now && before?.until !== r.until) this.emitBan(key, r, GuardReason.RESYNC, now);
       }
       // What was broadcast while the bans loaded is newer than the load (or as new): apply it on top.
       for (const m of this.heardDuringResync) {
