@@ -1,19 +1,28 @@
+// Count the exports of every published entry point from the built declarations (dist/<entry>.d.ts; run
+// `pnpm build` first): `node scripts/count-exports.mjs`. A type and a value of one name count once.
+// Shared declaration chunks (`name-HASH.d.ts`) are not entry points and are skipped.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { readdirSync, existsSync } from 'node:fs';
-const root = process.argv[2];
-let total = 0;
-const out = {};
-for (const d of readdirSync(`${root}/packages`)) {
-  const files = readdirSync(`${root}/packages/${d}/dist`).filter((f) => f.endsWith('.d.ts'));
-  for (const f of files) {
-    const file = `${root}/packages/${d}/dist/${f}`;
-    const program = ts.createProgram([file], { skipLibCheck: true, noEmit: true });
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const rows = [];
+for (const dir of readdirSync(join(root, 'packages'))) {
+  const dist = join(root, 'packages', dir, 'dist');
+  if (!existsSync(dist)) continue;
+  for (const file of readdirSync(dist)) {
+    if (!file.endsWith('.d.ts') || /-[\w-]{8}\.d\.ts$/.test(file)) continue;
+    const path = join(dist, file);
+    const program = ts.createProgram([path], { skipLibCheck: true, noEmit: true });
     const checker = program.getTypeChecker();
-    const sf = program.getSourceFile(file);
-    const sym = checker.getSymbolAtLocation(sf);
-    const n = sym ? checker.getExportsOfModule(sym).length : 0;
-    out[`${d}/${f.replace('.d.ts', '')}`] = n;
-    if (f === 'index.d.ts') total += n;
+    const module = checker.getSymbolAtLocation(program.getSourceFile(path));
+    rows.push([
+      `${dir}/${file.slice(0, -'.d.ts'.length)}`,
+      module ? checker.getExportsOfModule(module).length : 0,
+    ]);
   }
 }
-console.log(JSON.stringify(out, null, 1), '\nindex total', total);
+for (const [entry, n] of rows) console.log(`${entry.padEnd(24)} ${n}`);
+const main = rows.filter(([entry]) => entry.endsWith('/index'));
+console.log(`${'main entries total'.padEnd(24)} ${main.reduce((sum, [, n]) => sum + n, 0)}`);

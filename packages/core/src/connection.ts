@@ -59,9 +59,12 @@ export interface SendOptions {
 /**
  * One connection as a handler sees it: an async iterable of messages and a `send()` that resolves when the
  * bytes are handed to the kernel. Iteration ends when the peer closes its side or the connection closes;
- * `closed` then says why.
+ * `closed` then says why. It carries no plug-in tools (`reject`, `report`): a handler closes with `close()`
+ * or `destroy()`; deciding about a peer is a plug-in's job (`ConnectionControl`).
  */
-export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionControl, AsyncIterable<In> {
+export interface Connection<In = Buffer, Out = Uint8Array>
+  extends Omit<ConnectionControl, 'reject' | 'report'>,
+    AsyncIterable<In> {
   /**
    * Resolves when the bytes are handed to the kernel. A failure (the peer does not read, the socket
    * broke) closes the connection with its reason and rejects; not awaiting the promise is safe: it never

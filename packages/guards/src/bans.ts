@@ -28,7 +28,7 @@ export interface UnbanEvent {
 }
 
 /** The firewall's width limits: a ban never covers more than a /8 of IPv4 or a /32 of IPv6. */
-export const WIDEST_BAN = { 4: 8, 6: 32 } as const;
+const WIDEST_BAN = { 4: 8, 6: 32 } as const;
 
 export interface BansHooks {
   onBan?: (event: BanEvent) => void;

@@ -27,7 +27,7 @@ const T_IDLE = 2;
 const T_LIFETIME = 4;
 const T_MINRATE = 8;
 
-export function hasTimeouts(p: ResolvedPolicy): boolean {
+function hasTimeouts(p: ResolvedPolicy): boolean {
   const t = p.timeouts;
   return t.firstFrameMs > 0 || t.idleMs > 0 || t.lifetimeMs > 0 || t.minRate !== undefined;
 }

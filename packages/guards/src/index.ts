@@ -20,7 +20,6 @@
  */
 
 export type { BanOutcome, BanRule, StrikeOutcome } from './ban-rules.js';
-export { WIDEST_BAN } from './bans.js';
 export {
   type CidrMatcher,
   type CidrMatcherOptions,
@@ -73,8 +72,6 @@ export {
 } from './policy.js';
 export { type PolicyWatch, type PolicyWatchOptions, watchPolicyFile } from './policy-watch.js';
 export {
-  PROXY_V1_MAX,
-  PROXY_V2_SIGNATURE,
   type ProxyAddress,
   type ProxyHeader,
   parseProxyHeader,

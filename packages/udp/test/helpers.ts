@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 
-export interface Received {
+interface Received {
   readonly data: Buffer;
   readonly rinfo: RemoteInfo;
 }
