@@ -8,7 +8,7 @@ import {
   encodeEnvelope,
   parseEnvelope,
 } from '../src/index.js';
-import { delay, rawPeer } from './helpers.js';
+import { delay, rawPeer, until } from './helpers.js';
 
 function track<T extends { close(): Promise<void> }>(thing: T): T {
   onTestFinished(() => thing.close());
@@ -71,7 +71,7 @@ describe('anti-amplification', () => {
     const peer = track(await rawPeer());
     const request = encodeEnvelope('request', 1, Buffer.alloc(40));
     for (let i = 0; i < 5; i++) await peer.send(request, port);
-    await delay(50);
+    await until(() => server.stats().withheldBy['amplification-limit'] === 5);
     const sent = peer.received.reduce((n, r) => n + r.data.length, 0);
     expect(runs).toBe(1);
     expect(sent).toBe(0); // 1006 bytes never fit in 3 × 46 × 5 = 690
@@ -101,6 +101,7 @@ describe('anti-amplification', () => {
     const spoofed = track(await rawPeer());
     await spoofed.send(encodeEnvelope('request', 9, Buffer.alloc(0), Buffer.alloc(20)), port);
     await spoofed.waitFor(1);
+    // A negative check (no second datagram comes): nothing signals "never", so this one waits.
     await delay(20);
     expect(spoofed.received).toHaveLength(1);
     const challenge = parseEnvelope(spoofed.received[0]!.data);

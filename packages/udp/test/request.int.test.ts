@@ -2,7 +2,7 @@ import { json, SockError } from '@sock/core';
 import { createVirtualClock } from '@sock/core/testing';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createUdpClient, createUdpServer, encodeEnvelope, parseEnvelope } from '../src/index.js';
-import { delay, lossyRelay, rawPeer } from './helpers.js';
+import { lossyRelay, rawPeer, until } from './helpers.js';
 
 function track<T extends { close(): Promise<void> }>(thing: T): T {
   onTestFinished(() => thing.close());
@@ -96,10 +96,10 @@ describe('request/response', () => {
     const request = encodeEnvelope('request', 1, Buffer.from('slow-request-slow'));
     await peer.send(request, port);
     await peer.send(request, port);
-    await delay(30);
+    // The second copy is dropped while the first is still in the handler.
+    await until(() => server.stats().droppedBy.duplicate === 1);
     release();
     await peer.waitFor(1);
-    await delay(30);
     expect(runs).toBe(1);
     expect(peer.received).toHaveLength(1);
     expect(server.stats().droppedBy).toEqual({ duplicate: 1 });
@@ -170,11 +170,11 @@ describe('request/response', () => {
     const { data, rinfo } = server.received[0]!;
     const id = parseEnvelope(data)!.id;
     await impostor.send(encodeEnvelope('response', id, Buffer.from('forged')), rinfo.port);
-    await delay(20);
+    await until(() => client.stats().droppedBy['unmatched-reply'] === 1);
     await server.send(encodeEnvelope('response', id, Buffer.from('one')), rinfo.port);
     await server.send(encodeEnvelope('response', id, Buffer.from('two')), rinfo.port);
     expect((await pending).toString()).toBe('one');
-    await delay(20);
+    await until(() => client.stats().droppedBy['unmatched-reply'] === 2);
     expect(client.stats().droppedBy).toEqual({ 'unmatched-reply': 2 });
   });
 
@@ -236,7 +236,7 @@ describe('request/response', () => {
     const peer = track(await rawPeer());
     await peer.send(Buffer.from('garbage'), port);
     await peer.send(encodeEnvelope('response', 1), port);
-    await delay(30);
+    await until(() => server.stats().droppedBy['invalid-envelope'] === 2);
     expect(server.stats().droppedBy).toEqual({ 'invalid-envelope': 2 });
     expect(peer.received).toHaveLength(0);
   });
