@@ -168,6 +168,7 @@ class IpcBackend implements Backend {
         this.events.up();
       },
       () => {
+        // Real time, not the guards' clock: it waits on another process (the primary).
         this.helloTimer = setTimeout(() => this.hello(), 200);
         this.helloTimer.unref();
       },
@@ -181,6 +182,7 @@ class IpcBackend implements Backend {
         return;
       }
       const id = this.nextId++;
+      // Real time, not the guards' clock: it waits on another process (the primary).
       // Bounded: a call the primary never answers is dropped after callTimeoutMs.
       const timer = setTimeout(() => {
         this.calls.delete(id);

@@ -112,6 +112,7 @@ export class IpPolicy {
 
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
+    // Real time, not the guards' clock: it waits on the filesystem (changes settling), not on the protocol.
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.reloadQuietly();

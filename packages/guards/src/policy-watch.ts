@@ -79,6 +79,7 @@ export function watchPolicyFile(guards: Guards, path: string, options: PolicyWat
   const schedule = () => {
     if (closed) return;
     if (timer) clearTimeout(timer);
+    // Real time, not the guards' clock: it waits on the filesystem (changes settling), not on the protocol.
     timer = setTimeout(() => void quietly(), debounceMs);
     timer.unref();
   };

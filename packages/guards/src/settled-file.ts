@@ -6,6 +6,7 @@ import { GuardReason } from './reasons.js';
 const MAX_CHECKS = 100;
 
 function sleep(ms: number): Promise<void> {
+  // Real time, not the guards' clock: it waits on the filesystem (a file that stops changing).
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 

@@ -248,6 +248,7 @@ export class SharedStore implements GuardStore {
   private timed<T>(call: () => Promise<T>, late?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
+      // Real time, not the guards' clock: it waits on the backend (Redis, the primary), a real peer.
       const timer = setTimeout(() => {
         done = true;
         this.counts.timeouts++;
@@ -525,6 +526,7 @@ export class SharedStore implements GuardStore {
     while (!this.shared) {
       signal?.throwIfAborted();
       if (this.syncing) await this.syncing.catch(() => {});
+      // Real time, not the guards' clock: it waits on the backend to connect.
       else await new Promise((r) => setTimeout(r, 10));
     }
   }
