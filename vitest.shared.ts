@@ -8,6 +8,7 @@ const names = ['core', 'guards', 'tls', 'udp', 'firewall', 'ssh', 'ipsec', 'obse
 /** Subpath exports, listed first: an alias also matches every path below it, and the first match wins. */
 const subpaths: Record<string, string> = {
   '@sock/core/testing': 'core/src/testing/index.ts',
+  '@sock/core/internal': 'core/src/internal.ts',
   '@sock/tls/pki': 'tls/src/pki.ts',
   '@sock/observe/prometheus': 'observe/src/prometheus.ts',
   '@sock/observe/pino': 'observe/src/pino.ts',

@@ -56,6 +56,21 @@ describe.each(published)('%s', (dir) => {
     },
   );
 
+  it.runIf(dir.startsWith('packages/'))(
+    'wires every subpath export for sources too (tsconfig paths, vitest aliases)',
+    () => {
+      const exportsMap = (JSON.parse(read(`${dir}/package.json`)) as { exports?: Record<string, unknown> })
+        .exports;
+      for (const sub of Object.keys(exportsMap ?? {})) {
+        if (sub === '.' || sub === './package.json') continue;
+        const name = `${pkg.name}${sub.slice(1)}`;
+        expect(paths[name], `tsconfig.base.json paths for ${name}`).toHaveLength(1);
+        expect(existsSync(join(root, paths[name]![0]!)), `${name} source file`).toBe(true);
+        expect(sockAliases[name], `vitest.shared.ts alias for ${name}`).toBe(join(root, paths[name]![0]!));
+      }
+    },
+  );
+
   it.runIf(dir.startsWith('packages/') && pkg.name !== '@sock/core')(
     'takes @sock/core as a peer, if it uses it',
     () => {

@@ -6,5 +6,7 @@ export default defineProject({
   test: {
     name: 'guards',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // Type tests (*.test-d.ts): checked by the compiler, not run.
+    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
   },
 });

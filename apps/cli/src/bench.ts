@@ -18,7 +18,7 @@ interface BenchFlags extends ClientTlsFlags {
   progress?: boolean;
 }
 
-export interface BenchResult {
+interface BenchResult {
   transport: 'tcp' | 'tls' | 'udp';
   conns: number;
   size: number;
@@ -84,7 +84,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export function formatResult(r: BenchResult): string {
+function formatResult(r: BenchResult): string {
   const f = (n: number) => n.toFixed(n < 10 ? 3 : 1);
   return table(
     [

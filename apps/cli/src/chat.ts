@@ -11,7 +11,7 @@ const UNSAFE =
   /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/gu;
 
 /** A message's bytes as text that cannot act on a terminal. */
-export function inertText(message: Uint8Array): string {
+function inertText(message: Uint8Array): string {
   const text = Buffer.from(message).toString('utf8');
   return text.replace(UNSAFE, (c) => {
     const code = c.codePointAt(0)!;

@@ -13,9 +13,9 @@ import { DEFAULT_MAX_CONNS } from './ncat-flags.js';
 import { parseCount } from './parse.js';
 import { style, table } from './style.js';
 
-export type Status = 'ok' | 'info' | 'warn' | 'fail';
+type Status = 'ok' | 'info' | 'warn' | 'fail';
 
-export interface Finding {
+interface Finding {
   /** Stable id, e.g. `somaxconn`, `nofile-shell`, `listen-nofile`. */
   readonly id: string;
   readonly status: Status;
@@ -70,7 +70,7 @@ function run(bin: string, args: string[]): Promise<{ ok: boolean; out: string; m
 }
 
 /** What a `sock listen` command line asks of the host. */
-export interface ListenPlan {
+interface ListenPlan {
   maxConns: number;
   maxConnsSet: boolean;
   port: number | undefined;
@@ -78,7 +78,7 @@ export interface ListenPlan {
 }
 
 /** Read the `sock listen …` line after `--` with the listen command's own option table. */
-export function parseListenLine(words: string[], listen: Command): ListenPlan {
+function parseListenLine(words: string[], listen: Command): ListenPlan {
   const args = [...words];
   if (args[0] === 'sock' || args[0]?.endsWith('/sock')) args.shift();
   if (args[0] === 'listen') args.shift();
@@ -120,13 +120,13 @@ export function parseListenLine(words: string[], listen: Command): ListenPlan {
   };
 }
 
-export interface DoctorOptions {
+interface DoctorOptions {
   unit?: string;
   listen?: ListenPlan;
 }
 
 /** Every check; nothing here changes the host. */
-export async function diagnose(options: DoctorOptions = {}): Promise<Finding[]> {
+async function diagnose(options: DoctorOptions = {}): Promise<Finding[]> {
   const out: Finding[] = [];
   const plan = options.listen;
   const conns = plan?.maxConns;

@@ -6,8 +6,8 @@ import { parseSpiffeId } from '@sock/tls';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from './errors.js';
 
-export const CLIENT_AUTH = ['none', 'optional', 'require'] as const;
-export const TLS_PROFILES = ['intermediate', 'modern'] as const;
+const CLIENT_AUTH = ['none', 'optional', 'require'] as const;
+const TLS_PROFILES = ['intermediate', 'modern'] as const;
 const TLS_FIELDS = ['cert', 'key', 'ca', 'clientAuth', 'profile', 'allowSpiffe'] as const;
 
 /** The `tls` section of a `--config` file, checked, with paths made absolute. */

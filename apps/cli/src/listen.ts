@@ -33,8 +33,6 @@ import { addServerSshFlags, type ServerSshFlags, serverSsh } from './ssh-flags.j
 import { addServerTlsFlags, type ServerTlsFlags, serverTls } from './tls-flags.js';
 import { isListenWorker, runPrimary, workerCount, workerGuardStore } from './workers.js';
 
-export type FramingName = 'line' | 'length' | 'raw';
-
 export function makeFraming(name: string | undefined, maxFrame: string | undefined): Framing {
   const framing = oneOf(name ?? 'line', ['line', 'length', 'raw'] as const, '--framing');
   const maxFrameBytes = maxFrame === undefined ? 65_536 : parseSize(maxFrame, '--max-frame');

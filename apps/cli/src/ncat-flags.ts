@@ -41,7 +41,7 @@ export function parseSeconds(value: string, flag: string): number {
   return parseDur(value, flag);
 }
 
-export interface NcatCommonFlags {
+interface NcatCommonFlags {
   ipv4?: boolean;
   ipv6?: boolean;
   source?: string;

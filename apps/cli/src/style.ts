@@ -1,7 +1,7 @@
 /**
  * Colours only on a TTY and never with NO_COLOR (https://no-color.org: any non-empty value) or TERM=dumb.
  */
-export function colourEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+function colourEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.TERM === 'dumb') return false;
   return stream.isTTY === true;

@@ -9,7 +9,7 @@ import { EXIT, ExitError, endpoint, systemCode } from './errors.js';
 import { oneOf, parseDur, parsePort } from './parse.js';
 import { style, table } from './style.js';
 
-export interface ProbeResult {
+interface ProbeResult {
   kind: 'version' | 'suite' | 'curve' | 'property';
   name: string;
   accepted: boolean;
@@ -225,7 +225,7 @@ async function certificate(t: ProbeTarget): Promise<ProbeResult[]> {
   ];
 }
 
-export async function checkServer(t: ProbeTarget): Promise<ProbeResult[]> {
+async function checkServer(t: ProbeTarget): Promise<ProbeResult[]> {
   const legacy = (c: string) => `${c}:@SECLEVEL=0`;
   const jobs: Array<() => Promise<ProbeResult>> = [];
   const others = (await legacySuites()).filter((s) => !MOZILLA_TLS12.includes(s.name));
@@ -267,7 +267,7 @@ export async function checkServer(t: ProbeTarget): Promise<ProbeResult[]> {
 }
 
 /** What keeps the server from meeting the profile; empty when it does. */
-export function profileProblems(results: ProbeResult[], profile: 'intermediate' | 'modern'): string[] {
+function profileProblems(results: ProbeResult[], profile: 'intermediate' | 'modern'): string[] {
   const problems: string[] = [];
   const accepted = (kind: ProbeResult['kind']) =>
     results.filter((r) => r.kind === kind && r.accepted).map((r) => r.name);

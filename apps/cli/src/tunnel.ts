@@ -22,7 +22,7 @@ interface Forward {
 }
 
 /** `[bind:]port:host:hostport` as ssh -L takes it; IPv6 in brackets. */
-export function parseForward(spec: string): Forward {
+function parseForward(spec: string): Forward {
   const parts: string[] = [];
   const re = /\[([^\]]*)\]|([^:]+)/g;
   for (const m of spec.matchAll(re)) parts.push(m[1] ?? m[2]!);

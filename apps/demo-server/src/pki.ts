@@ -12,7 +12,7 @@ import {
 
 /** The SPIFFE trust domain of the demo's users. */
 export const TRUST_DOMAIN = 'sock.demo';
-export const USERS = ['alice', 'bob', 'mallory'] as const;
+const USERS = ['alice', 'bob', 'mallory'] as const;
 
 export interface DemoPki {
   dir: string;

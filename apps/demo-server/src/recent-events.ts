@@ -5,6 +5,8 @@ import { createRing } from '@sock/observe';
  * The demo's memory of what happened, for the tour's checks: the newest `capacity` decisions as plain
  * records. It used to keep every observer event forever, each holding its connection (sockets, buffers):
  * memory grew with every connection the service ever saw.
+ *
+ * @public (named in `startService`'s inferred return type, so its declaration must be exported)
  */
 export interface RecentEvent {
   readonly type: 'open' | 'close' | 'reject' | 'error';

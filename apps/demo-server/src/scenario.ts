@@ -6,8 +6,6 @@ export interface ScenarioResult {
   ok: boolean;
 }
 
-export type Scenario = () => Promise<ScenarioResult>;
-
 export function printTable(results: ScenarioResult[]): string {
   const head = ['', 'scenario', 'expected', 'observed'];
   const rows = results.map((r) => [r.ok ? 'ok' : 'FAIL', r.scenario, r.expected, r.observed]);

@@ -205,5 +205,3 @@ export async function startService(options: ServiceOptions) {
     },
   };
 }
-
-export type Service = Awaited<ReturnType<typeof startService>>;

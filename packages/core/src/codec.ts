@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { SockError, SockErrorCode } from './errors.js';
+import { SockReason } from './reasons.js';
 import { validate } from './validate.js';
 
 /** Turns frames into messages and back. `decode` throws a SockError for input it refuses. */
@@ -26,7 +27,7 @@ export function text(): Codec<string> {
       } catch (cause) {
         throw new SockError(SockErrorCode.INVALID_MESSAGE, 'frame is not valid UTF-8', {
           cause,
-          reason: 'invalid-message',
+          reason: SockReason.INVALID_MESSAGE,
         });
       }
     },
@@ -54,7 +55,7 @@ export function json<T = unknown, Out = unknown>(options: JsonOptions<T> = {}): 
         `frame is not valid JSON: ${(cause as Error).message}`,
         {
           cause,
-          reason: 'invalid-message',
+          reason: SockReason.INVALID_MESSAGE,
         },
       );
     }

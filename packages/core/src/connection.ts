@@ -22,6 +22,7 @@ import type {
   Verdict,
   Violation,
 } from './pipeline.js';
+import { SockReason } from './reasons.js';
 
 /** What to do with a frame that fails to decode or validate. */
 export type InvalidMessagePolicy = 'close' | 'drop' | 'reply';
@@ -58,9 +59,13 @@ export interface SendOptions {
 
 /**
  * One connection as a handler sees it: an async iterable of messages and a `send()` that paces the sender.
- * Iteration ends when the peer closes its side or the connection closes; `closed` then says why.
+ * Iteration ends when the peer closes its side or the connection closes; `closed` then says why. It
+ * carries no plug-in tools (`reject`, `report`): a handler closes with `close()` or `destroy()`; deciding
+ * about a peer is a plug-in's job (`ConnectionControl`).
  */
-export interface Connection<In = Buffer, Out = Uint8Array> extends ConnectionControl, AsyncIterable<In> {
+export interface Connection<In = Buffer, Out = Uint8Array>
+  extends Omit<ConnectionControl, 'reject' | 'report'>,
+    AsyncIterable<In> {
   /**
    * Queue a message. Resolves at once while the write buffer is below its high-water mark (Node's 16 KiB),
    * else when the bytes are handed to the kernel, so awaiting it paces a sender to a slow peer. Messages
@@ -309,12 +314,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
 
   /** @internal The socket failed: the reason is kept for close. */
   socketError(err: Error): void {
-    this.recordClose('socket-error', toSockError(err, 'socket'));
+    this.recordClose(SockReason.SOCKET_ERROR, toSockError(err, 'socket'));
   }
 
   /** @internal The peer sent its FIN. */
   peerEnd(): void {
-    if (!this.closeReason) this.closeReason = { reason: 'peer-closed' };
+    if (!this.closeReason) this.closeReason = { reason: SockReason.PEER_CLOSED };
     // The rest of the last read may still hold frames: inbound ends once it is decoded.
     this.peerEnded = true;
     if (this.unread === undefined) this.endPeerInbound();
@@ -381,7 +386,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.fail(
         'handshake',
         transport.name,
-        toSockError(err, `${transport.name} handshake`, { reason: 'handshake-failed' }),
+        toSockError(err, `${transport.name} handshake`, { reason: SockReason.HANDSHAKE_FAILED }),
       );
     let upgrading: Promise<Duplex>;
     try {
@@ -470,7 +475,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private admit(): void {
     if (this.env.refusing?.()) {
       this.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', {
+          reason: SockReason.SERVER_CLOSING,
+        }),
       );
       return;
     }
@@ -517,7 +524,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const error = new SockError(
       SockErrorCode.HANDLER_FAILED,
       `${source} failed: ${(err as Error)?.message ?? String(err)}`,
-      { cause: err, reason: 'handler-error' },
+      { cause: err, reason: SockReason.HANDLER_ERROR },
     );
     notify(this.env.observers, { type: 'error', conn: this, error });
     this.destroy(error);
@@ -746,7 +753,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         'core',
         new SockError(SockErrorCode.INVALID_MESSAGE, `decode failed: ${String(err)}`, {
           cause: err,
-          reason: 'invalid-message',
+          reason: SockReason.INVALID_MESSAGE,
         }),
       );
       return;
@@ -759,7 +766,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.emitReject(
       'message',
       'core',
-      { reason: err.reason ?? 'invalid-message', message: err.message },
+      { reason: err.reason ?? SockReason.INVALID_MESSAGE, message: err.message },
       false,
       err,
     );
@@ -782,7 +789,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     try {
       reply = make(error);
     } catch (err) {
-      this.reportError(err, 'errorReply', 'handler-error');
+      this.reportError(err, 'errorReply', SockReason.HANDLER_ERROR);
       return;
     }
     // A failure closes the connection and is reported by send itself; nothing is left to handle here.
@@ -826,7 +833,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.closeWhenIdle();
     } else if (this.at < OPEN) {
       this.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', { reason: 'server-closing' }),
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'server closing', {
+          reason: SockReason.SERVER_CLOSING,
+        }),
       );
     }
   }
@@ -948,7 +957,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       data = this.options.framing.encode(this.options.codec.encode(message));
     } catch (err) {
       // Our own message cannot be framed: nothing was written, the stream is intact; report the bug.
-      this.reportError(err, 'send', 'encode-failed');
+      this.reportError(err, 'send', SockReason.ENCODE_FAILED);
       return refused(err);
     }
     const queued = this.out.queued;
@@ -957,7 +966,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       const error = new SockError(
         SockErrorCode.WRITE_BUFFER_FULL,
         `peer is not reading: ${queued + data.length} bytes queued exceeds maxWriteBufferBytes ${this.maxWrite}`,
-        { reason: 'write-buffer-full' },
+        { reason: SockReason.WRITE_BUFFER_FULL },
       );
       this.fail('frame', 'core', error);
       return refused(error);
@@ -986,7 +995,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   close(): Promise<void> {
     if (this.at < CLOSING) {
       this.enter(CLOSING);
-      this.recordClose('closed');
+      this.recordClose(SockReason.CLOSED);
       this.endInbound();
       this.updateFlow();
       const socket = this.socket;
@@ -1065,11 +1074,18 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const error = new SockError(
       SockErrorCode.HANDLER_FAILED,
       `plug-in ${plugin} failed at ${stage}: ${(err as Error)?.message ?? String(err)}`,
-      { cause: err, reason: 'plugin-error' },
+      { cause: err, reason: SockReason.PLUGIN_ERROR },
     );
     notify(this.env.observers, { type: 'error', conn: this, error });
-    this.emitReject(stage, plugin, { reason: 'plugin-error', message: error.message }, true, error, 'server');
-    this.recordClose('plugin-error', error);
+    this.emitReject(
+      stage,
+      plugin,
+      { reason: SockReason.PLUGIN_ERROR, message: error.message },
+      true,
+      error,
+      'server',
+    );
+    this.recordClose(SockReason.PLUGIN_ERROR, error);
     this.stopInbound();
     this.enter(CLOSING);
     this.destroySocket();
@@ -1114,7 +1130,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         try {
           p.violation(this, violation);
         } catch (err) {
-          this.reportError(err, `plug-in ${p.name}`, 'plugin-error');
+          this.reportError(err, `plug-in ${p.name}`, SockReason.PLUGIN_ERROR);
         }
       }
     }
@@ -1149,7 +1165,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   }
 
   private recordClose(reason: string, error?: SockError): void {
-    if (!this.closeReason || (this.closeReason.reason === 'peer-closed' && error))
+    if (!this.closeReason || (this.closeReason.reason === SockReason.PEER_CLOSED && error))
       this.closeReason = { reason, error };
   }
 
@@ -1165,7 +1181,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.maybeFinishInbound();
     this.abort?.abort();
     const info: CloseInfo = {
-      reason: this.closeReason?.reason ?? 'closed',
+      reason: this.closeReason?.reason ?? SockReason.CLOSED,
       error: this.closeReason?.error,
       rejectedEarly: this.reached !== OPEN,
     };
@@ -1175,7 +1191,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
         try {
           p.close(this, info);
         } catch (err) {
-          this.reportError(err, `plug-in ${p.name}`, 'plugin-error');
+          this.reportError(err, `plug-in ${p.name}`, SockReason.PLUGIN_ERROR);
         }
       }
     }

@@ -17,8 +17,7 @@
  * const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
  * ```
  */
-export { canonicalPeer } from './address.js';
-export { type BackoffOptions, backoffDelay } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
 export { type ConnectOptions, connect, reconnect, tcp } from './client.js';
 export type { Clock } from './clock.js';
 export { bytes, type Codec, type JsonOptions, json, text } from './codec.js';
@@ -47,8 +46,7 @@ export {
 } from './framing/framing.js';
 export { type LengthPrefixedOptions, lengthPrefixed } from './framing/length-prefixed.js';
 export { type RawOptions, raw } from './framing/raw.js';
-export { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip-address.js';
-export { notify, type Observer, type RejectEvent, type SockEvent } from './observer.js';
+export type { Observer, RejectEvent, SockEvent } from './observer.js';
 export {
   type AdoptedPeer,
   type ClientTransport,
@@ -66,6 +64,7 @@ export {
   type Verdict,
   type Violation,
 } from './pipeline.js';
+export { SockReason } from './reasons.js';
 export {
   type CloseOptions,
   createServer,

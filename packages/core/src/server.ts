@@ -8,6 +8,7 @@ import type { Framing } from './framing/framing.js';
 import { lengthPrefixed } from './framing/length-prefixed.js';
 import { notify, type Observer } from './observer.js';
 import type { AdoptedPeer, Plugin, ServerTransport } from './pipeline.js';
+import { SockReason } from './reasons.js';
 
 export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Out>> {
   /**
@@ -43,8 +44,6 @@ export interface ServerOptions<In, Out> extends Partial<ConnectionOptions<In, Ou
    * `@sock/core/testing` gives a virtual one.
    */
   clock?: Clock;
-  /** Clock for `openedAt` only (kept for compatibility; prefer `clock`). Default `clock.now`. */
-  now?: () => number;
 }
 
 export interface ListenOptions {
@@ -166,7 +165,7 @@ class Server<In, Out> implements SockServer<In, Out> {
       handshakeHooks: plugins.filter((p) => p.handshake),
       frameHooks: plugins.filter((p) => p.frame),
       observers: this.observers,
-      clock: clockOf(options),
+      clock: options.clock ?? systemClock,
       transport: options.transport?.name ?? 'tcp',
       serverTransport: options.transport,
       handler: options.handler,
@@ -188,7 +187,7 @@ class Server<In, Out> implements SockServer<In, Out> {
     this.net.on('error', (err) =>
       notify(this.observers, {
         type: 'error',
-        error: toSockError(err, 'server', { reason: 'socket-error' }),
+        error: toSockError(err, 'server', { reason: SockReason.SOCKET_ERROR }),
       }),
     );
   }
@@ -202,7 +201,7 @@ class Server<In, Out> implements SockServer<In, Out> {
     const { host = '127.0.0.1', port = 0, ipv6Only, backlog, signal } = options;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) =>
-        reject(toSockError(err, `listen on ${host}:${port}`, { reason: 'socket-error' }));
+        reject(toSockError(err, `listen on ${host}:${port}`, { reason: SockReason.SOCKET_ERROR }));
       this.net.once('error', onError);
       this.net.listen({ host, port, ipv6Only, backlog, signal }, () => {
         this.net.off('error', onError);
@@ -254,7 +253,9 @@ class Server<In, Out> implements SockServer<In, Out> {
     clock.clearTimeout(timer);
     for (const conn of this.conns) {
       conn.destroy(
-        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'drain deadline passed', { reason: 'drain-timeout' }),
+        new SockError(SockErrorCode.SERVER_NOT_RUNNING, 'drain deadline passed', {
+          reason: SockReason.DRAIN_TIMEOUT,
+        }),
       );
     }
     await all();
@@ -286,16 +287,4 @@ function checkLimit(name: string, value: number | undefined): void {
       `createServer: ${name} must be a positive integer, got ${value}`,
     );
   }
-}
-
-/** The server's clock; an old-style `now` option replaces only its reading of the time. */
-function clockOf(options: { clock?: Clock | undefined; now?: (() => number) | undefined }): Clock {
-  const clock = options.clock ?? systemClock;
-  const now = options.now;
-  if (!now) return clock;
-  return {
-    now,
-    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
-    clearTimeout: (h) => clock.clearTimeout(h),
-  };
 }

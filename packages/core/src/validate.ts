@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { SockError, SockErrorCode } from './errors.js';
+import { SockReason } from './reasons.js';
 
 /**
  * Validate `value` with any Standard Schema. Returns the schema's output, synchronously when the schema
@@ -20,6 +21,6 @@ function unwrap<T>(result: StandardSchemaV1.Result<T>): T {
     SockErrorCode.VALIDATION_FAILED,
     `message failed validation${where}: ${first?.message ?? 'invalid'}` +
       (result.issues.length > 1 ? ` (and ${result.issues.length - 1} more issues)` : ''),
-    { issues: result.issues, reason: 'validation-failed' },
+    { issues: result.issues, reason: SockReason.VALIDATION_FAILED },
   );
 }

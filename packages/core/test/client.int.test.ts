@@ -1,7 +1,6 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  backoffDelay,
   type ClientTransport,
   type Connection,
   connect,
@@ -10,6 +9,7 @@ import {
   type SockServer,
   tcp,
 } from '../src/index.js';
+import { backoffDelay } from '../src/internal.js';
 import { delay } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];

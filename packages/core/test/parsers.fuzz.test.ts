@@ -2,8 +2,8 @@
  * Fuzz/property tests for core's parsers: frame decoders, the text and JSON codecs (with a Standard
  * Schema), parseDuration and canonicalPeer. `FUZZ_RUNS` sets the cases per property (see fuzz/harness.ts).
  */
+
 import {
-  canonicalPeer,
   delimited,
   type Framing,
   json,
@@ -13,6 +13,7 @@ import {
   type SockError,
   text,
 } from '@sock/core';
+import { canonicalPeer } from '@sock/core/internal';
 import fc from 'fast-check';
 import { describe } from 'vitest';
 import { z } from 'zod';

@@ -3,7 +3,7 @@ import {
   formatIPv6 as formatIPv6Words,
   parseIPv4 as parseIPv4Number,
   parseIPv6 as parseIPv6Words,
-} from '@sock/core';
+} from '@sock/core/internal';
 import { FirewallError, FirewallErrorCode, quote } from './errors.js';
 
 /** 4 for IPv4, 6 for IPv6. */
@@ -32,7 +32,7 @@ export interface ParseTargetOptions {
 }
 
 /** Narrowest allowed prefixes without force. */
-export const MIN_PREFIX: Readonly<Record<IpFamily, number>> = { 4: 8, 6: 32 };
+const MIN_PREFIX: Readonly<Record<IpFamily, number>> = { 4: 8, 6: 32 };
 const BITS: Readonly<Record<IpFamily, number>> = { 4: 32, 6: 128 };
 const MAX_INPUT = 64;
 
@@ -70,7 +70,7 @@ function parseIPv6(text: string): bigint | undefined {
 }
 
 /** Canonical IPv4 text of a 32-bit integer. */
-export function formatIPv4(value: bigint): string {
+function formatIPv4(value: bigint): string {
   return formatIPv4Number(Number(value & 0xffffffffn));
 }
 

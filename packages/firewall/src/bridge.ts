@@ -1,3 +1,5 @@
+import type { Clock } from '@sock/core';
+import { systemClock, unrefTimer } from '@sock/core/internal';
 import { parseTarget } from './address.js';
 import { MAX_DURATION_MS } from './duration.js';
 import { FirewallError, FirewallErrorCode, quote } from './errors.js';
@@ -22,8 +24,8 @@ export interface BanBridgeOptions {
   maxPending?: number;
   /** Called for every failed batch, skipped ban and dropped ban. Default: none (still counted in stats). */
   onError?: (error: FirewallError) => void;
-  /** Clock in epoch ms (tests). Default `Date.now`. */
-  now?: () => number;
+  /** Where time is read (the per-second cap) and batches are timed. Default the system clock. (Was `now`.) */
+  clock?: Clock;
 }
 
 /** Counters of a bridge: a synchronous snapshot of plain numbers (the metrics adapter reads it). */
@@ -79,7 +81,8 @@ export function createBanBridge(firewall: Firewall, options: BanBridgeOptions = 
   const windowMs = positiveInt('windowMs', options.windowMs ?? 100);
   const perSecond = positiveInt('maxBansPerSecond', options.maxBansPerSecond ?? 1000);
   const maxPending = positiveInt('maxPending', options.maxPending ?? perSecond * 10);
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const report = (error: FirewallError) => {
     try {
       options.onError?.(error);
@@ -92,17 +95,18 @@ export function createBanBridge(firewall: Firewall, options: BanBridgeOptions = 
   const stats = { applied: 0, failed: 0, unbanned: 0, rejected: 0, dropped: 0, failedBatches: 0, batches: 0 };
   let tokens = perSecond;
   let refilledAt = now();
-  let timer: NodeJS.Timeout | undefined;
+  /** A handle of `clock`. */
+  let timer: unknown;
   let running: Promise<void> = Promise.resolve();
   let closed = false;
 
   const schedule = (delay = windowMs) => {
-    if (timer || closed) return;
-    timer = setTimeout(() => {
+    if (timer !== undefined || closed) return;
+    timer = clock.setTimeout(() => {
       timer = undefined;
       void drain();
     }, delay);
-    timer.unref?.();
+    unrefTimer(timer);
   };
 
   const take = (): BanRequest[] => {
@@ -216,16 +220,16 @@ export function createBanBridge(firewall: Firewall, options: BanBridgeOptions = 
       schedule();
     },
     flush() {
-      if (timer) {
-        clearTimeout(timer);
+      if (timer !== undefined) {
+        clock.clearTimeout(timer);
         timer = undefined;
       }
       return drain();
     },
     async close() {
       closed = true;
-      if (timer) {
-        clearTimeout(timer);
+      if (timer !== undefined) {
+        clock.clearTimeout(timer);
         timer = undefined;
       }
       await drain();

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { FirewallError } from './errors.js';
 import { createFirewall, type FirewallOptions } from './firewall.js';
 import type { Command, CommandRunner } from './runner.js';
@@ -256,7 +257,13 @@ describe('state file and restore', () => {
     let now = 1_000_000;
     const stateFile = join(dir, 'fw.json');
     const runner = recorder();
-    const fw = createFirewall({ backend: 'nftables', runner, stateFile, now: () => now, ...quiet });
+    const fw = createFirewall({
+      backend: 'nftables',
+      runner,
+      stateFile,
+      clock: clockAt(() => now),
+      ...quiet,
+    });
     await fw.banMany([
       { target: '198.51.100.1', ttl: '10m', reason: 'a' },
       { target: '198.51.100.2', ttl: '1m', reason: 'b' },
@@ -271,7 +278,7 @@ describe('state file and restore', () => {
       backend: 'nftables',
       runner: recorder(),
       stateFile,
-      now: () => now,
+      clock: clockAt(() => now),
       ...quiet,
     });
     const r = await fresh.restore();

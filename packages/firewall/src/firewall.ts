@@ -1,3 +1,5 @@
+import type { Clock } from '@sock/core';
+import { systemClock } from '@sock/core/internal';
 import { collapse, type IpFamily, type IpTarget, overlaps, parseTarget } from './address.js';
 import { assertBannable } from './bannable.js';
 import { detectBackend } from './detect.js';
@@ -54,8 +56,8 @@ export interface FirewallOptions extends LockoutOptions {
   defaultTtl?: Duration;
   /** How long an expired or lifted ban is remembered for its offence count. Default `'24h'`. */
   offenceMemory?: Duration;
-  /** Clock in epoch ms (tests). Default `Date.now`. */
-  now?: () => number;
+  /** Where ban expiry and offence memory read time (epoch ms). Default the system clock. (Was `now`.) */
+  clock?: Clock;
 }
 
 /** `{ signal }` accepted by every operation. */
@@ -261,7 +263,8 @@ class FirewallImpl implements Firewall {
     this.admin = parseAdminCidrs(options.adminCidrs);
     this.defaultTtlMs = parseDuration(options.defaultTtl ?? '1h', 'defaultTtl');
     this.memoryMs = parseDuration(options.offenceMemory ?? '24h', 'offenceMemory');
-    this.now = options.now ?? Date.now;
+    const clock = options.clock ?? systemClock;
+    this.now = () => clock.now();
     this.runner =
       options.runner ??
       createCommandRunner({

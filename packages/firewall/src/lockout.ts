@@ -3,7 +3,7 @@ import { type IpTarget, overlaps, parseTarget } from './address.js';
 import { FirewallError, FirewallErrorCode } from './errors.js';
 
 /** Where a protected address came from. */
-export type ProtectedSource = 'loopback' | 'host' | 'ssh' | 'admin';
+type ProtectedSource = 'loopback' | 'host' | 'ssh' | 'admin';
 
 /** One address or CIDR that must never be banned. */
 export interface ProtectedTarget {

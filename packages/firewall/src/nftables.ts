@@ -14,11 +14,6 @@ import { type Command, commandFailed, INPUT_FILE } from './runner.js';
 /** One nft JSON command object (`{ add: { … } }` and friends). */
 export type NftCommand = Record<string, unknown>;
 
-/** The document given to `nft -j -f`. */
-export interface NftDocument {
-  nftables: NftCommand[];
-}
-
 const FAMILY = 'inet';
 const MAX_BISECT = 50_000;
 const BAN_SETS: readonly SetKind[] = ['ban4', 'ban6', 'net4', 'net6', 'net6p64'];
@@ -217,7 +212,7 @@ export class NftRenderer {
 }
 
 /** Parse `nft -j list chains`: other tables' base chains on the input hook whose policy is drop. */
-export function parseInputDrops(json: string, ownTable: string): ForeignChain[] {
+function parseInputDrops(json: string, ownTable: string): ForeignChain[] {
   const doc = JSON.parse(json) as { nftables?: unknown[] };
   const out: ForeignChain[] = [];
   for (const item of doc.nftables ?? []) {

@@ -116,12 +116,3 @@ export async function stageState(path: string, state: StateFile): Promise<Staged
     discard: () => rm(tmp, { force: true }).catch(() => undefined),
   };
 }
-
-/**
- * Write the state atomically: a 0600 temp file in the same directory (created 0700 when missing),
- * fsync, rename over the old file, fsync the directory. A crash leaves either the old or the new
- * file, never half of one.
- */
-export async function writeState(path: string, state: StateFile): Promise<void> {
-  await (await stageState(path, state)).commit();
-}

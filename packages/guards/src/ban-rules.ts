@@ -54,7 +54,7 @@ export interface BanState {
 }
 
 /** The length of a key's `offences`-th ban. */
-export function banLength(rule: BanRule, offences: number): number {
+function banLength(rule: BanRule, offences: number): number {
   return Math.min(rule.maxMs, Math.round(rule.durationMs * rule.factor ** Math.max(0, offences - 1)));
 }
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { type BanEvent, createGuards } from './index.js';
 
 // The ban rules against a model written as plainly as possible: any interleaving of strikes, manual
@@ -95,7 +96,7 @@ describe('ban rules', () => {
             strikes: { threshold: RULE.threshold, window: RULE.windowMs, aggregate: false },
             bans: { duration: RULE.durationMs, factor: RULE.factor, max: RULE.maxMs, forget: RULE.forgetMs },
           },
-          { now: () => model.now, onBan: (e) => events.push(e) },
+          { clock: clockAt(() => model.now), onBan: (e) => events.push(e) },
         );
         for (const o of ops) {
           if (o.op === 'wait') model.now += o.ms;

@@ -1,11 +1,12 @@
 import type { ConnectionControl } from '@sock/core';
-import { SockError, SockErrorCode, toSockError } from '@sock/core';
+import { SockError, SockErrorCode, SockReason, toSockError } from '@sock/core';
 import type { BanRule } from './ban-rules.js';
 import { after, GUARDS_PLUGIN, type GuardContext } from './guard-context.js';
 import { type Cidr, formatIPv4, parseIPv4 } from './ip.js';
 import { addressRange, formatRange, narrowTo, parseRange, rangeContains, rangesOverlap } from './ip-range.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
 import { describe } from './policy.js';
+import { GuardReason } from './reasons.js';
 import type { BanRecord, MaybePromise } from './store.js';
 
 export interface BanEvent {
@@ -27,7 +28,7 @@ export interface UnbanEvent {
 }
 
 /** The firewall's width limits: a ban never covers more than a /8 of IPv4 or a /32 of IPv6. */
-export const WIDEST_BAN = { 4: 8, 6: 32 } as const;
+const WIDEST_BAN = { 4: 8, 6: 32 } as const;
 
 export interface BansHooks {
   onBan?: (event: BanEvent) => void;
@@ -130,7 +131,7 @@ export class Bans {
     const close = (conn: ConnectionControl) => {
       if (conn.closing) return;
       conn.reject(
-        { reason: 'banned', key, message: `bans: ${key} was banned for ${wait}s` },
+        { reason: GuardReason.BANNED, key, message: `bans: ${key} was banned for ${wait}s` },
         'frame',
         GUARDS_PLUGIN,
       );
@@ -327,7 +328,7 @@ export class Bans {
       after(store.clearStrikes(key), () =>
         after(store.deleteBan(key), (existed) => {
           const wasBanned = existed && ban !== undefined && ban.until > now;
-          if (wasBanned) this.hooks.onUnban?.({ key, reason: 'manual', offences: ban.offences });
+          if (wasBanned) this.hooks.onUnban?.({ key, reason: GuardReason.MANUAL, offences: ban.offences });
           return wasBanned;
         }),
       ),
@@ -351,7 +352,7 @@ export class Bans {
         new SockError(
           SockErrorCode.REJECTED,
           `bans: the ban of ${key} could not be stored (store full of bans in force, onFull: reject); its connections are closed and onBan is told, but the next accept is not refused by this process: raise store.maxKeys`,
-          { reason: 'ban-store-full' },
+          { reason: GuardReason.BAN_STORE_FULL },
         ),
       );
     }
@@ -381,25 +382,25 @@ export class Bans {
  * (including core's `frame-too-large`, `validation-failed`, `invalid-message`) weighs 1 unless set.
  */
 export const DEFAULT_STRIKE_WEIGHTS: Readonly<Record<string, number>> = {
-  banned: 0,
-  'conn-limit': 0,
-  'table-full': 0,
-  throttled: 0,
-  'server-closing': 0,
-  'store-unavailable': 0,
-  'drain-timeout': 0,
-  'handler-error': 0,
-  'socket-error': 0,
-  'frame-too-large': 2,
-  'ip-denied': 1,
+  [GuardReason.BANNED]: 0,
+  [GuardReason.CONN_LIMIT]: 0,
+  [GuardReason.TABLE_FULL]: 0,
+  [GuardReason.THROTTLED]: 0,
+  [SockReason.SERVER_CLOSING]: 0,
+  [GuardReason.STORE_UNAVAILABLE]: 0,
+  [SockReason.DRAIN_TIMEOUT]: 0,
+  [SockReason.HANDLER_ERROR]: 0,
+  [SockReason.SOCKET_ERROR]: 0,
+  [SockReason.FRAME_TOO_LARGE]: 2,
+  [GuardReason.IP_DENIED]: 1,
   // Shaping, not abuse: a fast legitimate client exceeds a byte rate.
-  'rate-bytes': 0,
-  'rate-bytes-ip': 0,
+  [GuardReason.RATE_BYTES]: 0,
+  [GuardReason.RATE_BYTES_IP]: 0,
   // A throwing hook is the operator's bug, never the peer's.
-  'plugin-error': 0,
+  [SockReason.PLUGIN_ERROR]: 0,
   // A health check of a trusted proxy resets before any header: never the proxy's offence.
-  'proxy-invalid': 0,
-  'proxy-timeout': 0,
+  [GuardReason.PROXY_INVALID]: 0,
+  [GuardReason.PROXY_TIMEOUT]: 0,
 };
 
 /** The `strikes` section. */

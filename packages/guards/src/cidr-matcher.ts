@@ -1,5 +1,5 @@
 import { SockError, SockErrorCode } from '@sock/core';
-import { type Cidr, formatIPv4, formatIPv6, parseAddress, parseCidr, parseIPv4 } from './ip.js';
+import { type Cidr, parseAddress, parseCidr, parseIPv4 } from './ip.js';
 
 /**
  * Longest-prefix match of addresses against CIDR rules.
@@ -458,12 +458,6 @@ function prefixLength(text: string, start: number, max: number): number {
 
 function key6(words: Uint32Array): string {
   return `${words[0]}:${words[1]}:${words[2]}:${words[3]}`;
-}
-
-/** Text of a CIDR, canonical (for messages and tests). */
-export function formatCidr(cidr: Cidr): string {
-  const addr = cidr.family === 4 ? formatIPv4(cidr.words[0]!) : formatIPv6(cidr.words);
-  return `${addr}/${cidr.bits}`;
 }
 
 /** A rule that is not an address or prefix: a typed error naming it (the README promises SockError). */

@@ -1,5 +1,6 @@
 import type { Cluster, Worker } from 'node:cluster';
-import { parseDuration, SockError, SockErrorCode } from '@sock/core';
+import { type Clock, parseDuration, SockError, SockErrorCode } from '@sock/core';
+import { systemClock } from '@sock/core/internal';
 import type { BanOutcome, BanRule, StrikeOutcome } from './ban-rules.js';
 import {
   type Backend,
@@ -58,6 +59,8 @@ export type ClusterStore = SharedGuardStore;
 export interface ClusterPrimaryOptions extends MemoryStoreOptions {
   /** The `node:cluster` module (default: imported). */
   cluster?: Cluster;
+  /** Where the primary reads time (rate tables, ban expiry). Default the system clock. */
+  clock?: Clock;
 }
 
 export interface ClusterPrimary {
@@ -81,7 +84,13 @@ export async function createClusterStore(options: ClusterStoreOptions = {}): Pro
   const timeout = options.timeout === undefined ? 50 : parseDuration(options.timeout, 'timeout');
   const node = `worker-${process.pid}`;
   const store = new SharedStore(
-    { onStoreError: options.onStoreError, timeout, fallback: options.fallback, onError: options.onError },
+    {
+      onStoreError: options.onStoreError,
+      timeout,
+      fallback: options.fallback,
+      onError: options.onError,
+      clock: options.clock,
+    },
     node,
   );
   const backend = new IpcBackend(node, store.events, Math.max(timeout * 10, 1000));
@@ -159,6 +168,7 @@ class IpcBackend implements Backend {
         this.events.up();
       },
       () => {
+        // Real time, not the guards' clock: it waits on another process (the primary).
         this.helloTimer = setTimeout(() => this.hello(), 200);
         this.helloTimer.unref();
       },
@@ -172,6 +182,7 @@ class IpcBackend implements Backend {
         return;
       }
       const id = this.nextId++;
+      // Real time, not the guards' clock: it waits on another process (the primary).
       // Bounded: a call the primary never answers is dropped after callTimeoutMs.
       const timer = setTimeout(() => {
         this.calls.delete(id);
@@ -247,6 +258,7 @@ export async function serveClusterPrimary(options: ClusterPrimaryOptions = {}): 
   if (!cluster.isPrimary)
     throw new SockError(SockErrorCode.INVALID_OPTION, 'serveClusterPrimary runs in the node:cluster primary');
   const maxKeys = options.maxKeys ?? 100_000;
+  const clock = options.clock ?? systemClock;
   const store = createMemoryStore({ maxKeys, onFull: options.onFull }) as MemoryStore;
   /** Every ban record (bounded like the store), for the workers' resyncs. */
   const bans = new Map<string, BanRecord>();
@@ -286,7 +298,7 @@ export async function serveClusterPrimary(options: ClusterPrimaryOptions = {}): 
   };
 
   const handle = (w: Worker, r: Request): unknown => {
-    const now = Date.now();
+    const now = clock.now();
     const a = r.args as unknown;
     switch (r.op) {
       case 'hello':

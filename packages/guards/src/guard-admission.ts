@@ -2,6 +2,7 @@ import { type ConnectionControl, toSockError, type Verdict } from '@sock/core';
 import { after, GUARDS_PLUGIN, type GuardContext, rejection, setConnKey } from './guard-context.js';
 import { IpPolicy } from './ip-policy.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
+import { GuardReason } from './reasons.js';
 import type { AcquireResult } from './store.js';
 
 const STATE = Symbol('sock.guards.admission');
@@ -13,8 +14,9 @@ interface AdmissionState {
   keyCounted: boolean;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Wait on the connection's (the server's) clock. */
+function delay(conn: ConnectionControl, ms: number): Promise<void> {
+  return new Promise((resolve) => conn.clock.setTimeout(resolve, ms));
 }
 
 /**
@@ -55,7 +57,10 @@ export class Admission {
     // A peer gone before its address was read (or anything not an address) has no key: refused, counted
     // under nothing, struck never.
     if (key === undefined)
-      return { reason: 'invalid-address', message: `ip: ${JSON.stringify(address)} is not an IP address` };
+      return {
+        reason: GuardReason.INVALID_ADDRESS,
+        message: `ip: ${JSON.stringify(address)} is not an IP address`,
+      };
     setConnKey(conn, key);
     const state: AdmissionState = { key, counted: false, keyCounted: false };
     conn.locals.set(STATE, state);
@@ -66,12 +71,24 @@ export class Admission {
     return after(ctx.bans.banFor(address), (ban) => {
       if (ban) {
         const wait = Math.ceil((ban.record.until - ctx.now()) / 1000);
-        const r = rejection('bans', 'banned', key, `${ban.key} is banned for ${wait}s more`, p.bans.shadow);
+        const r = rejection(
+          'bans',
+          GuardReason.BANNED,
+          key,
+          `${ban.key} is banned for ${wait}s more`,
+          p.bans.shadow,
+        );
         if (!r.shadow) return r;
         conn.report(r, 'accept', GUARDS_PLUGIN);
       }
       if (this.ipDenied(address)) {
-        const r = rejection('ip', 'ip-denied', key, `${address} is denied by the IP policy`, p.ip.shadow);
+        const r = rejection(
+          'ip',
+          GuardReason.IP_DENIED,
+          key,
+          `${address} is denied by the IP policy`,
+          p.ip.shadow,
+        );
         if (!r.shadow) return r;
         conn.report(r, 'accept', GUARDS_PLUGIN);
       }
@@ -81,7 +98,7 @@ export class Admission {
       if (this.active > p.connections.max) {
         const r = rejection(
           'connections',
-          'conn-limit',
+          GuardReason.CONN_LIMIT,
           key,
           `${p.connections.max} connections open`,
           p.connections.shadow,
@@ -112,11 +129,17 @@ export class Admission {
       (wait): Verdict | Promise<Verdict> => {
         if (wait < 0) {
           if (p.store.onFull === 'reject')
-            return rejection('connections', 'table-full', state.key, 'rate table full (fail-closed)', false);
+            return rejection(
+              'connections',
+              GuardReason.TABLE_FULL,
+              state.key,
+              'rate table full (fail-closed)',
+              false,
+            );
         } else if (wait > 0) {
           const r = rejection(
             'rates',
-            'rate-connections',
+            GuardReason.RATE_CONNECTIONS,
             state.key,
             `new connections from ${state.key} too fast (next in ${wait}ms)`,
             p.rates.shadow,
@@ -125,8 +148,8 @@ export class Admission {
           else if (p.rates.onExceed === 'tarpit') return { ...r, tarpitMs: p.rates.tarpitMs };
           else if (p.rates.onExceed === 'pause' && wait <= p.rates.maxPauseMs) {
             // Shaping at accept: hold the (still paused) socket until the token is due, then take it.
-            conn.report({ ...r, reason: 'throttled' }, 'accept', GUARDS_PLUGIN);
-            return delay(wait).then(() => {
+            conn.report({ ...r, reason: GuardReason.THROTTLED }, 'accept', GUARDS_PLUGIN);
+            return delay(conn, wait).then(() => {
               if (conn.closing) return undefined;
               const again = store.take('connections', state.key, 1, rate.emissionMs, rate.burst, ctx.now());
               return after(again, (w): Verdict | Promise<Verdict> =>
@@ -152,7 +175,7 @@ export class Admission {
       else if (result === 'limit') {
         const r = rejection(
           'connections',
-          'conn-limit-ip',
+          GuardReason.CONN_LIMIT_IP,
           state.key,
           `${p.connections.perKey} connections open from ${state.key}`,
           p.connections.shadow,
@@ -162,7 +185,7 @@ export class Admission {
       } else if (p.store.onFull === 'reject') {
         return rejection(
           'connections',
-          'table-full',
+          GuardReason.TABLE_FULL,
           state.key,
           'connection count table full (fail-closed)',
           false,

@@ -1,6 +1,7 @@
 import type { ConnectionControl, Rejection, SockError } from '@sock/core';
 import type { Bans } from './bans.js';
 import type { ResolvedPolicy } from './policy.js';
+import type { GuardReason } from './reasons.js';
 import type { GuardStore, MaybePromise } from './store.js';
 
 /** Which guard made a decision. */
@@ -23,6 +24,7 @@ export interface GuardContext {
   readonly policy: ResolvedPolicy;
   readonly store: GuardStore;
   readonly bans: Bans;
+  /** The guards' clock (`GuardsOptions.clock`): tables and bans. Per-connection timers use `conn.clock`. */
   now(): number;
   /** The key `address` counts against, or undefined for a string that is not an address. */
   keyOf(address: string): string | undefined;
@@ -45,7 +47,7 @@ export function setConnKey(conn: ConnectionControl, key: string): void {
 /** A guard's rejection, its message prefixed with the guard's name. */
 export function rejection(
   guard: GuardName,
-  reason: string,
+  reason: GuardReason,
   key: string,
   message: string,
   shadow: boolean,

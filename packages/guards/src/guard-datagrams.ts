@@ -1,6 +1,7 @@
 import type { Rejection } from '@sock/core';
 import type { Admission } from './guard-admission.js';
 import { type GuardContext, type GuardName, rejection } from './guard-context.js';
+import { GuardReason } from './reasons.js';
 import type { MaybePromise } from './store.js';
 
 /** A decision about a datagram (`check`) or a strike reported from outside. */
@@ -32,7 +33,7 @@ export class Datagrams {
     const ctx = this.ctx;
     const key = ctx.keyOf(address);
     if (key === undefined)
-      return this.decide('ip', 'invalid-address', address, address, 'not an IP address', false);
+      return this.decide('ip', GuardReason.INVALID_ADDRESS, address, address, 'not an IP address', false);
     const now = ctx.now();
     const ban = ctx.bans.banFor(address);
     if (ban instanceof Promise) return ban.then((b) => this.afterBans(b, key, address, bytes, now));
@@ -48,13 +49,13 @@ export class Datagrams {
   ): MaybePromise<Rejection | undefined> {
     const p = this.ctx.policy;
     if (ban) {
-      const r = this.decide('bans', 'banned', key, address, `${ban.key} is banned`, p.bans.shadow);
+      const r = this.decide('bans', GuardReason.BANNED, key, address, `${ban.key} is banned`, p.bans.shadow);
       if (r) return r;
     }
     if (this.admission.ipDenied(address)) {
       const r = this.decide(
         'ip',
-        'ip-denied',
+        GuardReason.IP_DENIED,
         key,
         address,
         `${address} is denied by the IP policy`,
@@ -77,7 +78,7 @@ export class Datagrams {
     now: number,
   ): MaybePromise<Rejection | undefined> {
     if (wait !== 0) {
-      const r = this.limit(wait, 'rate-datagrams', key, address);
+      const r = this.limit(wait, GuardReason.RATE_DATAGRAMS, key, address);
       if (r) return r;
     }
     const db = this.ctx.policy.rates.datagramBytesPerKey;
@@ -88,14 +89,21 @@ export class Datagrams {
   }
 
   private bytesVerdict(wait: number, key: string, address: string): Rejection | undefined {
-    return wait === 0 ? undefined : this.limit(wait, 'rate-datagram-bytes', key, address);
+    return wait === 0 ? undefined : this.limit(wait, GuardReason.RATE_DATAGRAM_BYTES, key, address);
   }
 
-  private limit(wait: number, reason: string, key: string, address: string): Rejection | undefined {
+  private limit(wait: number, reason: GuardReason, key: string, address: string): Rejection | undefined {
     const p = this.ctx.policy;
     if (wait < 0) {
       return p.store.onFull === 'reject'
-        ? this.decide('connections', 'table-full', key, address, 'rate table full (fail-closed)', false)
+        ? this.decide(
+            'connections',
+            GuardReason.TABLE_FULL,
+            key,
+            address,
+            'rate table full (fail-closed)',
+            false,
+          )
         : undefined;
     }
     const message = `over the limit; tokens due in ${Math.ceil(wait)}ms`;
@@ -105,7 +113,7 @@ export class Datagrams {
   /** Count, report and strike a datagram decision; the rejection to return, or undefined in shadow mode. */
   private decide(
     guard: GuardName,
-    reason: string,
+    reason: GuardReason,
     key: string,
     address: string,
     message: string,

@@ -1,6 +1,7 @@
 import { type ConnectionControl, toSockError, type Verdict } from '@sock/core';
 import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
 import type { Checker, ExceedAction, ResolvedPolicy, ResolvedRate } from './policy.js';
+import { GuardReason } from './reasons.js';
 
 const STATE = Symbol('sock.guards.rates');
 
@@ -37,18 +38,28 @@ export class FrameRates {
     const m = r.messagesPerConnection;
     if (m) {
       const wait = localTake(state, 'tatMessages', 1, m, now);
-      if (wait > 0) return this.exceeded(conn, key, 'rate-messages', wait, r.onExceed);
+      if (wait > 0) return this.exceeded(conn, key, GuardReason.RATE_MESSAGES, wait, r.onExceed);
       // Shaping: the budget is spent, so the next frame waits — paused now, before it is decoded (core
       // stops decoding mid-read on a pause, so frames that arrived in the same read wait too).
-      if (r.onExceed === 'pause' && !r.shadow) this.shape(conn, 'rate-messages', wait + m.emissionMs, key);
+      if (r.onExceed === 'pause' && !r.shadow)
+        this.shape(conn, GuardReason.RATE_MESSAGES, wait + m.emissionMs, key);
     }
     const b = r.bytesPerConnection;
     if (b) {
       const wait = localTake(state, 'tatBytes', frame.length, b, now);
-      if (wait > 0) return this.exceeded(conn, key, 'rate-bytes', wait, r.bytesOnExceed);
+      if (wait > 0) return this.exceeded(conn, key, GuardReason.RATE_BYTES, wait, r.bytesOnExceed);
     }
     if (r.messagesPerKey) {
-      const v = this.keyTake(conn, key, 'messages', 1, r.messagesPerKey, now, 'rate-messages-ip', r.onExceed);
+      const v = this.keyTake(
+        conn,
+        key,
+        'messages',
+        1,
+        r.messagesPerKey,
+        now,
+        GuardReason.RATE_MESSAGES_IP,
+        r.onExceed,
+      );
       if (v) return v;
     }
     if (r.bytesPerKey) {
@@ -59,7 +70,7 @@ export class FrameRates {
         frame.length,
         r.bytesPerKey,
         now,
-        'rate-bytes-ip',
+        GuardReason.RATE_BYTES_IP,
         r.bytesOnExceed,
       );
       if (v) return v;
@@ -74,7 +85,11 @@ export class FrameRates {
     if (wait > this.ctx.policy.rates.maxPauseMs) return;
     conn.pauseReading(wait);
     conn.report(
-      { reason: 'throttled', key, message: `rates: ${reason} budget spent, reading paused ${wait}ms` },
+      {
+        reason: GuardReason.THROTTLED,
+        key,
+        message: `rates: ${reason} budget spent, reading paused ${wait}ms`,
+      },
       'frame',
       GUARDS_PLUGIN,
     );
@@ -87,7 +102,7 @@ export class FrameRates {
     cost: number,
     rate: ResolvedRate,
     now: number,
-    reason: string,
+    reason: GuardReason,
     action: ExceedAction,
   ): Verdict {
     const wait = this.ctx.store.take(table, key, cost, rate.emissionMs, rate.burst, now);
@@ -110,7 +125,7 @@ export class FrameRates {
   private exceeded(
     conn: ConnectionControl,
     key: string,
-    reason: string,
+    reason: GuardReason,
     waitMs: number,
     action: ExceedAction,
   ): Verdict {
@@ -125,7 +140,7 @@ export class FrameRates {
     if (action === 'pause' && wait <= r.maxPauseMs) {
       conn.pauseReading(wait);
       conn.report(
-        { ...rej, reason: 'throttled', message: `rates: ${reason}, reading paused ${wait}ms` },
+        { ...rej, reason: GuardReason.THROTTLED, message: `rates: ${reason}, reading paused ${wait}ms` },
         'frame',
         GUARDS_PLUGIN,
       );

@@ -1,10 +1,12 @@
 import type { Socket } from 'node:net';
 import type { ConnectionControl, PeerAddress, Rejection } from '@sock/core';
+import { unrefTimer } from '@sock/core/internal';
 import type { CidrMatcher } from './cidr-matcher.js';
 import { createCidrMatcher } from './cidr-matcher.js';
 import type { GuardContext } from './guard-context.js';
 import { type Checker, describe, type ResolvedPolicy } from './policy.js';
 import { parseProxyHeader } from './proxy-protocol.js';
+import { GuardReason } from './reasons.js';
 
 export function trustedMatcher(policy: ResolvedPolicy): CidrMatcher<true> {
   return createCidrMatcher((policy.proxy?.trusted ?? []).map((cidr) => ({ cidr, value: true as const })));
@@ -40,14 +42,15 @@ export class ProxyPreface {
           ? { reason, message: `proxy: ${message}` }
           : { reason, key, message: `proxy: ${message}` };
       this.ctx.count(r, true);
-      if (reason === 'proxy-untrusted' && key !== undefined) void this.ctx.bans.strike(peer, reason);
+      if (reason === GuardReason.PROXY_UNTRUSTED && key !== undefined)
+        void this.ctx.bans.strike(peer, reason);
       return r;
     };
     // A peer reset before we looked has no address: nothing to trust, nobody to strike.
     if (key === undefined)
-      return Promise.resolve(fail('proxy-invalid', 'peer gone before its address was known'));
+      return Promise.resolve(fail(GuardReason.PROXY_INVALID, 'peer gone before its address was known'));
     if (!this.trusted.lookup(peer)) {
-      return Promise.resolve(fail('proxy-untrusted', `${peer} is not a trusted proxy`));
+      return Promise.resolve(fail(GuardReason.PROXY_UNTRUSTED, `${peer} is not a trusted proxy`));
     }
     return new Promise((resolve) => {
       let buffered: Buffer = Buffer.alloc(0);
@@ -55,7 +58,7 @@ export class ProxyPreface {
       const finish = (result: PeerAddress | Rejection | undefined) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        conn.clock.clearTimeout(timer);
         socket.pause();
         socket.off('data', onData);
         socket.off('end', onEnd);
@@ -67,23 +70,23 @@ export class ProxyPreface {
         const header = parseProxyHeader(buffered, proxy.maxBytes);
         if (header.status === 'incomplete') {
           if (buffered.length >= proxy.maxBytes)
-            finish(fail('proxy-invalid', `no complete header in ${proxy.maxBytes} bytes`));
+            finish(fail(GuardReason.PROXY_INVALID, `no complete header in ${proxy.maxBytes} bytes`));
           return;
         }
         if (header.status === 'invalid') {
-          finish(fail('proxy-invalid', header.message));
+          finish(fail(GuardReason.PROXY_INVALID, header.message));
           return;
         }
         finish(header.source ? { address: header.source.address, port: header.source.port } : undefined);
         // What followed the header is the client's stream: give it back, the socket stays paused.
         if (buffered.length > header.length) socket.unshift(buffered.subarray(header.length));
       };
-      const onEnd = () => finish(fail('proxy-invalid', 'closed before a complete header'));
-      const timer = setTimeout(
-        () => finish(fail('proxy-timeout', `no complete header within ${proxy.timeoutMs}ms`)),
+      const onEnd = () => finish(fail(GuardReason.PROXY_INVALID, 'closed before a complete header'));
+      const timer = conn.clock.setTimeout(
+        () => finish(fail(GuardReason.PROXY_TIMEOUT, `no complete header within ${proxy.timeoutMs}ms`)),
         proxy.timeoutMs,
       );
-      timer.unref();
+      unrefTimer(timer);
       socket.on('data', onData);
       socket.on('end', onEnd);
       socket.on('close', onEnd);

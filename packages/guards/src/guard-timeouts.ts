@@ -1,13 +1,16 @@
 import type { ConnectionControl, Stage } from '@sock/core';
+import { unrefTimer } from '@sock/core/internal';
 import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
+import { GuardReason } from './reasons.js';
 
 const STATE = Symbol('sock.guards.timeouts');
 
 /** One re-armed timer per connection and the counters it last saw. */
 interface TimerState {
   readonly key: string;
-  timer: NodeJS.Timeout | undefined;
+  /** A handle of `conn.clock`. */
+  timer: unknown;
   firstFrameBy: number;
   lifetimeEnd: number;
   idleAt: number;
@@ -24,7 +27,7 @@ const T_IDLE = 2;
 const T_LIFETIME = 4;
 const T_MINRATE = 8;
 
-export function hasTimeouts(p: ResolvedPolicy): boolean {
+function hasTimeouts(p: ResolvedPolicy): boolean {
   const t = p.timeouts;
   return t.firstFrameMs > 0 || t.idleMs > 0 || t.lifetimeMs > 0 || t.minRate !== undefined;
 }
@@ -40,11 +43,11 @@ export class Timeouts {
   start(conn: ConnectionControl): void {
     if (!hasTimeouts(this.ctx.policy)) return;
     const t = this.ctx.policy.timeouts;
-    const now = this.ctx.now();
+    const now = conn.clock.now();
     const state: TimerState = {
       key: connKey(conn) ?? conn.remoteAddress,
       timer: undefined,
-      // Deadlines count from accept on the guards' clock (the PROXY header has its own deadline).
+      // Deadlines count from accept on the server's clock (the PROXY header has its own deadline).
       firstFrameBy: t.firstFrameMs > 0 ? now + t.firstFrameMs : 0,
       lifetimeEnd: t.lifetimeMs > 0 ? now + t.lifetimeMs : 0,
       idleAt: t.idleMs > 0 ? now + t.idleMs : 0,
@@ -62,7 +65,7 @@ export class Timeouts {
     const state = conn.locals.get(STATE) as TimerState | undefined;
     if (!state) return;
     conn.locals.delete(STATE);
-    if (state.timer) clearTimeout(state.timer);
+    if (state.timer !== undefined) conn.clock.clearTimeout(state.timer);
   }
 
   private arm(conn: ConnectionControl, state: TimerState, now: number): void {
@@ -75,8 +78,8 @@ export class Timeouts {
     if (state.idleAt > 0 && !(off & T_IDLE)) next = Math.min(next, state.idleAt);
     if (t.minRate && !(off & T_MINRATE)) next = Math.min(next, state.rateAt + t.minRate.graceMs);
     if (next === Number.POSITIVE_INFINITY) return;
-    const timer = setTimeout(() => this.onTimer(conn, state), Math.max(0, next - now));
-    timer.unref();
+    const timer = conn.clock.setTimeout(() => this.onTimer(conn, state), Math.max(0, next - now));
+    unrefTimer(timer);
     state.timer = timer;
   }
 
@@ -84,24 +87,43 @@ export class Timeouts {
     state.timer = undefined;
     if (conn.closing) return;
     const t = this.ctx.policy.timeouts;
-    const now = this.ctx.now();
+    const now = conn.clock.now();
     const { bytesIn, framesIn } = conn.stats;
     const off = state.reported;
     if (state.lifetimeEnd > 0 && !(off & T_LIFETIME) && now >= state.lifetimeEnd) {
-      if (this.timeout(conn, state, T_LIFETIME, 'lifetime', 'frame', `open longer than ${t.lifetimeMs}ms`))
+      if (
+        this.timeout(
+          conn,
+          state,
+          T_LIFETIME,
+          GuardReason.LIFETIME,
+          'frame',
+          `open longer than ${t.lifetimeMs}ms`,
+        )
+      )
         return;
     }
     if (state.firstFrameBy > 0 && !(off & T_FIRST_FRAME) && framesIn === 0 && now >= state.firstFrameBy) {
       // The reason keeps its old name: metrics and strike weights key on it.
       const message = `no complete frame within ${t.firstFrameMs}ms`;
-      if (this.timeout(conn, state, T_FIRST_FRAME, 'handshake-timeout', 'handshake', message)) return;
+      if (this.timeout(conn, state, T_FIRST_FRAME, GuardReason.HANDSHAKE_TIMEOUT, 'handshake', message))
+        return;
     }
     if (state.idleAt > 0) {
       if (bytesIn !== state.lastBytes) {
         state.lastBytes = bytesIn;
         state.idleAt = now + t.idleMs;
       } else if (!(off & T_IDLE) && now >= state.idleAt) {
-        if (this.timeout(conn, state, T_IDLE, 'idle-timeout', 'frame', `nothing received for ${t.idleMs}ms`))
+        if (
+          this.timeout(
+            conn,
+            state,
+            T_IDLE,
+            GuardReason.IDLE_TIMEOUT,
+            'frame',
+            `nothing received for ${t.idleMs}ms`,
+          )
+        )
           return;
       }
     }
@@ -112,7 +134,7 @@ export class Timeouts {
       // Bytes arrived but no frame completed, slower than the minimum: a frame being trickled.
       if (framesIn === state.rateFrames && bytes > 0 && (bytes * 1000) / elapsed < mr.bytesPerSecond) {
         const message = `${bytes} bytes in ${elapsed}ms without completing a frame (minimum ${mr.bytesPerSecond} B/s)`;
-        if (this.timeout(conn, state, T_MINRATE, 'min-rate', 'frame', message)) return;
+        if (this.timeout(conn, state, T_MINRATE, GuardReason.MIN_RATE, 'frame', message)) return;
       }
       state.rateAt = now;
       state.rateBytes = bytesIn;
@@ -126,7 +148,7 @@ export class Timeouts {
     conn: ConnectionControl,
     state: TimerState,
     bit: number,
-    reason: string,
+    reason: GuardReason,
     stage: Stage,
     message: string,
   ): boolean {

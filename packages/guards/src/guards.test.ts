@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { type BanEvent, createGuards, type Decision } from './index.js';
 
 describe('check (datagrams)', () => {
@@ -11,7 +12,7 @@ describe('check (datagrams)', () => {
         rates: { datagrams: { perKey: { rate: 10, burst: 2 }, bytesPerKey: { rate: 1000, burst: 1500 } } },
         strikes: { threshold: 3 },
       },
-      { now: () => now, onDecision: (d) => decisions.push(d), onBan: (e) => bans.push(e) },
+      { clock: clockAt(() => now), onDecision: (d) => decisions.push(d), onBan: (e) => bans.push(e) },
     );
     expect(g.check('192.0.2.1', 100)).toBeUndefined();
     expect(g.check('::ffff:192.0.2.1', 100)).toBeUndefined();
@@ -84,7 +85,7 @@ describe('full tables', () => {
         store: { maxKeys: 2, onFull: 'reject' },
         rates: { datagrams: { perKey: { rate: 1, burst: 5 }, bytesPerKey: false } },
       },
-      { now: () => 0 },
+      { clock: clockAt(() => 0) },
     );
     expect(closed.check('192.0.2.1')).toBeUndefined();
     expect(closed.check('192.0.2.2')).toBeUndefined();
@@ -94,7 +95,7 @@ describe('full tables', () => {
         store: { maxKeys: 2 },
         rates: { datagrams: { perKey: { rate: 1, burst: 5 }, bytesPerKey: false } },
       },
-      { now: () => 0 },
+      { clock: clockAt(() => 0) },
     );
     for (const a of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) expect(open.check(a)).toBeUndefined();
     const snap = open.snapshot() as { store: Record<string, { evictions: number; size: number }> };
@@ -105,7 +106,10 @@ describe('full tables', () => {
 describe('stats()', () => {
   it('is the metrics contract: plain numbers, no addresses, computed synchronously', () => {
     let now = 1_000;
-    const g = createGuards({ strikes: { threshold: 2 }, store: { maxKeys: 500 } }, { now: () => now });
+    const g = createGuards(
+      { strikes: { threshold: 2 }, store: { maxKeys: 500 } },
+      { clock: clockAt(() => now) },
+    );
     expect(g.stats()).toEqual({
       keys: 0,
       maxKeys: 500,

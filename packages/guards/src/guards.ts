@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import {
+  type Clock,
   type ConnectionControl,
   type PeerAddress,
   type Plugin,
@@ -10,6 +11,7 @@ import {
   type Verdict,
   type Violation,
 } from '@sock/core';
+import { systemClock } from '@sock/core/internal';
 import { type BanEvent, Bans, type UnbanEvent } from './bans.js';
 import { Admission } from './guard-admission.js';
 import { after, connKey, GUARDS_PLUGIN, type GuardContext, type GuardName } from './guard-context.js';
@@ -20,6 +22,7 @@ import { Timeouts } from './guard-timeouts.js';
 import { addressKey } from './ip.js';
 import type { IpPolicyStats } from './ip-policy.js';
 import { type Duration, type GuardsPolicy, type ResolvedPolicy, resolvePolicy } from './policy.js';
+import { GUARD_REASONS, GuardReason } from './reasons.js';
 import {
   createMemoryStore,
   type GuardStore,
@@ -29,39 +32,18 @@ import {
 } from './store.js';
 
 export type { BanEvent, Decision, GuardName, UnbanEvent };
-export { GUARDS_PLUGIN };
-
-/** Reason codes guards decide with, and the guard each belongs to. */
-export const GUARD_REASONS: Readonly<Record<string, GuardName>> = {
-  'ip-denied': 'ip',
-  'invalid-address': 'ip',
-  banned: 'bans',
-  'conn-limit': 'connections',
-  'conn-limit-ip': 'connections',
-  'table-full': 'connections',
-  'rate-connections': 'rates',
-  'rate-messages': 'rates',
-  'rate-bytes': 'rates',
-  'rate-messages-ip': 'rates',
-  'rate-bytes-ip': 'rates',
-  'rate-datagrams': 'rates',
-  'rate-datagram-bytes': 'rates',
-  throttled: 'rates',
-  'handshake-timeout': 'timeouts',
-  'idle-timeout': 'timeouts',
-  lifetime: 'timeouts',
-  'min-rate': 'timeouts',
-  'proxy-untrusted': 'proxy',
-  'proxy-invalid': 'proxy',
-  'proxy-timeout': 'proxy',
-  'store-unavailable': 'connections',
-};
+export { GUARD_REASONS, GUARDS_PLUGIN };
 
 export interface GuardsOptions {
   /** Where per-key state lives. Default: a bounded in-memory store per the policy's `store` section. */
   store?: GuardStore;
-  /** Clock in ms (tests inject one). Default `Date.now`. */
-  now?: () => number;
+  /**
+   * Where guards read time for what outlives a connection: rate and strike tables, bans and their expiry.
+   * Default the system clock. Per-connection deadlines (timeouts, PROXY header, pauses) run on the
+   * server's clock, `conn.clock`; in tests give both the same virtual clock (`@sock/core/testing`).
+   * (Replaces the `now` option of 0.x.)
+   */
+  clock?: Clock;
   /** A key was banned, here or on another node of a shared store (not in bans shadow mode). Wire a firewall here. */
   onBan?: (event: BanEvent) => void;
   /** A ban was lifted by `unban()`. Bans that simply end are not reported: `durationMs` said when. */
@@ -175,7 +157,7 @@ class GuardsEngine implements Guards, GuardContext {
   policy: ResolvedPolicy;
   readonly plugin: Plugin;
   readonly store: GuardStore;
-  readonly now: () => number;
+  readonly clock: Clock;
   readonly bans: Bans;
   private readonly admission: Admission;
   private readonly rates: FrameRates;
@@ -196,7 +178,7 @@ class GuardsEngine implements Guards, GuardContext {
     private readonly options: GuardsOptions,
   ) {
     this.policy = policy;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.store = options.store ?? createMemoryStore(policy.store);
     this.bans = new Bans(
       this,
@@ -215,6 +197,10 @@ class GuardsEngine implements Guards, GuardContext {
       ban: (e) => this.bans.remoteBan(e),
       unban: (e) => this.options.onUnban?.(e),
     });
+  }
+
+  now(): number {
+    return this.clock.now();
   }
 
   error(err: SockError): void {
@@ -289,7 +275,7 @@ class GuardsEngine implements Guards, GuardContext {
     return this.bans.strike(address, reason);
   }
 
-  ban(addressOrRange: string, duration?: Duration, reason = 'manual'): MaybePromise<void> {
+  ban(addressOrRange: string, duration?: Duration, reason = GuardReason.MANUAL): MaybePromise<void> {
     const ms = duration === undefined ? undefined : parseDuration(duration, 'ban duration');
     return this.bans.ban(addressOrRange, ms, reason);
   }
@@ -315,13 +301,13 @@ class GuardsEngine implements Guards, GuardContext {
         throw new SockError(
           SockErrorCode.INVALID_OPTION,
           'the new policy sets message or byte rates, which the running plug-in was built without (no frame hook): restart to apply it',
-          { reason: 'policy-invalid' },
+          { reason: GuardReason.POLICY_INVALID },
         );
       if (next.proxy === undefined && this.proxyHooks)
         throw new SockError(
           SockErrorCode.INVALID_OPTION,
           'the new policy removes the proxy section while a listener reads PROXY headers: restart to apply it',
-          { reason: 'policy-invalid' },
+          { reason: GuardReason.POLICY_INVALID },
         );
       // Build everything first (IP list files are read here): nothing is swapped unless all of it worked.
       const ip = this.admission.prepare(next);

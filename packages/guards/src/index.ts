@@ -20,7 +20,6 @@
  */
 
 export type { BanOutcome, BanRule, StrikeOutcome } from './ban-rules.js';
-export { WIDEST_BAN } from './bans.js';
 export {
   type CidrMatcher,
   type CidrMatcherOptions,
@@ -73,14 +72,13 @@ export {
 } from './policy.js';
 export { type PolicyWatch, type PolicyWatchOptions, watchPolicyFile } from './policy-watch.js';
 export {
-  PROXY_V1_MAX,
-  PROXY_V2_SIGNATURE,
   type ProxyAddress,
   type ProxyHeader,
   parseProxyHeader,
   proxyV1Header,
   proxyV2Header,
 } from './proxy-protocol.js';
+export { GuardReason } from './reasons.js';
 export { redisKeySlot } from './redis-scripts.js';
 export {
   createRedisStore,
@@ -89,11 +87,10 @@ export {
   type RedisStore,
   type RedisStoreOptions,
 } from './redis-store.js';
-export {
-  type OnStoreError,
-  type SharedGuardStore,
-  type SharedGuardStoreOptions,
-  STORE_UNAVAILABLE,
+export type {
+  OnStoreError,
+  SharedGuardStore,
+  SharedGuardStoreOptions,
 } from './shared-store.js';
 export {
   type AcquireResult,

@@ -5,6 +5,7 @@ import { SockError, SockErrorCode, toSockError } from '@sock/core';
 import { type CidrMatcher, type CidrRule, createCidrMatcher } from './cidr-matcher.js';
 import { parseCidr } from './ip.js';
 import type { ResolvedPolicy } from './policy.js';
+import { GuardReason } from './reasons.js';
 import { readSettledFile } from './settled-file.js';
 
 export type IpAction = 'allow' | 'deny';
@@ -24,7 +25,7 @@ export function parseIpList(text: string, file = '<list>'): string[] {
     if (!parseCidr(entry)) {
       const message = `${file}:${i + 1}: not an IP address or CIDR: ${JSON.stringify(entry.slice(0, 80))}`;
       throw new SockError(SockErrorCode.INVALID_OPTION, `${message}; the previous list stays in force`, {
-        reason: 'policy-file-invalid',
+        reason: GuardReason.POLICY_FILE_INVALID,
         issues: [{ message, path: [file, i + 1] }],
       });
     }
@@ -111,6 +112,7 @@ export class IpPolicy {
 
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
+    // Real time, not the guards' clock: it waits on the filesystem (changes settling), not on the protocol.
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.reloadQuietly();
@@ -132,7 +134,7 @@ export class IpPolicy {
         this.reloadErrors++;
         const error = toSockError(err, 'reloading IP lists (the previous list stays in force)', {
           code: SockErrorCode.INVALID_OPTION,
-          reason: 'policy-file-invalid',
+          reason: GuardReason.POLICY_FILE_INVALID,
         });
         this.lastError = error.message;
         this.onError(error);

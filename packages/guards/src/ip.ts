@@ -3,7 +3,7 @@
  * one unsigned 32-bit number; an IPv6 address is four unsigned 32-bit words, most significant first.
  * IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is IPv4 here, before anything else looks at it (CVE-2026-30827).
  */
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '@sock/core';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '@sock/core/internal';
 import { embeddedIPv4 } from './ip-range.js';
 
 // The one IPv4/IPv6 text parser and formatter of sock lives in core (ip-address.ts); re-exported here

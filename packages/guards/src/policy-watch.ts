@@ -3,6 +3,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { SockError, SockErrorCode } from '@sock/core';
 import type { Guards } from './guards.js';
 import { type GuardsPolicy, loadPolicyFile } from './policy.js';
+import { GuardReason } from './reasons.js';
 import { readSettledFile } from './settled-file.js';
 
 /** Options of {@link watchPolicyFile}. */
@@ -63,7 +64,7 @@ export function watchPolicyFile(guards: Guards, path: string, options: PolicyWat
         ? err
         : new SockError(SockErrorCode.INVALID_OPTION, `${file}: ${(err as Error)?.message ?? String(err)}`, {
             cause: err,
-            reason: 'policy-file-invalid',
+            reason: GuardReason.POLICY_FILE_INVALID,
           });
       if (options.onError) options.onError(error);
       else process.emitWarning(`${error.message}; the policy in force stays`);
@@ -78,6 +79,7 @@ export function watchPolicyFile(guards: Guards, path: string, options: PolicyWat
   const schedule = () => {
     if (closed) return;
     if (timer) clearTimeout(timer);
+    // Real time, not the guards' clock: it waits on the filesystem (changes settling), not on the protocol.
     timer = setTimeout(() => void quietly(), debounceMs);
     timer.unref();
   };

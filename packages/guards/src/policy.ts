@@ -8,6 +8,7 @@ import { resolveProxy } from './guard-proxy.js';
 import { resolveTimeouts } from './guard-timeouts.js';
 import { parseCidr } from './ip.js';
 import type { OnFull } from './lru-table.js';
+import { GuardReason } from './reasons.js';
 
 /** Milliseconds, or a string such as `500ms`, `10s`, `5m`, `1h`, `1d` (core's `parseDuration`). */
 export type Duration = number | string;
@@ -411,7 +412,7 @@ export function resolvePolicy(input: unknown = {}, source = 'policy'): ResolvedP
     throw new SockError(
       SockErrorCode.INVALID_OPTION,
       `${source}: ${c.issues.length === 1 ? 'invalid' : `${c.issues.length} problems`}: ${c.issues.map((i) => i.message).join('; ')}`,
-      { issues: c.issues, reason: 'policy-invalid' },
+      { issues: c.issues, reason: GuardReason.POLICY_INVALID },
     );
   }
   return resolved;
@@ -437,7 +438,7 @@ export async function loadPolicyFile(
       `${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
       {
         cause: err,
-        reason: 'policy-invalid',
+        reason: GuardReason.POLICY_INVALID,
       },
     );
   }

@@ -8,7 +8,7 @@ export const PROXY_V2_SIGNATURE = Buffer.from([
 ]);
 const V1_PREFIX = Buffer.from('PROXY ', 'latin1');
 /** A v1 header, CRLF included, is never longer than this (HAProxy spec; CVE-2024-35175). */
-export const PROXY_V1_MAX = 107;
+const PROXY_V1_MAX = 107;
 
 export interface ProxyAddress {
   readonly address: string;

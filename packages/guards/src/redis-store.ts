@@ -115,6 +115,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       fallback: options.fallback,
       maxPendingBans: options.maxPendingBans,
       onError: options.onError,
+      clock: options.clock,
       renewMs: Math.max(10, Math.floor(lease / 3)),
     },
     node,

@@ -1,10 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { SockError, SockErrorCode } from '@sock/core';
+import { GuardReason } from './reasons.js';
 
 /** Checks before giving up on a file that never stops changing. */
 const MAX_CHECKS = 100;
 
 function sleep(ms: number): Promise<void> {
+  // Real time, not the guards' clock: it waits on the filesystem (a file that stops changing).
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
@@ -29,7 +31,7 @@ export async function readSettledFile(path: string, quietMs: number): Promise<st
   throw new SockError(
     SockErrorCode.INVALID_OPTION,
     `${path} kept changing for ${MAX_CHECKS} checks ${quietMs}ms apart; replace it atomically (write a temporary file, then rename it)`,
-    { reason: 'policy-file-invalid' },
+    { reason: GuardReason.POLICY_FILE_INVALID },
   );
 }
 

@@ -1,4 +1,5 @@
-import { SockError, SockErrorCode } from '@sock/core';
+import { type Clock, SockError, SockErrorCode } from '@sock/core';
+import { systemClock, unrefTimer } from '@sock/core/internal';
 import { BanMirror } from './ban-mirror.js';
 import {
   applyBan,
@@ -8,6 +9,7 @@ import {
   type BanState,
   type StrikeOutcome,
 } from './ban-rules.js';
+import { GuardReason } from './reasons.js';
 import {
   type AcquireResult,
   type BanListener,
@@ -26,9 +28,6 @@ import {
  * known bans) and counts it; `fail-closed` refuses the connection `store-unavailable`.
  */
 export type OnStoreError = 'fail-open' | 'fail-closed';
-
-/** The reason a connection is refused when the shared store cannot decide and fails closed. */
-export const STORE_UNAVAILABLE = 'store-unavailable';
 
 /** A ban as it travels between nodes. `deleted` for an unban. */
 export interface BanMessage {
@@ -103,8 +102,8 @@ export interface SharedStoreOptions {
   maxPendingBans?: number;
   /** Backend failures (counted in the snapshot either way). */
   onError?: (error: SockError) => void;
-  /** Clock for ban checks. Default `Date.now`. */
-  now?: () => number;
+  /** Clock for ban checks and retries. Default the system clock. */
+  clock?: Clock;
 }
 
 /** What the Redis and cluster stores have in common. */
@@ -127,6 +126,8 @@ export interface SharedGuardStoreOptions {
   fallback?: MemoryStoreOptions;
   /** Backend failures (they are also counted in `stats().shared` and the guards snapshot). */
   onError?: (error: SockError) => void;
+  /** Where the ban mirror reads time; give it the guards' `clock`. Default the system clock. */
+  clock?: Clock;
   signal?: AbortSignal;
 }
 
@@ -146,7 +147,7 @@ export class SharedStore implements GuardStore {
   private readonly onStoreError: OnStoreError;
   private readonly timeoutMs: number;
   private readonly maxPending: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Connections this node counted in the backend, and those counted in the fallback, per key. */
   private readonly remoteConns = new Map<string, number>();
   private readonly localConns = new Map<string, number>();
@@ -186,12 +187,16 @@ export class SharedStore implements GuardStore {
       );
     this.timeoutMs = options.timeout ?? 50;
     this.maxPending = options.maxPendingBans ?? 10_000;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.fallback = createMemoryStore(options.fallback) as MemoryStore;
     this.mirror = new BanMirror(options.fallback?.maxKeys ?? 100_000);
     const renewMs = options.renewMs ?? 10_000;
     this.renewTimer = setInterval(() => this.renew(), renewMs);
     this.renewTimer.unref();
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   /** Attach the backend (it needs this store's event handlers, so it is built after). */
@@ -235,7 +240,7 @@ export class SharedStore implements GuardStore {
     return new SockError(
       SockErrorCode.REJECTED,
       `${this.backend.kind} store unavailable; refusing ${key} (onStoreError: fail-closed)`,
-      { reason: STORE_UNAVAILABLE },
+      { reason: GuardReason.STORE_UNAVAILABLE },
     );
   }
 
@@ -243,6 +248,7 @@ export class SharedStore implements GuardStore {
   private timed<T>(call: () => Promise<T>, late?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
+      // Real time, not the guards' clock: it waits on the backend (Redis, the primary), a real peer.
       const timer = setTimeout(() => {
         done = true;
         this.counts.timeouts++;
@@ -489,7 +495,7 @@ export class SharedStore implements GuardStore {
     const before = this.mirror.get(m.key, now);
     this.mirror.set(m.key, record);
     if (record.until > now && before?.until !== record.until)
-      this.emitBan(m.key, record, m.reason ?? 'remote', now);
+      this.emitBan(m.key, record, m.reason ?? GuardReason.REMOTE, now);
   }
 
   private emitBan(key: string, r: BanRecord, reason: string, now: number): void {
@@ -505,7 +511,7 @@ export class SharedStore implements GuardStore {
   private emitUnban(key: string, offences: number): void {
     for (const l of this.listeners) {
       try {
-        l.unban({ key, reason: 'manual', offences });
+        l.unban({ key, reason: GuardReason.MANUAL, offences });
       } catch (err) {
         this.fail(err, 'unban listener');
       }
@@ -520,6 +526,7 @@ export class SharedStore implements GuardStore {
     while (!this.shared) {
       signal?.throwIfAborted();
       if (this.syncing) await this.syncing.catch(() => {});
+      // Real time, not the guards' clock: it waits on the backend to connect.
       else await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -562,7 +569,7 @@ export class SharedStore implements GuardStore {
         if (r.forgetAt <= now) continue;
         next.set(key, r);
         const before = this.mirror.get(key, now);
-        if (r.until > now && before?.until !== r.until) this.emitBan(key, r, 'resync', now);
+        if (r.until > now && before?.until !== r.until) this.emitBan(key, r, GuardReason.RESYNC, now);
       }
       // What was broadcast while the bans loaded is newer than the load (or as new): apply it on top.
       for (const m of this.heardDuringResync) {
@@ -582,8 +589,7 @@ export class SharedStore implements GuardStore {
       this.synced = false;
       // Try again shortly while the backend claims to be up; a real loss re-announces itself with `up`.
       if (!this.closed && this.backend.ready) {
-        const t = setTimeout(() => void this.resync(), 200);
-        t.unref();
+        unrefTimer(this.clock.setTimeout(() => void this.resync(), 200));
       }
     }
   }

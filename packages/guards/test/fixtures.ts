@@ -5,12 +5,15 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** The sibling packages from source, as vitest resolves them (vitest.shared.ts). */
-const sockAliases = Object.fromEntries(
-  ['core', 'guards'].map((n) => [
-    `@sock/${n}`,
-    fileURLToPath(new URL(`../../${n}/src/index.ts`, import.meta.url)),
-  ]),
-);
+const sockAliases: Record<string, string> = {
+  ...Object.fromEntries(
+    ['core', 'guards'].map((n) => [
+      `@sock/${n}`,
+      fileURLToPath(new URL(`../../${n}/src/index.ts`, import.meta.url)),
+    ]),
+  ),
+  '@sock/core/internal': fileURLToPath(new URL('../../core/src/internal.ts', import.meta.url)),
+};
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const built = new Map<string, Promise<string>>();
@@ -37,7 +40,18 @@ export function bundleFixture(name: string): Promise<string> {
         format: 'esm',
         target: 'node20',
         outfile,
-        alias: sockAliases,
+        // A plug-in, not `alias`: esbuild's alias also rewrites subpaths by prefix (`@sock/core/internal`
+        // would become `…/core/src/index.ts/internal`); an exact lookup gives each entry point its file.
+        plugins: [
+          {
+            name: 'sock-sources',
+            setup(b: { onResolve(o: { filter: RegExp }, f: (a: { path: string }) => unknown): void }) {
+              b.onResolve({ filter: /^@sock\// }, (a) =>
+                a.path in sockAliases ? { path: sockAliases[a.path] } : undefined,
+              );
+            },
+          },
+        ],
         external: ['ioredis', 'yaml'],
         logLevel: 'error',
       });

@@ -5,7 +5,7 @@ import { afterEach } from 'vitest';
 import { delay, u32 } from '../../../test-support/bytes.js';
 import type { Guards } from '../src/index.js';
 
-export { delay, u32 };
+export { u32 };
 
 const servers: SockServer<Buffer, Uint8Array>[] = [];
 const sockets: Socket[] = [];

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { type BanEvent, createGuards, type UnbanEvent } from '../src/index.js';
 import { bundleFixture } from './fixtures.js';
 import { attempt, closeAndWait, guardedServer, reasons, until } from './helpers.js';
@@ -120,7 +121,7 @@ describe('strikes and bans', () => {
         bans: { duration: '10s', factor: 3, max: '60s' },
         rates: { connections: false },
       },
-      { now: () => now, onBan: (e) => bans.push(e), onUnban: (e) => unbans.push(e) },
+      { clock: clockAt(() => now), onBan: (e) => bans.push(e), onUnban: (e) => unbans.push(e) },
     );
     const { port, rejects } = await guardedServer(guards);
     // Three denied attempts (weight 1 each) ban the key.

@@ -13,7 +13,6 @@ import {
   canonicalAddress,
   createCidrMatcher,
   loadPolicyFile,
-  PROXY_V2_SIGNATURE,
   parseIpList,
   parseProxyHeader,
   proxyV1Header,
@@ -24,6 +23,7 @@ import fc from 'fast-check';
 import { afterAll } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { check, expectTyped, FUZZ_RUNS, fuzzIt, fuzzItAsync, mutate } from '../../../fuzz/harness.js';
+import { PROXY_V2_SIGNATURE } from '../src/proxy-protocol.js';
 
 // ---------------------------------------------------------------- PROXY protocol
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createGuards, PROXY_V2_SIGNATURE, proxyV1Header, proxyV2Header } from '../src/index.js';
+import { createGuards, proxyV1Header, proxyV2Header } from '../src/index.js';
+import { PROXY_V2_SIGNATURE } from '../src/proxy-protocol.js';
 import { attempt, guardedServer, reasons, u32 } from './helpers.js';
 
 const noRates = { connections: false as const };

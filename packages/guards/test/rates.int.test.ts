@@ -1,44 +1,14 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { createGuards } from '../src/index.js';
-import { attempt, delay, guardedServer, reasons, u32, until } from './helpers.js';
+import { attempt, guardedServer, reasons, u32, until } from './helpers.js';
 
-describe('rate limits (injected clock)', () => {
-  it('limits new connections per key: burst, then sustained rate', async () => {
-    let now = 5_000_000;
-    const guards = createGuards(
-      { rates: { connections: { rate: 2, per: '1s', burst: 2 }, onExceed: 'close' } },
-      { now: () => now },
-    );
-    const { port, rejects } = await guardedServer(guards);
-    const r = [];
-    for (let i = 0; i < 3; i++) r.push((await attempt(port, '127.0.0.1', '127.0.0.60')).admitted);
-    // Another key has its own bucket.
-    r.push((await attempt(port, '127.0.0.1', '127.0.0.61')).admitted);
-    expect(r).toEqual([true, true, false, true]);
-    expect(rejects.map((e) => [e.reason, e.key])).toEqual([['rate-connections', '127.0.0.60']]);
-    now += 499;
-    expect((await attempt(port, '127.0.0.1', '127.0.0.60')).admitted).toBe(false);
-    now += 1;
-    expect((await attempt(port, '127.0.0.1', '127.0.0.60')).admitted).toBe(true);
-  });
-
-  it('tarpits: the excess connection is held open, paused, before it is closed', async () => {
-    const guards = createGuards(
-      { rates: { connections: { rate: 1, burst: 1 }, onExceed: 'tarpit', tarpit: '300ms' } },
-      { now: () => 1_000 },
-    );
-    const { port } = await guardedServer(guards);
-    expect((await attempt(port, '127.0.0.1', '127.0.0.62')).admitted).toBe(true);
-    const started = Date.now();
-    expect((await attempt(port, '127.0.0.1', '127.0.0.62')).admitted).toBe(false);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-  });
-
+describe('rate limits on real sockets (a frozen clock: no token returns)', () => {
   it('limits messages per connection (close)', async () => {
     const guards = createGuards(
       { rates: { messages: { perConnection: { rate: 5, burst: 5 } }, onExceed: 'close' } },
-      { now: () => 42 },
+      { clock: clockAt(() => 42) },
     );
     const { port, rejects } = await guardedServer(guards);
     const { socket } = await attempt(port, '127.0.0.1', '127.0.0.63');
@@ -51,7 +21,7 @@ describe('rate limits (injected clock)', () => {
   it('limits bytes per key across connections', async () => {
     const guards = createGuards(
       { rates: { bytes: { perKey: { rate: 100, burst: 100 }, onExceed: 'close' } } },
-      { now: () => 42 },
+      { clock: clockAt(() => 42) },
     );
     const { port, rejects } = await guardedServer(guards);
     const a = await attempt(port, '127.0.0.1', '127.0.0.64');
@@ -66,31 +36,6 @@ describe('rate limits (injected clock)', () => {
     await Promise.all([bClosed, cEcho]);
     expect(reasons(rejects)).toEqual(['rate-bytes-ip']);
     expect(c.socket.closed).toBe(false);
-  });
-
-  it('pauses reading until the tokens return (traffic shaping), frames arriving in one read included', async () => {
-    const guards = createGuards({
-      rates: { messages: { perConnection: { rate: 2, burst: 2 } }, onExceed: 'pause' },
-    });
-    const { port, rejects } = await guardedServer(guards);
-    const { socket } = await attempt(port, '127.0.0.1', '127.0.0.66');
-    const echoes: number[] = [];
-    const t0 = Date.now();
-    socket.on('data', (d: Buffer) => {
-      // Echoes may coalesce: count frames, not reads.
-      for (let at = 0; at + 4 <= d.length; at += 4 + d.readUInt32BE(at)) echoes.push(Date.now() - t0);
-    });
-    // Three frames in one write, one read: the third is over the budget of 2 and pauses reading.
-    socket.write(Buffer.concat([u32('m0'), u32('m1'), u32('m2')]));
-    await until(() => echoes.length >= 3);
-    // What comes next waits ~500ms (frames of one read are held too where core pauses mid-read:
-    // pause-hold.int).
-    socket.write(u32('m3'));
-    await until(() => echoes.length >= 4, 3000);
-    expect(echoes[3]! - echoes[2]!).toBeGreaterThanOrEqual(350);
-    expect(socket.closed).toBe(false);
-    // Every frame over the sustained rate is shaped, none closes.
-    expect(new Set(rejects.map((r) => `${r.reason}:${r.closed}`))).toEqual(new Set(['throttled:false']));
   });
 });
 
@@ -155,7 +100,9 @@ describe('shadow mode of rates and bans (issue 23 test 6)', () => {
     const open = await attempt(port, '127.0.0.1', '127.0.0.69');
     await guards.ban('127.0.0.69', '1h');
     expect((await attempt(port, '127.0.0.1', '127.0.0.68')).admitted).toBe(false);
-    await delay(30);
+    // A round trip after the ban: the connection still answers (a ban closes synchronously, or not at all).
+    open.socket.write(u32('still here?'));
+    await once(open.socket, 'data');
     expect(open.socket.closed).toBe(false);
     expect((await attempt(port, '127.0.0.1', '127.0.0.69')).admitted).toBe(true);
     expect(bans).toEqual([]);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, connect as netConnect } from 'node:net';
 
 /** Where redis-server is, or undefined (tests then skip with a reason; under CI=true that is a failure). */
-export const REDIS_SERVER: string | undefined = (() => {
+const REDIS_SERVER: string | undefined = (() => {
   for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) {
     try {
       execFileSync(p, ['--version'], { stdio: 'ignore' });
@@ -23,7 +23,7 @@ export const SKIP_REDIS =
 if (REDIS_SERVER === undefined && process.env.CI === 'true')
   throw new Error('CI=true and redis-server is not installed: the Redis store tests cannot run');
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   const s = createServer();
   s.listen(0, '127.0.0.1');
   await once(s, 'listening');

@@ -1,7 +1,6 @@
 /**
  * Every failure a caller may handle differently has its own stable code. Codes never change meaning;
- * new ones may be added. The error carries sock's shared `Symbol.for('sock.error')` marker, so
- * `SockError.isInstance`-style checks and the CLI's error printer recognise it.
+ * new ones may be added.
  */
 export const IpsecErrorCode = {
   /** A connection name, address, CIDR, identity, proposal, path or option is invalid; the message names it. */
@@ -39,7 +38,11 @@ export const IpsecErrorCode = {
 /** One of the stable `ERR_SOCK_IPSEC_*` codes. */
 export type IpsecErrorCode = (typeof IpsecErrorCode)[keyof typeof IpsecErrorCode];
 
-const MARKER = Symbol.for('sock.error');
+/**
+ * Its own marker, not core's `sock.error`: an IpsecError is not a SockError (no `reason`, no `issues`), so
+ * `SockError.isInstance` must not accept it. Shared across copies of this package through the registry.
+ */
+const MARKER = Symbol.for('sock.ipsec-error');
 
 /** Options of an {@link IpsecError}. */
 export interface IpsecErrorOptions {
@@ -64,15 +67,9 @@ export class IpsecError extends Error {
     this.details = options.details ?? {};
   }
 
-  /** True for any sock error carrying the shared marker and an `ERR_SOCK_IPSEC_` code. */
+  /** True for an IpsecError, even from another copy of this package. */
   static isInstance(value: unknown): value is IpsecError {
-    return (
-      typeof value === 'object' &&
-      value !== null &&
-      (value as Record<symbol, unknown>)[MARKER] === true &&
-      typeof (value as { code?: unknown }).code === 'string' &&
-      (value as { code: string }).code.startsWith('ERR_SOCK_IPSEC_')
-    );
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[MARKER] === true;
   }
 }
 

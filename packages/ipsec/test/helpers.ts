@@ -4,7 +4,7 @@ import { IP, inNetns, type Lab, type LabSide, labMissing } from '../../../test-s
 import type { ConnectionOptions } from '../src/index.js';
 import type { LabPki } from './pki.js';
 
-export const PEER = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));
+const PEER = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));
 
 /** Under CI=true a missing tool fails the suite; elsewhere (not root, no charon) it is skipped. */
 export function labUnavailable(): string | undefined {

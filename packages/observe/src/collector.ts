@@ -9,7 +9,7 @@ import {
   type MetricValue,
   type ReadContext,
 } from './families.js';
-import { type LabelCap, labelCap } from './label-cap.js';
+import { labelCap } from './label-cap.js';
 import { createTopKeys, type TopKey } from './top-keys.js';
 
 /**
@@ -333,7 +333,7 @@ export function createSockMetrics(options: SockMetricsOptions = {}): SockMetrics
  * A refusal that cost the peer something: a closed connection, or a dropped datagram (UDP has no
  * connection to close, so its drops arrive with `closed: false`); the rest was only reported.
  */
-export function refused(event: { closed: boolean; shadow: boolean; conn: { transport: string } }): boolean {
+function refused(event: { closed: boolean; shadow: boolean; conn: { transport: string } }): boolean {
   return event.closed || (event.conn.transport === 'udp' && !event.shadow);
 }
 
@@ -351,5 +351,3 @@ function positiveInt(value: number, name: string): number {
   }
   return value;
 }
-
-export type { LabelCap };

@@ -32,4 +32,4 @@ export type {
 } from './components.js';
 export type { FamilyInfo, MetricFamily, MetricType, MetricValue } from './families.js';
 export { createRing, type Ring } from './status/ring.js';
-export { createTopKeys, type TopKey, type TopKeys } from './top-keys.js';
+export type { TopKey, TopKeys } from './top-keys.js';

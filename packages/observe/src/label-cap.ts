@@ -8,7 +8,7 @@
 export type LabelCap = (value: string | undefined) => string;
 
 const CODE = /^[a-z0-9][a-z0-9_.-]{0,47}$/;
-export const OTHER = 'other';
+const OTHER = 'other';
 
 export function labelCap(max: number, options: { fallback?: string; pattern?: RegExp } = {}): LabelCap {
   const seen = new Set<string>();

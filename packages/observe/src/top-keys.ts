@@ -17,7 +17,7 @@ export interface TopKey {
   readonly lastAt: number;
 }
 
-/** A bounded Space-Saving counter of refused keys, returned by {@link createTopKeys}. */
+/** A bounded Space-Saving counter of refused keys (the collector's `topKeys`). */
 export interface TopKeys {
   /** Count one refusal of `key` for `reason` at clock time `at` (ms). */
   add(key: string, reason: string, at: number): void;

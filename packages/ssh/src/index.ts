@@ -20,8 +20,6 @@ export { DEFAULT_ALGORITHMS, type SshAlgorithms } from './algorithms.js';
 export {
   type AuthorizedKey,
   type AuthorizedKeysParse,
-  keyAllowsAddress,
-  keyAllowsForward,
   parseAuthorizedKeys,
 } from './authorized-keys.js';
 export {
@@ -37,9 +35,7 @@ export { generateSshKey, type SshKeyPair } from './keygen.js';
 export {
   checkHostKey,
   type HostKeyVerdict,
-  hostFieldMatches,
   type KnownHostEntry,
-  knownHostName,
   parseKnownHosts,
 } from './known-hosts.js';
 export { SshReason } from './reasons.js';

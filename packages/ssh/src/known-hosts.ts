@@ -126,11 +126,3 @@ export function blobHasType(blob: Buffer, keyType: string): boolean {
   if (length > blob.length - 4) return false;
   return blob.subarray(4, 4 + length).toString('latin1') === keyType;
 }
-
-/** The key type named inside an SSH key blob. */
-export function blobType(blob: Buffer): string | undefined {
-  if (blob.length < 4) return undefined;
-  const length = blob.readUInt32BE(0);
-  if (length > blob.length - 4 || length > 64) return undefined;
-  return blob.subarray(4, 4 + length).toString('latin1');
-}

@@ -43,7 +43,6 @@ export interface PeerIdentity {
   readonly raw: Buffer;
 }
 
-export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 /** SHA-256 of the DER SubjectPublicKeyInfo, base64: the form SPKI pins take. */

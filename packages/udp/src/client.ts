@@ -1,15 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import {
-  type BackoffOptions,
-  backoffDelay,
-  bytes,
-  type Codec,
-  canonicalPeer,
-  parseDuration,
-  SockError,
-  SockErrorCode,
-} from '@sock/core';
+import { type BackoffOptions, bytes, type Codec, parseDuration, SockError, SockErrorCode } from '@sock/core';
+import { backoffDelay, canonicalPeer } from '@sock/core/internal';
 import type { DatagramSource } from './admission.js';
 import { COOKIE_BYTES } from './cookie.js';
 import { abortedError, Endpoint, type EndpointOptions, type UdpAddress, type UdpStats } from './endpoint.js';
@@ -97,7 +89,8 @@ interface Pending<Res> {
   readonly deadline: number;
   attempt: number;
   challenges: number;
-  timer: NodeJS.Timeout | undefined;
+  /** A handle of the endpoint's clock. */
+  timer: unknown;
   resolve(value: Res): void;
   reject(error: SockError): void;
 }
@@ -171,7 +164,7 @@ class Client<Req, Res> implements UdpClient<Req, Res> {
       const settle = (outcome: SockError | { value: Res }) => {
         if (this.pending.get(id) !== entry) return; // settled already: never twice
         this.pending.delete(id);
-        clearTimeout(entry.timer);
+        this.endpoint.clock.clearTimeout(entry.timer);
         signal?.removeEventListener('abort', onAbort);
         if (SockError.isInstance(outcome)) reject(outcome);
         else resolve(outcome.value);
@@ -232,8 +225,9 @@ class Client<Req, Res> implements UdpClient<Req, Res> {
     }
     const wait = backoffDelay(entry.attempt + 1, this.retry);
     const remaining = entry.deadline - this.endpoint.now();
-    clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => this.onTimer(entry), Math.max(0, Math.min(wait, remaining)));
+    const clock = this.endpoint.clock;
+    if (entry.timer !== undefined) clock.clearTimeout(entry.timer);
+    entry.timer = clock.setTimeout(() => this.onTimer(entry), Math.max(0, Math.min(wait, remaining)));
   }
 
   private onTimer(entry: Pending<Res>): void {

@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { addressCookies, COOKIE_BYTES } from './cookie.js';
 
 const T0 = 1_700_000_000_000;
 
 describe('address cookies', () => {
   it('validates a cookie for the address and port it was issued to, and nothing else', () => {
-    const cookies = addressCookies({ now: () => T0 });
+    const cookies = addressCookies({ clock: clockAt(() => T0) });
     const cookie = cookies.issue('127.0.0.1', 4000);
     expect(cookie).toHaveLength(COOKIE_BYTES);
     expect(cookies.verify(cookie, '127.0.0.1', 4000)).toBe('valid');
@@ -16,14 +17,14 @@ describe('address cookies', () => {
   });
 
   it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
-    const cookies = addressCookies({ now: () => T0 });
+    const cookies = addressCookies({ clock: clockAt(() => T0) });
     expect(cookies.verify(cookies.issue('::ffff:10.0.0.1', 53), '10.0.0.1', 53)).toBe('valid');
     expect(cookies.verify(cookies.issue('2001:db8::1', 53), '2001:DB8::1', 53)).toBe('valid');
   });
 
   it('expires after its lifetime, and refuses times far in the future', () => {
     let now = T0;
-    const cookies = addressCookies({ lifetime: '30s', now: () => now });
+    const cookies = addressCookies({ lifetime: '30s', clock: clockAt(() => now) });
     const cookie = cookies.issue('::1', 1);
     now += 30_000;
     expect(cookies.verify(cookie, '::1', 1)).toBe('valid');
@@ -35,14 +36,18 @@ describe('address cookies', () => {
 
   it('keeps the previous key through one rotation, and a tampered cookie never passes', () => {
     const secret = Buffer.alloc(32, 1);
-    const a = addressCookies({ secret, now: () => T0 });
+    const a = addressCookies({ secret, clock: clockAt(() => T0) });
     const cookie = a.issue('127.0.0.1', 9);
     a.rotate();
     expect(a.verify(cookie, '127.0.0.1', 9)).toBe('valid');
     a.rotate(Buffer.alloc(32, 3));
     expect(a.verify(cookie, '127.0.0.1', 9)).toBe('invalid');
     // A server configured with the old key as previous accepts it too (rotation across restarts).
-    const b = addressCookies({ secret: Buffer.alloc(32, 2), previousSecret: secret, now: () => T0 });
+    const b = addressCookies({
+      secret: Buffer.alloc(32, 2),
+      previousSecret: secret,
+      clock: clockAt(() => T0),
+    });
     expect(b.verify(cookie, '127.0.0.1', 9)).toBe('valid');
     for (let i = 0; i < COOKIE_BYTES; i++) {
       const tampered = Buffer.from(cookie);
@@ -57,7 +62,7 @@ describe('address cookies', () => {
   });
 
   it('never throws and never says valid for random bytes', () => {
-    const cookies = addressCookies({ now: () => T0 });
+    const cookies = addressCookies({ clock: clockAt(() => T0) });
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), fc.integer({ min: 0, max: 65535 }), (bytes, port) => {
         expect(cookies.verify(bytes, '127.0.0.1', port)).not.toBe('valid');

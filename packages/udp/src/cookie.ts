@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { canonicalPeer, parseDuration, SockError, SockErrorCode } from '@sock/core';
+import { type Clock, parseDuration, SockError, SockErrorCode } from '@sock/core';
+import { canonicalPeer, systemClock } from '@sock/core/internal';
 
 /** Bytes in a cookie: a 4-byte issue time (seconds) and a 16-byte truncated HMAC-SHA256. */
 export const COOKIE_BYTES = 20;
@@ -15,8 +16,8 @@ export interface AddressCookieOptions {
   previousSecret?: Uint8Array;
   /** How long a cookie is valid after it was issued. Default `60s`. */
   lifetime?: number | string;
-  /** Clock in ms; tests inject one. Default `Date.now`. */
-  now?: () => number;
+  /** Where the issue time is read; tests give a virtual one. Default the system clock. (Was `now`.) */
+  clock?: Clock;
 }
 
 /** `valid`: issued by us for this address and port, in time. `expired`: authentic but too old. */
@@ -58,7 +59,7 @@ class Cookies implements AddressCookies {
   readonly lifetimeMs: number;
   private current: Buffer;
   private previous: Buffer | undefined;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(options: AddressCookieOptions) {
     this.current = checkSecret(options.secret ?? randomBytes(32), 'cookies.secret');
@@ -66,12 +67,12 @@ class Cookies implements AddressCookies {
       ? checkSecret(options.previousSecret, 'cookies.previousSecret')
       : undefined;
     this.lifetimeMs = parseDuration(options.lifetime ?? 60_000, 'cookies.lifetime');
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   issue(address: string, port: number): Buffer {
     const cookie = Buffer.allocUnsafe(COOKIE_BYTES);
-    const seconds = Math.floor(this.now() / 1000) >>> 0;
+    const seconds = Math.floor(this.clock.now() / 1000) >>> 0;
     cookie.writeUInt32BE(seconds, 0);
     this.mac(this.current, seconds, address, port).copy(cookie, 4, 0, MAC_BYTES);
     return cookie;
@@ -81,7 +82,7 @@ class Cookies implements AddressCookies {
     if (!(cookie instanceof Uint8Array) || cookie.length !== COOKIE_BYTES) return 'invalid';
     const view = Buffer.from(cookie.buffer, cookie.byteOffset, cookie.byteLength);
     const seconds = view.readUInt32BE(0);
-    const nowMs = this.now();
+    const nowMs = this.clock.now();
     if (seconds > Math.floor(nowMs / 1000) + FUTURE_SKEW_S) return 'invalid';
     const presented = view.subarray(4);
     const authentic =

@@ -2,9 +2,8 @@ import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:
 import { once } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
 import {
+  type Clock,
   type ConnectionInfo,
-  canonicalPeer,
-  notify,
   type Observer,
   SockError,
   SockErrorCode,
@@ -13,6 +12,7 @@ import {
   toSockError,
   type Verdict,
 } from '@sock/core';
+import { canonicalPeer, notify, systemClock } from '@sock/core/internal';
 import {
   type DatagramChecker,
   type DatagramGuard,
@@ -66,8 +66,11 @@ export interface EndpointOptions {
   dangerouslyTrustSourceAddresses?: boolean;
   /** Receive every drop (with its reason), `listening`, and socket errors: core's event shape. */
   observers?: readonly Observer[];
-  /** Clock in ms (tests inject one). Default `Date.now`. */
-  now?: () => number;
+  /**
+   * Where time is read (limits, cookies, caches) and waited on (request retries). Default the system
+   * clock; tests give a virtual one (`@sock/core/testing`). (Replaces the `now` option of 0.x.)
+   */
+  clock?: Clock;
 }
 
 export interface UdpAddress {
@@ -148,6 +151,7 @@ export function abortedError(signal: AbortSignal, what: string): SockError {
  */
 export class Endpoint {
   readonly maxPayloadBytes: number;
+  readonly clock: Clock;
   readonly now: () => number;
   readonly amplification: AmplificationLimit | undefined;
   private dgram: DgramSocket | undefined;
@@ -185,7 +189,9 @@ export class Endpoint {
     prove?: Prove,
   ) {
     this.maxPayloadBytes = checkPayloadLimit(options.maxPayloadBytes, `${what}: maxPayloadBytes`);
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+    const clock = this.clock;
+    this.now = () => clock.now();
     this.trustSources = options.dangerouslyTrustSourceAddresses === true;
     this.unvalidatedLimit =
       options.unvalidated === false ? undefined : new UnvalidatedLimit(options.unvalidated ?? {}, this.now);

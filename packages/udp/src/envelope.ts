@@ -17,7 +17,7 @@ import { COOKIE_BYTES } from './cookie.js';
 export const EnvelopeKind = { request: 1, response: 2, cookie: 3, error: 4 } as const;
 export type EnvelopeKind = keyof typeof EnvelopeKind;
 
-export const ENVELOPE_VERSION = 1;
+const ENVELOPE_VERSION = 1;
 /** Envelope bytes without a cookie. */
 export const ENVELOPE_HEADER_BYTES = 6;
 const FLAG_COOKIE = 0x01;

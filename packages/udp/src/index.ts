@@ -33,12 +33,10 @@ export {
   type AddressCookieOptions,
   type AddressCookies,
   addressCookies,
-  COOKIE_BYTES,
   type CookieCheck,
 } from './cookie.js';
 export type { EndpointOptions, UdpAddress, UdpBindOptions, UdpStats } from './endpoint.js';
 export {
-  ENVELOPE_HEADER_BYTES,
   type Envelope,
   EnvelopeKind,
   encodeEnvelope,

@@ -130,7 +130,7 @@ class Server<Req, Res> implements UdpServer {
       ? undefined
       : 'issue' in cookies
         ? cookies
-        : addressCookies({ now: options.now, ...cookies });
+        : addressCookies({ clock: options.clock, ...cookies });
     this.requireCookie = options.requireCookie ?? true;
     this.maxConcurrent = options.maxConcurrent ?? 256;
     const cache = options.responseCache ?? {};

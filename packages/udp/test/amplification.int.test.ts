@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import {
   addressCookies,
   createUdpClient,
@@ -7,7 +8,7 @@ import {
   encodeEnvelope,
   parseEnvelope,
 } from '../src/index.js';
-import { delay, rawPeer } from './helpers.js';
+import { delay, rawPeer, until } from './helpers.js';
 
 function track<T extends { close(): Promise<void> }>(thing: T): T {
   onTestFinished(() => thing.close());
@@ -24,7 +25,7 @@ describe('anti-amplification', () => {
       createUdpServer({
         cookies: { lifetime: '60s' },
         requireCookie: false,
-        now: () => now,
+        clock: clockAt(() => now),
         antiAmplification: { idleTimeout: '10m' },
         handler: () => big(),
       }),
@@ -70,7 +71,7 @@ describe('anti-amplification', () => {
     const peer = track(await rawPeer());
     const request = encodeEnvelope('request', 1, Buffer.alloc(40));
     for (let i = 0; i < 5; i++) await peer.send(request, port);
-    await delay(50);
+    await until(() => server.stats().withheldBy['amplification-limit'] === 5);
     const sent = peer.received.reduce((n, r) => n + r.data.length, 0);
     expect(runs).toBe(1);
     expect(sent).toBe(0); // 1006 bytes never fit in 3 × 46 × 5 = 690
@@ -100,6 +101,7 @@ describe('anti-amplification', () => {
     const spoofed = track(await rawPeer());
     await spoofed.send(encodeEnvelope('request', 9, Buffer.alloc(0), Buffer.alloc(20)), port);
     await spoofed.waitFor(1);
+    // A negative check (no second datagram comes): nothing signals "never", so this one waits.
     await delay(20);
     expect(spoofed.received).toHaveLength(1);
     const challenge = parseEnvelope(spoofed.received[0]!.data);
@@ -181,7 +183,11 @@ describe('anti-amplification', () => {
     let now = 1_700_000_000_000;
     const clock = () => now;
     const server = track(
-      createUdpServer({ cookies: { lifetime: '10s' }, now: clock, handler: () => Buffer.from('ok') }),
+      createUdpServer({
+        cookies: { lifetime: '10s' },
+        clock: clockAt(clock),
+        handler: () => Buffer.from('ok'),
+      }),
     );
     const { port } = await server.bind();
     const client = track(createUdpClient({ host: '127.0.0.1', port, retry: fast }));
@@ -198,7 +204,11 @@ describe('anti-amplification', () => {
   it('refreshes an ageing cookie with the response, before it expires', async () => {
     let now = 1_700_000_000_000;
     const server = track(
-      createUdpServer({ cookies: { lifetime: '10s' }, now: () => now, handler: () => Buffer.from('ok') }),
+      createUdpServer({
+        cookies: { lifetime: '10s' },
+        clock: clockAt(() => now),
+        handler: () => Buffer.from('ok'),
+      }),
     );
     const { port } = await server.bind();
     const client = track(createUdpClient({ host: '127.0.0.1', port, retry: fast }));

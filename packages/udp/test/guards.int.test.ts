@@ -1,8 +1,9 @@
 import { json, type SockEvent } from '@sock/core';
 import { type BanEvent, createGuards, type GuardsPolicy } from '@sock/guards';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { clockAt } from '../../../test-support/clock.js';
 import { createUdpClient, createUdpServer, createUdpSocket, type Datagram } from '../src/index.js';
-import { delay, rawPeer } from './helpers.js';
+import { delay, rawPeer, until } from './helpers.js';
 
 function track<T extends { close(): Promise<void> | void }>(thing: T): T {
   onTestFinished(() => thing.close());
@@ -12,7 +13,7 @@ function track<T extends { close(): Promise<void> | void }>(thing: T): T {
 /** Guards on a frozen clock: no tokens come back during a test. */
 function frozenGuards(policy: GuardsPolicy, onBan?: (e: BanEvent) => void) {
   const now = 1_700_000_000_000;
-  return track(createGuards(policy, { now: () => now, ...(onBan ? { onBan } : {}) }));
+  return track(createGuards(policy, { clock: clockAt(() => now), ...(onBan ? { onBan } : {}) }));
 }
 
 /** Send `count` datagrams of `size` bytes from `host` to 127.0.0.1:`port`. */
@@ -78,7 +79,7 @@ describe('@sock/guards per datagram', () => {
     const denied = await sendFrom('127.0.0.5', port, 1);
     const bad = track(await rawPeer('127.0.0.6'));
     for (let i = 0; i < 3; i++) await bad.send(Buffer.from('{nope'), port, '127.0.0.1');
-    await delay(30);
+    await until(() => bans.length > 0);
     expect(bans).toEqual(['127.0.0.6']);
     await bad.send(Buffer.from('{"ok":true}'), port, '127.0.0.1');
     const good = track(await rawPeer('127.0.0.7'));

@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 
-export interface Received {
+interface Received {
   readonly data: Buffer;
   readonly rinfo: RemoteInfo;
 }
@@ -92,4 +92,16 @@ export async function lossyRelay(
 
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Wait until `check` holds (a counter reached its value: the datagrams were processed), polling; fail
+ * after `ms`. A condition, not a guessed delay: fast on an idle machine, still right on a loaded one.
+ */
+export async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }

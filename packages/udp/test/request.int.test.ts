@@ -1,12 +1,16 @@
 import { json, SockError } from '@sock/core';
+import { createVirtualClock } from '@sock/core/testing';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createUdpClient, createUdpServer, encodeEnvelope, parseEnvelope } from '../src/index.js';
-import { delay, lossyRelay, rawPeer } from './helpers.js';
+import { lossyRelay, rawPeer, until } from './helpers.js';
 
 function track<T extends { close(): Promise<void> }>(thing: T): T {
   onTestFinished(() => thing.close());
   return thing;
 }
+
+/** Let promise callbacks run (no wall-clock wait). */
+const settled = () => new Promise<void>((r) => setImmediate(r));
 
 /** Fast retries for tests: 50 ms, 100 ms, 200 ms… without jitter. */
 const fast = { attempts: 4, initialDelayMs: 50, jitter: 0 };
@@ -92,27 +96,44 @@ describe('request/response', () => {
     const request = encodeEnvelope('request', 1, Buffer.from('slow-request-slow'));
     await peer.send(request, port);
     await peer.send(request, port);
-    await delay(30);
+    // The second copy is dropped while the first is still in the handler.
+    await until(() => server.stats().droppedBy.duplicate === 1);
     release();
     await peer.waitFor(1);
-    await delay(30);
     expect(runs).toBe(1);
     expect(peer.received).toHaveLength(1);
     expect(server.stats().droppedBy).toEqual({ duplicate: 1 });
   });
 
-  it('times out after its attempts, each a retransmission of the same id', async () => {
+  // The retry schedule runs on the client's clock: virtual here, so the test waits on datagrams (the
+  // kernel), never on the wall clock, and can check each retransmission to the millisecond.
+  it('times out after its attempts, each a retransmission of the same id, on schedule', async () => {
+    const clock = createVirtualClock();
     const silent = track(await rawPeer());
     const client = track(
-      createUdpClient({ host: '127.0.0.1', port: silent.port, retry: { ...fast, attempts: 3 } }),
+      createUdpClient({ host: '127.0.0.1', port: silent.port, retry: { ...fast, attempts: 3 }, clock }),
     );
-    const started = Date.now();
-    const err = await client.request(Buffer.from('anyone?')).catch((e) => e);
-    expect(SockError.isInstance(err)).toBe(true);
-    expect(err).toMatchObject({ code: 'ERR_SOCK_REQUEST_TIMEOUT' });
-    expect(err.message).toMatch(/after 3 attempt/);
-    // Waits of 50, 100 and 200 ms.
-    expect(Date.now() - started).toBeGreaterThanOrEqual(340);
+    let outcome: unknown;
+    void client.request(Buffer.from('anyone?')).catch((e) => {
+      outcome = e;
+    });
+    await silent.waitFor(1);
+    // Waits of 50, 100 and 200 ms: a retransmission at 50 and at 150, the timeout at 350.
+    clock.advance(49);
+    clock.advance(1);
+    await silent.waitFor(2);
+    clock.advance(100);
+    await silent.waitFor(3);
+    clock.advance(199);
+    await settled();
+    expect(outcome).toBeUndefined();
+    clock.advance(1);
+    await settled();
+    expect(SockError.isInstance(outcome)).toBe(true);
+    expect(outcome).toMatchObject({
+      code: 'ERR_SOCK_REQUEST_TIMEOUT',
+      message: expect.stringMatching(/after 3 attempt/),
+    });
     expect(silent.received).toHaveLength(3);
     const ids = new Set(silent.received.map((r) => parseEnvelope(r.data)?.id));
     expect(ids.size).toBe(1);
@@ -120,11 +141,24 @@ describe('request/response', () => {
   });
 
   it('honours an overall timeout shorter than the retry schedule', async () => {
+    const clock = createVirtualClock();
     const silent = track(await rawPeer());
-    const client = track(createUdpClient({ host: '127.0.0.1', port: silent.port, retry: fast }));
-    const err = await client.request(Buffer.from('x'), { timeout: '120ms' }).catch((e) => e);
-    expect(err).toMatchObject({ code: 'ERR_SOCK_REQUEST_TIMEOUT' });
-    expect(silent.received.length).toBeLessThan(4);
+    const client = track(createUdpClient({ host: '127.0.0.1', port: silent.port, retry: fast, clock }));
+    let outcome: unknown;
+    void client.request(Buffer.from('x'), { timeout: '120ms' }).catch((e) => {
+      outcome = e;
+    });
+    await silent.waitFor(1);
+    clock.advance(50);
+    await silent.waitFor(2);
+    // The next wait would be 100 ms; the deadline cuts it to 70.
+    clock.advance(69);
+    await settled();
+    expect(outcome).toBeUndefined();
+    clock.advance(1);
+    await settled();
+    expect(outcome).toMatchObject({ code: 'ERR_SOCK_REQUEST_TIMEOUT' });
+    expect(client.stats()).toMatchObject({ retransmissions: 1, timeouts: 1 });
   });
 
   it('resolves once, and ignores replies from another address or port', async () => {
@@ -136,11 +170,11 @@ describe('request/response', () => {
     const { data, rinfo } = server.received[0]!;
     const id = parseEnvelope(data)!.id;
     await impostor.send(encodeEnvelope('response', id, Buffer.from('forged')), rinfo.port);
-    await delay(20);
+    await until(() => client.stats().droppedBy['unmatched-reply'] === 1);
     await server.send(encodeEnvelope('response', id, Buffer.from('one')), rinfo.port);
     await server.send(encodeEnvelope('response', id, Buffer.from('two')), rinfo.port);
     expect((await pending).toString()).toBe('one');
-    await delay(20);
+    await until(() => client.stats().droppedBy['unmatched-reply'] === 2);
     expect(client.stats().droppedBy).toEqual({ 'unmatched-reply': 2 });
   });
 
@@ -202,7 +236,7 @@ describe('request/response', () => {
     const peer = track(await rawPeer());
     await peer.send(Buffer.from('garbage'), port);
     await peer.send(encodeEnvelope('response', 1), port);
-    await delay(30);
+    await until(() => server.stats().droppedBy['invalid-envelope'] === 2);
     expect(server.stats().droppedBy).toEqual({ 'invalid-envelope': 2 });
     expect(peer.received).toHaveLength(0);
   });

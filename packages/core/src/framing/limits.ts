@@ -1,4 +1,5 @@
 import { SockError, SockErrorCode } from '../errors.js';
+import { SockReason } from '../reasons.js';
 
 export function checkMaxFrameBytes(name: string, value: number, ceiling: number): number {
   if (!Number.isSafeInteger(value) || value < 1 || value > ceiling) {
@@ -18,6 +19,6 @@ export function frameTooLarge(direction: 'inbound' | 'outbound', size: number, m
   return new SockError(
     SockErrorCode.FRAME_TOO_LARGE,
     `${direction} frame of ${size} bytes exceeds maxFrameBytes ${max}; ${advice}`,
-    { reason: 'frame-too-large' },
+    { reason: SockReason.FRAME_TOO_LARGE },
   );
 }
