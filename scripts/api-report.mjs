@@ -56,6 +56,9 @@ for (const dir of readdirSync(join(root, 'packages'))) {
             default: quiet,
             'ae-missing-release-tag': silent,
             'ae-internal-missing-underscore': silent,
+            // Documentation is `pnpm docs:check`'s job; here these lines carry dist line numbers, so
+            // any edit above an export would show as a change of the public surface.
+            'ae-undocumented': silent,
           },
           tsdocMessageReporting: { default: silent },
         },
