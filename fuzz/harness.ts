@@ -156,13 +156,15 @@ export function check(condition: boolean, what: string): asserts condition {
  * `Symbol.for('sock.firewall-error')`) with one of `codes`; anything else (TypeError, RangeError, an
  * OpenSSL error…) is rethrown.
  */
+const TYPED_MARKERS = ['sock.error', 'sock.firewall-error', 'sock.ipsec-error'];
+
 export function expectTyped(err: unknown, codes: readonly string[]): void {
-  // A SockError, or a FirewallError (its own marker: it is not a SockError).
+  // A SockError, or a FirewallError or IpsecError (each has its own marker: neither is a SockError).
   const marks = err as Record<symbol, unknown> | null;
   const marked =
     typeof err === 'object' &&
     marks !== null &&
-    (marks[Symbol.for('sock.error')] === true || marks[Symbol.for('sock.firewall-error')] === true);
+    TYPED_MARKERS.some((marker) => marks[Symbol.for(marker)] === true);
   const code = marked ? (err as { code?: unknown }).code : undefined;
   if (typeof code !== 'string') throw err;
   check(codes.includes(code), `unexpected code ${code}`);
