@@ -341,11 +341,11 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       this.acceptStage(transport);
       return;
     }
-    this.runPrefaces().then(
-      (through) => through && this.acceptStage(transport),
-      // Only core itself can get here (every hook is wrapped): report it, never blame the peer.
-      (err) => this.pluginFailed('preface', 'core', err),
-    );
+    this.runPrefaces()
+      .then((through) => through && this.acceptStage(transport))
+      // Only core itself can get here (every hook is wrapped): report it, never blame the peer. The
+      // catch also covers the later stages run from this continuation: nothing becomes unhandled.
+      .catch((err) => this.pluginFailed(this.at === PREFACE ? 'preface' : 'accept', 'core', err));
   }
 
   /** Preface hooks read the first bytes themselves (PROXY protocol): always asynchronous. */
@@ -395,11 +395,13 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       failed(err);
       return;
     }
-    upgrading.then((upgraded) => {
-      if (this.closing) return;
-      this.replaceSocket(upgraded);
-      this.afterHandshake();
-    }, failed);
+    upgrading
+      .then((upgraded) => {
+        if (this.closing) return;
+        this.replaceSocket(upgraded);
+        this.afterHandshake();
+      }, failed)
+      .catch((err) => this.pluginFailed('handshake', 'core', err));
   }
 
   private afterHandshake(): void {
@@ -410,10 +412,9 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   private proceed(through: boolean | Promise<boolean>, stage: Stage, next: () => void): void {
     if (through === true) next();
     else if (through !== false) {
-      through.then(
-        (ok) => ok && next(),
-        (err) => this.pluginFailed(stage, 'core', err),
-      );
+      // `next` runs the following stages: whatever they throw is core's own failure, reported, never
+      // an unhandled rejection.
+      through.then((ok) => ok && next()).catch((err) => this.pluginFailed(stage, 'core', err));
     }
   }
 

@@ -130,6 +130,36 @@ describe('accept stage', () => {
   });
 });
 
+describe('core failing after an asynchronous stage', () => {
+  it('is reported and closes that connection, never an unhandled rejection (the stages after an async hook run in its continuation)', async () => {
+    // A framing whose decoder cannot be made: core fails in `open()`, after an accept hook that awaited.
+    const broken = {
+      ...delimited(),
+      createDecoder: () => {
+        throw new Error('no decoder today');
+      },
+    };
+    const errors: unknown[] = [];
+    const closes: CloseInfo[] = [];
+    const server = track(
+      createServer({
+        framing: broken,
+        plugins: [{ name: 'slow', accept: async () => undefined, close: (_c, info) => closes.push(info) }],
+        onError: (err) => errors.push(err),
+        onMessage: () => {},
+      }),
+    );
+    const { port } = await server.listen();
+    const socket = await rawClient(port);
+    await readAll(socket); // the server closes it
+    expect(closes).toMatchObject([{ reason: 'plugin-error' }]);
+    expect(errors).toMatchObject([{ code: 'ERR_SOCK_HANDLER_FAILED', reason: 'plugin-error' }]);
+    // The server is still serving.
+    const next = await rawClient(port);
+    next.destroy();
+  });
+});
+
 describe('frame stage and violations', () => {
   it('frame hooks see every frame, can reject, and every plug-in hears of the violation', async () => {
     const violations: Violation[] = [];
