@@ -28,7 +28,7 @@ export interface WriteFailure {
  * `write()` does; above it the caller gets a promise for the moment its bytes reach the kernel. The hard
  * cap (`maxWriteBufferBytes`) is checked by the connection before writing, against `queued`; so that a
  * sender who awaits every send can never meet it, "sent" also needs room for one more largest frame
- * under the cap (`sentBelow`). That matters for streams with a high mark far above a socket's 16 KiB: an
+ * under the cap (`roomBelowCap`). That matters for streams with a high mark far above a socket's 16 KiB: an
  * SSH channel's is its 2 MiB window, above the 1 MiB cap.
  */
 export class Outbound {
