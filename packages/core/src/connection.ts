@@ -536,6 +536,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   /** @internal One socket read. */
   onData(chunk: Buffer): void {
     this.stats.bytesIn += chunk.length;
+    this.out.reads++;
     if (this.inboundEnded) return;
     this.feed(chunk);
   }

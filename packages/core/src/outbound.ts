@@ -15,14 +15,17 @@ export interface WriteFailure {
 /**
  * The outbound half of one connection: it batches what we send and says when the sender should wait.
  *
- * Batching: the first write of a turn corks the socket; every socket corked in a turn is uncorked on the
- * tick queue after the microtask queue has drained (one microtask schedules one `nextTick` for all of
- * them, and Node runs ticks only once `runMicrotasks()` has emptied the queue, including microtasks
- * queued meanwhile). Every reply a handler or listener sends for the frames of one read, however many
- * `await`s apart, so leaves in one `writev` (one syscall, one TLS record) instead of one write per
- * frame: per-frame writes were 64–72 % of a busy echo server's time (bench/results/profile-guarded-echo.md).
- * Nothing waits on a timer, so a lone request/response costs no loop turn. The batch list is shared, not
- * a closure per connection: an idle connection holds no scheduling state at all.
+ * Batching: the first write after each socket read goes straight to the kernel, as an unbatched one
+ * would, so a lone reply costs nothing extra (scheduling a flush for it cost ~2 µs, 7 % of a
+ * one-in-flight echo). A second write before the next read corks the socket, and every socket corked in
+ * a turn is uncorked when the turn ends, on the tick queue after the microtask queue has drained (one
+ * microtask schedules one `nextTick` for all of them, and Node runs ticks only once `runMicrotasks()`
+ * has emptied the queue, including microtasks queued meanwhile). The replies a handler or listener sends
+ * for the frames of one read, however many `await`s apart, so leave in two writes (the second a
+ * `writev`: one syscall, one TLS record) instead of one per frame: per-frame writes were 64–72 % of a
+ * busy echo server's time (bench/results/profile-guarded-echo.md). Writes not caused by a read (a
+ * broadcast, a timer) batch the same way after their first. Nothing waits on a timer, so no reply waits
+ * a loop turn; the batch list is shared, not a closure per connection.
  *
  * Pacing: `write()` says "sent" while the socket's buffer is below its high-water mark, as Node's own
  * `write()` does; above it the caller gets a promise for the moment its bytes reach the kernel. The hard
@@ -33,6 +36,9 @@ export interface WriteFailure {
  */
 export class Outbound {
   private batching = false;
+  /** Socket reads so far (the connection counts them): a second write after the same read batches. */
+  reads = 0;
+  private wroteAfter = -1;
 
   /**
    * @param roomBelowCap queued bytes below which a send is "sent": the write cap minus one largest frame
@@ -63,10 +69,12 @@ export class Outbound {
   write(data: Uint8Array): Promise<void> {
     const socket = this.socket;
     if (!this.batching) {
-      this.batching = true;
-      socket.cork();
-      corked.push(this);
-      if (corked.length === 1) queueMicrotask(scheduleUncorkAll);
+      if (this.wroteAfter === this.reads) {
+        this.batching = true;
+        socket.cork();
+        corked.push(this);
+        endTurnSoon();
+      } else this.wroteAfter = this.reads;
     }
     const after = socket.writableLength + data.length;
     if (after < socket.writableHighWaterMark && after < this.roomBelowCap) {
@@ -93,14 +101,22 @@ export class Outbound {
   }
 }
 
-/** Outbounds corked in this turn, in the order of their first write. */
+let turnEnding = false;
+/** Outbounds corked in this turn, in the order of their second write. */
 let corked: Outbound[] = [];
 
-function scheduleUncorkAll(): void {
-  process.nextTick(uncorkAll);
+function endTurnSoon(): void {
+  if (turnEnding) return;
+  turnEnding = true;
+  queueMicrotask(scheduleEndOfTurn);
 }
 
-function uncorkAll(): void {
+function scheduleEndOfTurn(): void {
+  process.nextTick(endOfTurn);
+}
+
+function endOfTurn(): void {
+  turnEnding = false;
   const batch = corked;
   corked = [];
   // One that was flushed early (destroyed, upgraded) is no longer batching: flush() does nothing then.
