@@ -67,11 +67,12 @@ export interface Connection<In = Buffer, Out = Uint8Array>
   extends Omit<ConnectionControl, 'reject' | 'report'>,
     AsyncIterable<In> {
   /**
-   * Queue a message. Resolves at once while the write buffer is below its high-water mark (Node's 16 KiB),
-   * else when the bytes are handed to the kernel, so awaiting it paces a sender to a slow peer. Messages
-   * sent in one turn (the replies to one read) leave together in one write. A failure (the peer does not
-   * read, the socket broke) closes the connection with its reason and rejects; not awaiting the promise
-   * is safe: it never becomes an unhandled rejection.
+   * Queue a message. Resolves at once while the write buffer is below its high-water mark (16 KiB for a
+   * socket) and one more largest frame fits under `maxWriteBufferBytes`, else when the bytes are handed
+   * to the kernel, so awaiting it paces a sender to a slow peer. Messages sent for one read leave in two
+   * writes (the first at once, the rest batched). A failure (the peer does not read, the socket broke)
+   * closes the connection with its reason and rejects; not awaiting the promise is safe: it never becomes
+   * an unhandled rejection.
    */
   send(message: Out, options?: SendOptions): Promise<void>;
   /** Flush what is queued, end our side, and resolve once the socket is closed. */
