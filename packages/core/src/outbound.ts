@@ -77,13 +77,19 @@ export class Outbound {
       } else this.wroteAfter = this.reads;
     }
     const after = socket.writableLength + data.length;
-    if (after < socket.writableHighWaterMark && after < this.roomBelowCap) {
-      socket.write(data);
-      return SENT;
-    }
+    socket.write(data);
+    if (after < socket.writableHighWaterMark && after < this.roomBelowCap) return SENT;
+    // Above the mark, but the kernel took every byte at once (a large reply on an idle socket, a TLS
+    // record): nothing to wait for.
+    if (socket.writableLength === 0) return SENT;
+    return this.whenFlushed();
+  }
+
+  /** Settles when everything queued so far is handed to the kernel: an empty write's callback runs then. */
+  private whenFlushed(): Promise<void> {
     const owner = this.owner;
     const p = new Promise<void>((resolve, reject) => {
-      socket.write(data, (err) => (err ? reject(owner.writeFailed(err)) : resolve()));
+      this.socket.write(EMPTY, (err) => (err ? reject(owner.writeFailed(err)) : resolve()));
     });
     // The socket's own error closes the connection and is reported there, once.
     p.catch(noop);
@@ -122,5 +128,7 @@ function endOfTurn(): void {
   // One that was flushed early (destroyed, upgraded) is no longer batching: flush() does nothing then.
   for (const out of batch) out.flush();
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function noop(): void {}
