@@ -143,65 +143,29 @@ describe('sock connect --via and sock tunnel', { timeout: 40_000 }, () => {
   it('connect --via reaches the service; a wrong pinned fingerprint is ssh-host-key-mismatch (exit 1)', async () => {
     const { client, server, knownHosts, generated } = await sshListener();
     const via = `ssh://me@127.0.0.1:${server.port}`;
-    const ok = await run(
-      [
-        'connect',
-        'localhost',
-        String(server.port),
-        '--via',
-        via,
-        '--ssh-key',
-        client,
-        '--ssh-known-hosts',
-        knownHosts,
-      ],
-      { input: 'via\n' },
-    );
+    // `sock connect localhost <port> --via … --ssh-key …` plus how the host key is checked.
+    const viaConnect = (...check: string[]) => [
+      'connect',
+      'localhost',
+      String(server.port),
+      '--via',
+      via,
+      '--ssh-key',
+      client,
+      ...check,
+    ];
+    const ok = await run(viaConnect('--ssh-known-hosts', knownHosts), { input: 'via\n' });
     expect(ok.stdout).toBe('via\n');
     expect(ok.code).toBe(0);
-    const pinned = await run(
-      [
-        'connect',
-        'localhost',
-        String(server.port),
-        '--via',
-        via,
-        '--ssh-key',
-        client,
-        '--ssh-fingerprint',
-        generated.fingerprint,
-      ],
-      { input: 'pin\n' },
-    );
+    const pinned = await run(viaConnect('--ssh-fingerprint', generated.fingerprint), { input: 'pin\n' });
     expect(pinned.stdout).toBe('pin\n');
     const other = JSON.parse((await run(['ssh', 'keygen', '-f', join(tempDir(), 'o'), '--json'])).stdout) as {
       fingerprint: string;
     };
-    const wrong = await run([
-      'connect',
-      'localhost',
-      String(server.port),
-      '--via',
-      via,
-      '--ssh-key',
-      client,
-      '--ssh-fingerprint',
-      other.fingerprint,
-      '--json',
-    ]);
+    const wrong = await run(viaConnect('--ssh-fingerprint', other.fingerprint, '--json'));
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('ssh-host-key-mismatch');
-    const unknown = await run([
-      'connect',
-      'localhost',
-      String(server.port),
-      '--via',
-      via,
-      '--ssh-key',
-      client,
-      '--ssh-known-hosts',
-      '/dev/null',
-    ]);
+    const unknown = await run(viaConnect('--ssh-known-hosts', '/dev/null'));
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('ssh-host-key-unknown');
     const usage = await run(['connect', 'h', '1', '--via', via, '--tls']);

@@ -28,7 +28,7 @@ describe('sock cert lifetimes', () => {
   it('issues 90-day leaves by default; refuses more than 366 days without --insecure-long-validity (exit 2); help says so', async () => {
     const cert = new X509Certificate(readFileSync(join(pki, 'server.crt')));
     expect(Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000)).toBe(90);
-    const long = await run([
+    const issueLong = [
       'cert',
       'issue',
       '--dir',
@@ -39,22 +39,11 @@ describe('sock cert lifetimes', () => {
       'long',
       '--days',
       '400',
-    ]);
+    ];
+    const long = await run(issueLong);
     expect(long.code).toBe(2);
     expect(long.stderr).toMatch(/at most 366 days.*--insecure-long-validity/);
-    const forced = await run([
-      'cert',
-      'issue',
-      '--dir',
-      pki,
-      '--server',
-      'a.test',
-      '--name',
-      'long',
-      '--days',
-      '400',
-      '--insecure-long-validity',
-    ]);
+    const forced = await run([...issueLong, '--insecure-long-validity']);
     expect(forced.code).toBe(0);
     const help = await run(['cert', 'issue', '--help']);
     expect(help.stdout).toMatch(/default 90, at most\s+366/);

@@ -293,13 +293,7 @@ class RedisBackend implements Backend {
       weight,
       Math.max(1, Math.ceil(rule.windowMs)),
       rule.threshold,
-      rule.durationMs,
-      rule.factor,
-      rule.maxMs,
-      rule.forgetMs,
-      this.bans.channel,
-      this.node,
-      reason,
+      ...this.banTail(rule, reason),
     );
     if (state === 2) return { strikes: 0, alreadyBanned: true };
     if (state === 0) return { strikes: strikes! };
@@ -321,19 +315,18 @@ class RedisBackend implements Backend {
       this.bans.index,
       key,
       durationMs === undefined ? '' : Math.round(durationMs),
-      rule.durationMs,
-      rule.factor,
-      rule.maxMs,
-      rule.forgetMs,
-      this.bans.channel,
-      this.node,
-      reason,
+      ...this.banTail(rule, reason),
     );
     return {
       record: { until: until!, offences: offences!, forgetAt: forgetAt! },
       changed: changed === 1,
       stored: true,
     };
+  }
+
+  /** The arguments both ban scripts end with, in their order: the ban rule, where to announce, who and why. */
+  private banTail(rule: BanRule, reason: string): Array<string | number> {
+    return [rule.durationMs, rule.factor, rule.maxMs, rule.forgetMs, this.bans.channel, this.node, reason];
   }
 
   async clearStrikes(key: string): Promise<void> {
