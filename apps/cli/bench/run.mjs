@@ -3,7 +3,7 @@
 // ratio to a baseline measured in the same run (alternating rounds, median), with server CPU per
 // operation beside throughput. Load generators run in their own processes.
 // Usage: node bench/run.mjs [--json] [--only echo,accept,memory,workers] [--seconds N] [--rounds N]
-//        [--idle N]
+//        [--idle N] [--warmup SECONDS]
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -41,15 +41,22 @@ async function drive(server, argv) {
   return { ...result, serverCpuMs: server.cpuMs() - before };
 }
 
+/**
+ * Each fresh server is first driven, unmeasured, by the same load for this long, so every variant is
+ * measured in steady state: a cold run charges sock for the JIT compiling its code, which a long-running
+ * server pays once (the raw server has 30 lines to compile).
+ */
+const WARMUP_SECONDS = num('--warmup', 3);
+
 const loads = {
   /** 64 connections, each pipelining 8 × 1 KiB frames; per op = per echoed KiB. */
-  echo: async (server) => {
+  echo: async (server, secs = seconds) => {
     const r = await drive(server, [
       LOADGEN,
       'pipeline',
       String(server.port),
       String(CONNS),
-      String(seconds),
+      String(secs),
       String(SIZE),
       String(DEPTH),
     ]);
@@ -57,16 +64,16 @@ const loads = {
     return { perSecond: r.perSecond, cpuUsPerOp: (r.serverCpuMs * 1000) / ops, errors: r.errors };
   },
   /** New connections (16 in parallel), each one 64-byte frame echoed, then closed. */
-  accept: async (server) => {
+  accept: async (server, secs = seconds) => {
     const r = await drive(server, [
       ACCEPT_LOADGEN,
       'accept',
       String(server.port),
       '16',
-      String(seconds),
+      String(secs),
       '64',
     ]);
-    const ops = r.perSecond * seconds;
+    const ops = r.perSecond * secs;
     return { perSecond: r.perSecond, cpuUsPerOp: (r.serverCpuMs * 1000) / ops, errors: r.errors };
   },
 };
@@ -74,10 +81,10 @@ const loads = {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Alternate the variants' order every round (a fresh server each time), measure `load`, and return the
- * medians per variant.
+ * Alternate the variants' order every round (a fresh server each time, warmed up first unless told
+ * not to), measure `load`, and return the medians per variant.
  */
-async function alternate(label, variants, load) {
+async function alternate(label, variants, load, { warmUp = true } = {}) {
   const runs = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   const names = Object.keys(variants);
   for (let r = 0; r < rounds; r++) {
@@ -85,6 +92,7 @@ async function alternate(label, variants, load) {
     for (const name of order) {
       const server = await variants[name]();
       try {
+        if (warmUp && WARMUP_SECONDS > 0) await load(server, WARMUP_SECONDS);
         const m = await load(server);
         runs[name].push(m);
         log(
@@ -181,7 +189,8 @@ if (only.includes('memory')) {
     // Reported through the same medians: "perSecond" is bytes per connection here (lower is better).
     return { perSecond: (after - before) / held, cpuUsPerOp: 1, errors };
   };
-  const m = await alternate('idle', { raw: startRaw, guarded }, idleLoad);
+  // No warm-up: the figure is the memory a fresh server holds per connection.
+  const m = await alternate('idle', { raw: startRaw, guarded }, idleLoad, { warmUp: false });
   const ratio = m.guarded.perSecond / m.raw.perSecond;
   results.push({
     name: `RSS per idle connection, ${idle.toLocaleString('en-US')} connections: sock listen every guard / raw net.Socket (bytes; nofile ${NOFILE} via prlimit)`,

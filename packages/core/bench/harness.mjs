@@ -26,9 +26,24 @@ async function serverCpuUs(server) {
 }
 
 /**
- * Start `script` (prints {"port"}), run the load generator against it, stop it. Besides throughput and
- * latency it charges the server's CPU time per operation, which other load on a shared machine disturbs
- * far less than throughput.
+ * How long each fresh server is driven, unmeasured, before its measured run: until the JIT has compiled
+ * its hot paths. A cold 2–3 s run charges the server for compiling its own code (sock has more of it
+ * than a 30-line raw server), which a long-running server pays once; the figures are steady state.
+ */
+export const WARMUP_SECONDS = 3;
+
+/** Drive `port` with the load generator for `seconds`, results discarded. */
+export async function warmUp(mode, port, { conns = 64, size = 1024, seconds = WARMUP_SECONDS } = {}) {
+  const gen = fork(loadgen, [mode, String(port), String(conns), String(seconds), String(size)], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await once(gen, 'exit');
+}
+
+/**
+ * Start `script` (prints {"port"}), warm it up, run the load generator against it, stop it. Besides
+ * throughput and latency it charges the server's CPU time per operation, which other load on a shared
+ * machine disturbs far less than throughput.
  */
 export async function measure(script, mode, { conns = 64, seconds = 3, size = 1024, env = {} } = {}) {
   const server = fork(cpuWrap, [script], {
@@ -37,6 +52,7 @@ export async function measure(script, mode, { conns = 64, seconds = 3, size = 10
   });
   try {
     const { port } = await firstLine(server);
+    await warmUp(mode, port, { conns, size });
     const before = await serverCpuUs(server);
     const gen = fork(loadgen, [mode, String(port), String(conns), String(seconds), String(size)], {
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

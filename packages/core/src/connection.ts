@@ -121,6 +121,11 @@ export interface ConnectionEnv<In, Out> {
   readonly refusing?: (() => boolean) | undefined;
   /** The connection's socket closed (after plug-ins and observers heard): the server uncounts it. */
   readonly onClosed?: ((conn: SockConnection<In, Out>) => void) | undefined;
+  /**
+   * The listener's own address when it is bound to one (not a wildcard): every socket it accepts has
+   * exactly that local address, so none needs a `getsockname` call to learn it. Set by `listen()`.
+   */
+  boundLocal?: { readonly address: string; readonly port: number } | undefined;
 }
 
 /** Client connections: no stages, no handler; the caller iterates. */
@@ -247,8 +252,14 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     this.remotePort = adopted?.remotePort ?? tcp.remotePort ?? 0;
     this.socketAddress = peer.address;
     this.socketPort = this.remotePort;
-    this.localAddress = canonicalPeer(adopted?.localAddress ?? tcp.localAddress ?? '').address;
-    this.localPort = adopted?.localPort ?? tcp.localPort ?? 0;
+    const bound = adopted ? undefined : env.boundLocal;
+    if (bound) {
+      this.localAddress = bound.address;
+      this.localPort = bound.port;
+    } else {
+      this.localAddress = canonicalPeer(adopted?.localAddress ?? tcp.localAddress ?? '').address;
+      this.localPort = adopted?.localPort ?? tcp.localPort ?? 0;
+    }
     this.identity = adopted?.identity;
     this.transport = adopted?.transport ?? env.transport;
     this.maxWrite = options.maxWriteBufferBytes ?? DEFAULT_WRITE_BUFFER;
@@ -512,7 +523,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       result.then(
         () => {
           this.handlerActive = false;
-          void this.close();
+          this.endOurSide();
         },
         (err) => {
           this.handlerActive = false;
@@ -875,7 +886,7 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
     const idle = this.listener
       ? !this.listenerBusy && this.inbox.size === 0 && this.unread === undefined
       : !this.handlerActive;
-    if (idle) void this.close();
+    if (idle) this.endOurSide();
   }
 
   private maybeFinishInbound(): void {
@@ -996,6 +1007,12 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
   // ---- closing ----
 
   close(): Promise<void> {
+    this.endOurSide();
+    return this.closed.then(noop);
+  }
+
+  /** Flush, end our side and let the socket close; what `close()` does without making its promise. */
+  private endOurSide(): void {
     if (this.at < CLOSING) {
       this.enter(CLOSING);
       this.recordClose(SockReason.CLOSED);
@@ -1008,7 +1025,6 @@ export class SockConnection<In, Out> implements Connection<In, Out> {
       // own once our FIN is out, so no deadline (a timer per connection) is needed for the common close.
       if (!this.peerEnded || this.out.queued > 0) this.armCloseTimer();
     }
-    return this.closed.then(noop);
   }
 
   destroy(error?: SockError): void {

@@ -1,5 +1,6 @@
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { canonicalPeer } from './address.js';
 import { type Clock, systemClock } from './clock.js';
 import { bytes, type Codec } from './codec.js';
 import { type Connection, type ConnectionEnv, type ConnectionOptions, SockConnection } from './connection.js';
@@ -213,6 +214,10 @@ class Server<In, Out> implements SockServer<In, Out> {
       throw new SockError(SockErrorCode.SOCKET_ERROR, 'listen: no TCP address was bound');
     }
     this.bound = { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+    // A wildcard listener accepts on every local address: only then does each socket need asking.
+    if (!WILDCARDS.has(a.address)) {
+      this.env.boundLocal = { address: canonicalPeer(a.address).address, port: a.port };
+    }
     notify(this.observers, { type: 'listening', ...this.bound });
     return this.bound;
   }
@@ -278,6 +283,9 @@ class Server<In, Out> implements SockServer<In, Out> {
     return conn;
   }
 }
+
+/** The addresses a listener binds to mean "every local address". */
+const WILDCARDS = new Set(['0.0.0.0', '::', '::ffff:0.0.0.0']);
 
 function checkLimit(name: string, value: number | undefined): void {
   if (value === undefined) return;

@@ -252,3 +252,37 @@ describe('raw peers', () => {
     expect((await done).toString()).toBe('re:a\nre:b\nre:c\n');
   });
 });
+
+describe('local address', () => {
+  const localOf = async (host: string, connectTo: string) => {
+    const seen: Connection[] = [];
+    const server = track(
+      createServer({
+        handler: async (conn) => {
+          seen.push(conn);
+          for await (const _ of conn);
+        },
+      }),
+    );
+    const { port } = await server.listen({ host, port: 0 });
+    const socket = await rawClient(port, connectTo);
+    await delay(0);
+    while (seen.length === 0) await delay(5);
+    socket.destroy();
+    return { conn: seen[0]!, port };
+  };
+
+  it('a listener bound to one address gives it to every connection without asking the socket', async () => {
+    const { conn, port } = await localOf('127.0.0.1', '127.0.0.1');
+    expect([conn.localAddress, conn.localPort]).toEqual(['127.0.0.1', port]);
+    // Node caches a getsockname() answer on the socket: none was made.
+    expect((conn.socket as unknown as { _sockname?: unknown })._sockname ?? null).toBeNull();
+  });
+
+  it('a wildcard listener asks each socket: the address the peer reached, not the wildcard', async () => {
+    const { conn, port } = await localOf('::', '127.0.0.1');
+    expect([conn.localAddress, conn.localPort]).toEqual(['127.0.0.1', port]);
+    const v6 = await localOf('::', '::1');
+    expect([v6.conn.localAddress, v6.conn.localPort]).toEqual(['::1', v6.port]);
+  });
+});

@@ -1,18 +1,17 @@
 import { type ConnectionControl, toSockError, type Verdict } from '@sock/core';
-import { after, GUARDS_PLUGIN, type GuardContext, rejection, setConnKey } from './guard-context.js';
+import {
+  after,
+  GUARDS_PLUGIN,
+  type GuardConn,
+  type GuardContext,
+  guardConn,
+  rejection,
+  startGuardConn,
+} from './guard-context.js';
 import { IpPolicy } from './ip-policy.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
 import { GuardReason } from './reasons.js';
 import type { AcquireResult } from './store.js';
-
-const STATE = Symbol('sock.guards.admission');
-
-/** What admission counted for a connection, so close releases exactly that. */
-interface AdmissionState {
-  readonly key: string;
-  counted: boolean;
-  keyCounted: boolean;
-}
 
 /** Wait on the connection's (the server's) clock. */
 function delay(conn: ConnectionControl, ms: number): Promise<void> {
@@ -51,7 +50,6 @@ export class Admission {
 
   accept(conn: ConnectionControl): Verdict | Promise<Verdict> {
     const ctx = this.ctx;
-    const p = ctx.policy;
     const address = conn.remoteAddress;
     const key = ctx.keyOf(address);
     // A peer gone before its address was read (or anything not an address) has no key: refused, counted
@@ -61,56 +59,69 @@ export class Admission {
         reason: GuardReason.INVALID_ADDRESS,
         message: `ip: ${JSON.stringify(address)} is not an IP address`,
       };
-    setConnKey(conn, key);
-    const state: AdmissionState = { key, counted: false, keyCounted: false };
-    conn.locals.set(STATE, state);
+    const state = startGuardConn(conn, key);
     // Every connection is known to the bans from here on: a ban closes it wherever it came in.
     ctx.bans.track(conn, key);
 
-    // Bans first: a banned key is refused without earning more strikes (`banned` weighs 0).
-    return after(ctx.bans.banFor(address), (ban) => {
-      if (ban) {
-        const wait = Math.ceil((ban.record.until - ctx.now()) / 1000);
-        const r = rejection(
-          'bans',
-          GuardReason.BANNED,
-          key,
-          `${ban.key} is banned for ${wait}s more`,
-          p.bans.shadow,
-        );
-        if (!r.shadow) return r;
-        conn.report(r, 'accept', GUARDS_PLUGIN);
-      }
-      if (this.ipDenied(address)) {
-        const r = rejection(
-          'ip',
-          GuardReason.IP_DENIED,
-          key,
-          `${address} is denied by the IP policy`,
-          p.ip.shadow,
-        );
-        if (!r.shadow) return r;
-        conn.report(r, 'accept', GUARDS_PLUGIN);
-      }
-      // Counted now, released in `close`, which core calls once for every connection that entered accept.
-      state.counted = true;
-      this.active++;
-      if (this.active > p.connections.max) {
-        const r = rejection(
-          'connections',
-          GuardReason.CONN_LIMIT,
-          key,
-          `${p.connections.max} connections open`,
-          p.connections.shadow,
-        );
-        if (!r.shadow) return r;
-        conn.report(r, 'accept', GUARDS_PLUGIN);
-      }
-      return this.acceptRate(conn, state);
-    });
+    // Bans first: a banned key is refused without earning more strikes (`banned` weighs 0). The memory
+    // store answers at once: no continuation is made for it.
+    const ban = ctx.bans.banFor(address);
+    return ban instanceof Promise
+      ? ban.then((b) => this.afterBans(conn, state, address, b))
+      : this.afterBans(conn, state, address, ban);
   }
 
-  private acceptRate(conn: ConnectionControl, state: AdmissionState): Verdict | Promise<Verdict> {
+  /** The IP policy, the connection counts and the rate, once the bans have answered. */
+  private afterBans(
+    conn: ConnectionControl,
+    state: GuardConn,
+    address: string,
+    ban: Awaited<ReturnType<GuardContext['bans']['banFor']>>,
+  ): Verdict | Promise<Verdict> {
+    const ctx = this.ctx;
+    const p = ctx.policy;
+    const key = state.key;
+    if (ban) {
+      const wait = Math.ceil((ban.record.until - ctx.now()) / 1000);
+      const r = rejection(
+        'bans',
+        GuardReason.BANNED,
+        key,
+        `${ban.key} is banned for ${wait}s more`,
+        p.bans.shadow,
+      );
+      if (!r.shadow) return r;
+      conn.report(r, 'accept', GUARDS_PLUGIN);
+    }
+    if (this.ipDenied(address)) {
+      const r = rejection(
+        'ip',
+        GuardReason.IP_DENIED,
+        key,
+        `${address} is denied by the IP policy`,
+        p.ip.shadow,
+      );
+      if (!r.shadow) return r;
+      conn.report(r, 'accept', GUARDS_PLUGIN);
+    }
+    // Counted now, released in `close`, which core calls once for every connection that entered accept.
+    state.counted = true;
+    this.active++;
+    if (this.active > p.connections.max) {
+      const r = rejection(
+        'connections',
+        GuardReason.CONN_LIMIT,
+        key,
+        `${p.connections.max} connections open`,
+        p.connections.shadow,
+      );
+      if (!r.shadow) return r;
+      conn.report(r, 'accept', GUARDS_PLUGIN);
+    }
+    return this.acceptRate(conn, state);
+  }
+
+  private acceptRate(conn: ConnectionControl, state: GuardConn): Verdict | Promise<Verdict> {
     const ctx = this.ctx;
     const p = ctx.policy;
     const rate = p.rates.connections;
@@ -118,54 +129,63 @@ export class Admission {
     const now = ctx.now();
     const store = ctx.store;
     // A shared store takes the rate and counts the connection in one round trip.
-    let acquired: AcquireResult | undefined;
-    return after(
-      store.admit
-        ? after(store.admit(state.key, rate, p.connections.perKey, now), (a) => {
-            acquired = a.acquired;
-            return a.wait;
-          })
-        : store.take('connections', state.key, 1, rate.emissionMs, rate.burst, now),
-      (wait): Verdict | Promise<Verdict> => {
-        if (wait < 0) {
-          if (p.store.onFull === 'reject')
-            return rejection(
-              'connections',
-              GuardReason.TABLE_FULL,
-              state.key,
-              'rate table full (fail-closed)',
-              false,
-            );
-        } else if (wait > 0) {
-          const r = rejection(
-            'rates',
-            GuardReason.RATE_CONNECTIONS,
-            state.key,
-            `new connections from ${state.key} too fast (next in ${wait}ms)`,
-            p.rates.shadow,
-          );
-          if (r.shadow) conn.report(r, 'accept', GUARDS_PLUGIN);
-          else if (p.rates.onExceed === 'tarpit') return { ...r, tarpitMs: p.rates.tarpitMs };
-          else if (p.rates.onExceed === 'pause' && wait <= p.rates.maxPauseMs) {
-            // Shaping at accept: hold the (still paused) socket until the token is due, then take it.
-            conn.report({ ...r, reason: GuardReason.THROTTLED }, 'accept', GUARDS_PLUGIN);
-            return delay(conn, wait).then(() => {
-              if (conn.closing) return undefined;
-              const again = store.take('connections', state.key, 1, rate.emissionMs, rate.burst, ctx.now());
-              return after(again, (w): Verdict | Promise<Verdict> =>
-                w > 0 ? r : this.acceptCount(conn, state),
-              );
-            });
-          } else return r;
-        }
-        return this.acceptCount(conn, state, acquired);
-      },
-    );
+    if (store.admit) {
+      return after(store.admit(state.key, rate, p.connections.perKey, now), (a) =>
+        this.afterRate(conn, state, a.wait, a.acquired),
+      );
+    }
+    // The memory store answers at once: no continuation is made for it.
+    const wait = store.take('connections', state.key, 1, rate.emissionMs, rate.burst, now);
+    return wait instanceof Promise
+      ? wait.then((w) => this.afterRate(conn, state, w, undefined))
+      : this.afterRate(conn, state, wait, undefined);
+  }
+
+  /** Act on the connection rate's answer (`wait` ms until a token; negative: the table is full). */
+  private afterRate(
+    conn: ConnectionControl,
+    state: GuardConn,
+    wait: number,
+    acquired: AcquireResult | undefined,
+  ): Verdict | Promise<Verdict> {
+    const ctx = this.ctx;
+    const p = ctx.policy;
+    const rate = p.rates.connections!;
+    if (wait < 0) {
+      if (p.store.onFull === 'reject')
+        return rejection(
+          'connections',
+          GuardReason.TABLE_FULL,
+          state.key,
+          'rate table full (fail-closed)',
+          false,
+        );
+    } else if (wait > 0) {
+      const r = rejection(
+        'rates',
+        GuardReason.RATE_CONNECTIONS,
+        state.key,
+        `new connections from ${state.key} too fast (next in ${wait}ms)`,
+        p.rates.shadow,
+      );
+      if (r.shadow) conn.report(r, 'accept', GUARDS_PLUGIN);
+      else if (p.rates.onExceed === 'tarpit') return { ...r, tarpitMs: p.rates.tarpitMs };
+      else if (p.rates.onExceed === 'pause' && wait <= p.rates.maxPauseMs) {
+        // Shaping at accept: hold the (still paused) socket until the token is due, then take it.
+        conn.report({ ...r, reason: GuardReason.THROTTLED }, 'accept', GUARDS_PLUGIN);
+        return delay(conn, wait).then(() => {
+          if (conn.closing) return undefined;
+          const again = ctx.store.take('connections', state.key, 1, rate.emissionMs, rate.burst, ctx.now());
+          return after(again, (w): Verdict | Promise<Verdict> => (w > 0 ? r : this.acceptCount(conn, state)));
+        });
+      } else return r;
+    }
+    return this.acceptCount(conn, state, acquired);
   }
 
   private acceptCount(
     conn: ConnectionControl,
-    state: AdmissionState,
+    state: GuardConn,
     acquired?: AcquireResult,
   ): Verdict | Promise<Verdict> {
     const p = this.ctx.policy;
@@ -197,12 +217,14 @@ export class Admission {
 
   /** Release exactly what accept counted. */
   close(conn: ConnectionControl): void {
-    const state = conn.locals.get(STATE) as AdmissionState | undefined;
+    const state = guardConn(conn);
     if (!state) return;
-    conn.locals.delete(STATE);
     this.ctx.bans.untrack(conn, state.key);
+    // Released once: core calls close once, and a second call finds nothing counted.
     if (state.counted) this.active--;
+    state.counted = false;
     if (state.keyCounted) {
+      state.keyCounted = false;
       const released = this.ctx.store.release(state.key);
       if (released instanceof Promise)
         released.catch((err) => this.ctx.error(toSockError(err, 'store release')));

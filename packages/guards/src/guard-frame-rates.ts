@@ -1,15 +1,7 @@
 import { type ConnectionControl, toSockError, type Verdict } from '@sock/core';
-import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
+import { GUARDS_PLUGIN, type GuardConn, type GuardContext, guardConn, rejection } from './guard-context.js';
 import type { Checker, ExceedAction, ResolvedPolicy, ResolvedRate } from './policy.js';
 import { GuardReason } from './reasons.js';
-
-const STATE = Symbol('sock.guards.rates');
-
-/** GCRA state of one connection's own budgets (theoretical arrival times, ms). */
-interface RateState {
-  tatMessages: number;
-  tatBytes: number;
-}
 
 /** Whether a policy has any per-frame limit (a pipeline without one gets no frame hook at all). */
 export function hasFrameRates(p: ResolvedPolicy): boolean {
@@ -26,13 +18,9 @@ export class FrameRates {
   constructor(private readonly ctx: GuardContext) {}
 
   frame(conn: ConnectionControl, frame: Buffer): Verdict {
-    const key = connKey(conn);
-    if (key === undefined) return undefined;
-    let state = conn.locals.get(STATE) as RateState | undefined;
-    if (!state) {
-      state = { tatMessages: 0, tatBytes: 0 };
-      conn.locals.set(STATE, state);
-    }
+    const state = guardConn(conn);
+    if (state === undefined) return undefined;
+    const key = state.key;
     const r = this.ctx.policy.rates;
     const now = this.ctx.now();
     const m = r.messagesPerConnection;
@@ -152,7 +140,7 @@ export class FrameRates {
 
 /** GCRA on the connection's own state. The frame is already read, so it is always charged. */
 function localTake(
-  state: RateState,
+  state: GuardConn,
   field: 'tatMessages' | 'tatBytes',
   cost: number,
   rate: ResolvedRate,

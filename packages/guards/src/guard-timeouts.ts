@@ -1,13 +1,11 @@
 import type { ConnectionControl, Stage } from '@sock/core';
 import { unrefTimer } from '@sock/core/internal';
-import { connKey, GUARDS_PLUGIN, type GuardContext, rejection } from './guard-context.js';
+import { GUARDS_PLUGIN, type GuardContext, guardConn, rejection } from './guard-context.js';
 import type { Checker, ResolvedPolicy } from './policy.js';
 import { GuardReason } from './reasons.js';
 
-const STATE = Symbol('sock.guards.timeouts');
-
-/** One re-armed timer per connection and the counters it last saw. */
-interface TimerState {
+/** One re-armed timer per connection and the counters it last saw (kept in the connection's GuardConn). */
+export interface Deadlines {
   readonly key: string;
   /** A handle of `conn.clock`. */
   timer: unknown;
@@ -42,10 +40,12 @@ export class Timeouts {
 
   start(conn: ConnectionControl): void {
     if (!hasTimeouts(this.ctx.policy)) return;
+    const owner = guardConn(conn);
+    if (!owner) return;
     const t = this.ctx.policy.timeouts;
     const now = conn.clock.now();
-    const state: TimerState = {
-      key: connKey(conn) ?? conn.remoteAddress,
+    const state: Deadlines = {
+      key: owner.key,
       timer: undefined,
       // Deadlines count from accept on the server's clock (the PROXY header has its own deadline).
       firstFrameBy: t.firstFrameMs > 0 ? now + t.firstFrameMs : 0,
@@ -57,18 +57,19 @@ export class Timeouts {
       rateFrames: conn.stats.framesIn,
       reported: 0,
     };
-    conn.locals.set(STATE, state);
+    owner.deadlines = state;
     this.arm(conn, state, now);
   }
 
   close(conn: ConnectionControl): void {
-    const state = conn.locals.get(STATE) as TimerState | undefined;
+    const owner = guardConn(conn);
+    const state = owner?.deadlines;
     if (!state) return;
-    conn.locals.delete(STATE);
+    owner.deadlines = undefined;
     if (state.timer !== undefined) conn.clock.clearTimeout(state.timer);
   }
 
-  private arm(conn: ConnectionControl, state: TimerState, now: number): void {
+  private arm(conn: ConnectionControl, state: Deadlines, now: number): void {
     const t = this.ctx.policy.timeouts;
     let next = Number.POSITIVE_INFINITY;
     const off = state.reported;
@@ -83,7 +84,7 @@ export class Timeouts {
     state.timer = timer;
   }
 
-  private onTimer(conn: ConnectionControl, state: TimerState): void {
+  private onTimer(conn: ConnectionControl, state: Deadlines): void {
     state.timer = undefined;
     if (conn.closing) return;
     const t = this.ctx.policy.timeouts;
@@ -146,7 +147,7 @@ export class Timeouts {
   /** Close for a timeout (true), or in shadow mode report it once and stop checking it (false). */
   private timeout(
     conn: ConnectionControl,
-    state: TimerState,
+    state: Deadlines,
     bit: number,
     reason: GuardReason,
     stage: Stage,

@@ -252,10 +252,16 @@ class GuardsEngine implements Guards, GuardContext {
   }
 
   private accept(conn: ConnectionControl): Verdict | Promise<Verdict> {
-    return after(this.admission.accept(conn), (verdict) => {
-      if (!verdict || verdict.shadow) this.timeouts.start(conn);
-      return verdict;
-    });
+    const verdict = this.admission.accept(conn);
+    return verdict instanceof Promise
+      ? verdict.then((v) => this.admitted(conn, v))
+      : this.admitted(conn, verdict);
+  }
+
+  /** Admission let the connection in (or only reported it): its deadlines start now. */
+  private admitted(conn: ConnectionControl, verdict: Verdict): Verdict {
+    if (!verdict || verdict.shadow) this.timeouts.start(conn);
+    return verdict;
   }
 
   private violation(conn: ConnectionControl, v: Violation): void {
