@@ -1,37 +1,39 @@
-// Where the guarded server's time goes: `sock listen` with every guard (as in run.mjs) under `node
-// --cpu-prof`, driven by the same load generators (pipelined echo, then accepts), and a summary of the
-// top self-time functions written to bench/results/profile-guarded-echo.md.
-// Usage: node bench/profile.mjs [--seconds N]
+// Where the guarded server's time goes, next to the raw node:net server's: each under `node --cpu-prof`,
+// driven by the same load generators as run.mjs (pipelined echo, then accepts). Each server is warmed up
+// first and only the samples of the measured window count, so the figures are steady state (a cold run
+// is mostly the JIT compiling). Time is charged per operation (µs per echoed KiB, per accepted
+// connection), so the two servers compare line by line. Writes bench/results/profile-guarded-echo.md.
+// Usage: node bench/profile.mjs [--seconds N] [--warmup N]
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { spawnLimited, startSock } from './servers.mjs';
+import { spawnLimited, startRaw, startSock } from './servers.mjs';
 
 const args = process.argv.slice(2);
-const seconds = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 5;
+const num = (flag, d) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : d);
+const seconds = num('--seconds', 5);
+const warmup = num('--warmup', 3);
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const root = here('../../../');
 const loads = {
-  'pipelined echo (64 conns × 8 × 1 KiB)': (port) => [
-    here('./loadgen.mjs'),
-    'pipeline',
-    port,
-    '64',
-    seconds,
-    '1024',
-    '8',
-  ],
-  'accepts (16 parallel: connect, 64 B echo, close)': (port) => [
-    here('../../../packages/core/bench/loadgen.mjs'),
-    'accept',
-    port,
-    '16',
-    seconds,
-    '64',
-  ],
+  'pipelined echo (64 conns × 8 × 1 KiB), µs per echoed KiB': {
+    argv: (port, secs) => [here('./loadgen.mjs'), 'pipeline', port, '64', secs, '1024', '8'],
+    ops: (r) => r.perSecond * r.elapsed,
+  },
+  'accepts (16 parallel: connect, 64 B echo, close), µs per connection': {
+    argv: (port, secs) => [
+      here('../../../packages/core/bench/loadgen.mjs'),
+      'accept',
+      port,
+      '16',
+      secs,
+      '64',
+    ],
+    ops: (r) => r.perSecond * seconds,
+  },
 };
 
 const keyOf = (f) => {
@@ -40,40 +42,21 @@ const keyOf = (f) => {
 };
 
 /**
- * Self and inclusive time per function (name, file, line), in ms, from a .cpuprofile, counting only the
- * samples between the first and the last one under a socket callback (`onconnection`, `onStreamRead`):
- * start-up (module loading, building the deny list) and shutdown are left out.
+ * Self time per function (name, file, line), in ms, from a .cpuprofile, counting only the samples taken
+ * between `from` and `to` (µs on the monotonic clock both V8 and process.hrtime read on Linux).
  */
-function times(profile) {
+function times(profile, from, to) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const stack = (id) => {
-    const out = [];
-    for (let at = id; at !== undefined; at = parent.get(at)) out.push(byId.get(at));
-    return out;
-  };
-  const underSocket = (id) =>
-    stack(id).some(
-      (n) => n.callFrame.functionName === 'onconnection' || n.callFrame.functionName === 'onStreamRead',
-    );
-  let first = profile.samples.findIndex(underSocket);
-  let last = profile.samples.findLastIndex(underSocket);
-  if (first < 0) [first, last] = [0, profile.samples.length - 1];
   const self = new Map();
-  const inclusive = new Map();
-  let total = 0;
-  for (let i = first; i <= last; i++) {
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < from || at > to) continue;
     const dt = (profile.timeDeltas[i] ?? 0) / 1000;
-    total += dt;
-    const frames = stack(profile.samples[i]);
-    const k = keyOf(frames[0].callFrame);
+    const k = keyOf(byId.get(profile.samples[i]).callFrame);
     self.set(k, (self.get(k) ?? 0) + dt);
-    for (const key of new Set(frames.map((n) => keyOf(n.callFrame))))
-      inclusive.set(key, (inclusive.get(key) ?? 0) + dt);
   }
-  const sorted = (m) => [...m].sort((a, b) => b[1] - a[1]);
-  return { total, rows: sorted(self), inclusive: sorted(inclusive) };
+  return self;
 }
 
 const area = (file, name) =>
@@ -83,73 +66,103 @@ const area = (file, name) =>
       ? 'core'
       : file.includes('packages/guards/')
         ? 'guards'
-        : file.includes('apps/cli/')
-          ? 'cli'
-          : file.includes('node_modules')
-            ? 'dependency'
-            : file.startsWith('node:') || file === ''
-              ? 'node internals'
-              : 'other';
+        : file.includes('packages/observe/')
+          ? 'observe'
+          : file.includes('apps/cli/dist')
+            ? 'cli'
+            : file.includes('node_modules')
+              ? 'dependency'
+              : 'node internals and native';
 
-const out = [
-  '# Profile: `sock listen --framing length --echo` with every guard on',
-  '',
-  `\`node apps/cli/bench/profile.mjs\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}): the server of`,
-  '`bench/run.mjs` (deny list of 10,000 CIDRs, connection limits, connection and message rates, idle and',
-  `first-frame deadlines, strikes) under \`--cpu-prof\`, ${seconds} s of each load. Self time is the time spent in`,
-  'the function itself (not its callees), counted from the first to the last sample under a socket callback',
-  '(start-up and shutdown left out); shares are of the busy (non-idle) samples. Lines are in the built dist.',
-];
-for (const [label, argv] of Object.entries(loads)) {
-  const dir = mkdtempSync(join(tmpdir(), 'sock-prof-'));
-  process.env.SOCK_BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${dir}`;
-  const server = await startSock();
-  const gen = spawnLimited([process.execPath, ...argv(server.port).map(String)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+async function runLoad(argv) {
+  const gen = spawnLimited([process.execPath, ...argv.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const rl = createInterface({ input: gen.stdout });
   let result;
   for await (const line of rl) result = JSON.parse(line);
   await once(gen, 'exit').catch(() => {});
+  return result;
+}
+
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** Profile one server under one load: µs per operation by function, over the measured window only. */
+async function profileOne(start, load) {
+  const dir = mkdtempSync(join(tmpdir(), 'sock-prof-'));
+  process.env.SOCK_BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${dir}`;
+  const server = await start();
+  if (warmup > 0) await runLoad(load.argv(server.port, warmup));
+  const from = nowUs();
+  const result = await runLoad(load.argv(server.port, seconds));
+  const to = nowUs();
   await server.stop();
+  delete process.env.SOCK_BENCH_NODE_ARGS;
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no profile written');
-  const { total, rows, inclusive } = times(JSON.parse(readFileSync(join(dir, file), 'utf8')));
+  const self = times(JSON.parse(readFileSync(join(dir, file), 'utf8')), from, to);
   rmSync(dir, { recursive: true, force: true });
-  const busy = rows.filter(([k]) => !k.startsWith('(idle)')).reduce((n, [, ms]) => n + ms, 0);
-  const areas = new Map();
-  for (const [k, ms] of rows) {
-    const [name, f] = k.split('|');
-    const a = area(f, name);
-    areas.set(a, (areas.get(a) ?? 0) + ms);
-  }
+  const ops = load.ops(result);
+  const perOp = new Map([...self].map(([k, ms]) => [k, (ms * 1000) / ops]));
+  return { ops, perSecond: result.perSecond, perOp };
+}
+
+const busyOf = (perOp) =>
+  [...perOp].filter(([k]) => !k.startsWith('(idle)')).reduce((n, [, us]) => n + us, 0);
+const fmt = (us) => us.toFixed(2);
+
+const out = [
+  '# Profile: `sock listen --framing length --echo` with every guard on, next to raw node:net',
+  '',
+  `\`node apps/cli/bench/profile.mjs\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}): the two`,
+  'servers of `bench/run.mjs` (the guarded one has a deny list of 10,000 CIDRs, connection limits, connection',
+  'and message rates, idle and first-frame deadlines, strikes) under `--cpu-prof`, each warmed up for',
+  `${warmup} s and then profiled over ${seconds} s of the same load. Self time (the function itself, not its`,
+  'callees), per operation, busy samples only: where the guarded server spends more than the raw one.',
+  'Lines are in the built dist.',
+];
+for (const [label, load] of Object.entries(loads)) {
+  const raw = await profileOne(startRaw, load);
+  const sock = await profileOne(startSock, load);
+  const rawBusy = busyOf(raw.perOp);
+  const sockBusy = busyOf(sock.perOp);
   out.push('', `## ${label}`, '');
   out.push(
-    `${Math.round(result?.perSecond ?? 0).toLocaleString('en-US')} ops/s; ${(total / 1000).toFixed(1)} s sampled, ${((busy / total) * 100).toFixed(0)} % busy.`,
+    `raw: ${Math.round(raw.perSecond).toLocaleString('en-US')} ops/s, ${fmt(rawBusy)} µs busy per op; guarded: ${Math.round(sock.perSecond).toLocaleString('en-US')} ops/s, ${fmt(sockBusy)} µs busy per op (main thread; ratio ${(rawBusy / sockBusy).toFixed(3)}).`,
     '',
   );
-  out.push('| area | self ms | share of busy |', '|---|---:|---:|');
-  for (const [a, ms] of [...areas].sort((x, y) => y[1] - x[1]))
-    if (a !== '(idle)') out.push(`| ${a} | ${ms.toFixed(0)} | ${((ms / busy) * 100).toFixed(1)} % |`);
-  out.push('', '| # | function | where | self ms | share of busy |', '|---:|---|---|---:|---:|');
-  let i = 0;
-  for (const [k, ms] of rows) {
-    if (k.startsWith('(idle)')) continue;
-    if (++i > 25) break;
+  const areas = new Map();
+  const add = (perOp, i) => {
+    for (const [k, us] of perOp) {
+      if (k.startsWith('(idle)')) continue;
+      const [name, f] = k.split('|');
+      const a = area(f, name);
+      const row = areas.get(a) ?? [0, 0];
+      row[i] += us;
+      areas.set(a, row);
+    }
+  };
+  add(raw.perOp, 0);
+  add(sock.perOp, 1);
+  out.push('| area | raw µs/op | guarded µs/op | difference |', '|---|---:|---:|---:|');
+  for (const [a, [r, s]] of [...areas].sort((x, y) => y[1][1] - y[1][0] - (x[1][1] - x[1][0])))
+    out.push(`| ${a} | ${fmt(r)} | ${fmt(s)} | ${fmt(s - r)} |`);
+  const keys = new Set([...raw.perOp.keys(), ...sock.perOp.keys()]);
+  const rows = [...keys]
+    .filter((k) => !k.startsWith('(idle)'))
+    .map((k) => [k, raw.perOp.get(k) ?? 0, sock.perOp.get(k) ?? 0])
+    .sort((x, y) => y[2] - y[1] - (x[2] - x[1]));
+  out.push(
+    '',
+    'The 25 functions whose time grows most from raw to guarded:',
+    '',
+    '| # | function | where | raw µs/op | guarded µs/op | difference |',
+    '|---:|---|---|---:|---:|---:|',
+  );
+  rows.slice(0, 25).forEach(([k, r, s], i) => {
     const [name, f, line] = k.split('|');
     out.push(
-      `| ${i} | \`${name}\` | ${f ? `${f}:${line}` : ''} | ${ms.toFixed(0)} | ${((ms / busy) * 100).toFixed(1)} % |`,
+      `| ${i + 1} | \`${name}\` | ${f ? `${f}:${line}` : ''} | ${fmt(r)} | ${fmt(s)} | ${fmt(s - r)} |`,
     );
-  }
-  out.push('', "Inclusive time (self + callees) of sock's own functions:", '');
-  out.push('| function | where | total ms | share of busy |', '|---|---|---:|---:|');
-  let j = 0;
-  for (const [k, ms] of inclusive) {
-    const [name, f, line] = k.split('|');
-    if (!['core', 'guards', 'cli'].includes(area(f, name))) continue;
-    if (++j > 20) break;
-    out.push(`| \`${name}\` | ${f}:${line} | ${ms.toFixed(0)} | ${((ms / busy) * 100).toFixed(1)} % |`);
-  }
+  });
 }
 const target = join(root, 'bench', 'results', 'profile-guarded-echo.md');
 writeFileSync(target, `${out.join('\n')}\n`);

@@ -65,14 +65,7 @@ const loads = {
   },
   /** New connections (16 in parallel), each one 64-byte frame echoed, then closed. */
   accept: async (server, secs = seconds) => {
-    const r = await drive(server, [
-      ACCEPT_LOADGEN,
-      'accept',
-      String(server.port),
-      '16',
-      String(secs),
-      '64',
-    ]);
+    const r = await drive(server, [ACCEPT_LOADGEN, 'accept', String(server.port), '16', String(secs), '64']);
     const ops = r.perSecond * secs;
     return { perSecond: r.perSecond, cpuUsPerOp: (r.serverCpuMs * 1000) / ops, errors: r.errors };
   },

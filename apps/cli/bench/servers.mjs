@@ -106,6 +106,9 @@ function handle(children, port, cleanup = () => {}) {
 
 const stdio = ['ignore', 'pipe', 'inherit'];
 
+/** Extra node flags for the servers (profile.mjs sets `--cpu-prof ...` here). */
+const benchNodeArgs = () => process.env.SOCK_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
 /** The deny list of the guarded server: 10,000 /24s that the load generator is never in. */
 function denyFile(dir) {
   const lines = [];
@@ -128,20 +131,17 @@ export async function startSock({ workers } = {}) {
     ...['--idle-timeout', '1m', '--handshake-timeout', '10s', '--ban-after', '10'],
     ...(workers ? ['--workers', String(workers)] : []),
   ];
-  const child = spawnLimited(
-    [process.execPath, ...(process.env.SOCK_BENCH_NODE_ARGS?.split(' ') ?? []), SOCK, ...args],
-    {
-      stdio,
-      env: { ...process.env, NO_COLOR: '1' },
-    },
-  );
+  const child = spawnLimited([process.execPath, ...benchNodeArgs(), SOCK, ...args], {
+    stdio,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   const { port } = await firstLine(child, 'sock listen');
   return handle([child], port, () => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** Core's hand-written node:net u32 echo server (one write per frame). */
 export async function startRaw() {
-  const child = spawnLimited([process.execPath, RAW], { stdio });
+  const child = spawnLimited([process.execPath, ...benchNodeArgs(), RAW], { stdio });
   const { port } = await firstLine(child, 'raw server');
   return handle([child], port);
 }

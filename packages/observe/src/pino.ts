@@ -106,6 +106,9 @@ export function decisionLog(logger: Logger, options: DecisionLogOptions = {}): D
   timer.unref();
 
   const observer: Observer = (e: SockEvent) => {
+    // Opens and closes are every connection's: at a level that writes no info line (the CLI's default,
+    // warn), they cost one check, not a line's fields.
+    if ((e.type === 'open' || e.type === 'close') && !logger.isLevelEnabled('info')) return;
     switch (e.type) {
       case 'open':
         if (withConnections)
