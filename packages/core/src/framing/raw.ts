@@ -12,6 +12,11 @@ export function raw(options: RawOptions = {}): Framing {
   const decoder: FrameDecoder = {
     bufferedBytes: 0,
     push(chunk, onFrame) {
+      // The common read fits in one piece: handed over as it is, no view made of it.
+      if (chunk.length > 0 && chunk.length <= max) {
+        onFrame(chunk);
+        return chunk.length;
+      }
       for (let off = 0; off < chunk.length; ) {
         const end = Math.min(off + max, chunk.length);
         if (onFrame(chunk.subarray(off, end)) === true) return end;
