@@ -214,6 +214,8 @@ export class LruTable {
    * text, found without reading the text again (a datagram's source is parsed once for every table).
    */
   findIPv4(value: number, now: number): number {
+    // An empty table (the bans, nearly always) answers before any hashing.
+    if (this.count === 0) return -1;
     return this.live(this.lookup(encodeIPv4(value), ''), now);
   }
 
