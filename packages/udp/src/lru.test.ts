@@ -65,4 +65,3 @@ describe('Lru', () => {
     expect(lru.get(k('b'))).toBeUndefined();
   });
 });
-

@@ -85,4 +85,3 @@ describe('BoundedQueue', () => {
     expect((await q.next()).done).toBe(true);
   });
 });
-
