@@ -35,7 +35,8 @@ export class Datagrams {
     // A dotted IPv4 source (every IPv4 datagram: udp writes IPv4-mapped sources as IPv4) is its own key.
     // With the memory store it is parsed here once, and bans, the IP policy and both rate tables look
     // up its number: no text read again, no string built, nothing allocated per datagram.
-    const value = address.indexOf(':') < 0 ? parseIPv4(address) : -1;
+    // (IPv6 text fails at its first ':', within five characters.)
+    const value = parseIPv4(address);
     const store = ctx.store;
     if (value >= 0 && store instanceof MemoryStore) return this.checkIPv4(address, value, bytes, store);
     const key = ctx.keyOf(address);

@@ -17,7 +17,7 @@ const rounds = Math.min(num('--rounds', 3), 9);
 const sources = Math.min(num('--sources', 8), 200);
 const size = Math.min(num('--size', 100), 1232);
 const WARMUP_MS = 400;
-const TARGET = 0.9;
+const TARGET = 0.95; // issue 17: datagrams per CPU-second with guards >= 0.95x raw node:dgram
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const log = json ? () => {} : (l) => console.error(l);
 
