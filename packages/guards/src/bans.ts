@@ -7,7 +7,7 @@ import { addressRange, formatRange, narrowTo, parseRange, rangeContains, rangesO
 import type { Checker, ResolvedPolicy } from './policy.js';
 import { describe } from './policy.js';
 import { GuardReason } from './reasons.js';
-import type { BanRecord, MaybePromise } from './store.js';
+import type { BanRecord, MaybePromise, MemoryStore } from './store.js';
 
 export interface BanEvent {
   /** The banned key: an IPv4 address, an IPv6 prefix (`2001:db8:1:2::/64`), or a range (`198.51.100.0/24`). */
@@ -176,6 +176,30 @@ export class Bans {
         if (bits <= range.bits) keys.push(formatRange(narrowTo(range, bits)));
     }
     return this.probe(keys, 0, now);
+  }
+
+  /**
+   * `banFor` of a dotted IPv4 `address` already parsed (`value`, `parseIPv4`'s result) at `now`, against
+   * the memory store `store`: the datagram check. Each range width in use is probed as `banFor` probes
+   * it; the address itself (every source's first probe) by its number, so an address with no ban record
+   * costs two table probes and no string. The rare record found is read back as `banFor` reads it.
+   */
+  banForIPv4(
+    address: string,
+    value: number,
+    now: number,
+    store: MemoryStore,
+  ): { key: string; record: BanRecord } | undefined {
+    const widths = this.widths[4];
+    for (let w = 0; w < widths.length; w++) {
+      const bits = widths[w]!;
+      if (bits === 32 && store.banUntilIPv4(value, now) <= now) continue;
+      const network = bits === 0 ? 0 : (value & (0xffffffff << (32 - bits))) >>> 0;
+      const key = bits === 32 ? address : `${formatIPv4(network)}/${bits}`;
+      const record = store.getBan(key, now);
+      if (record && record.until > now) return { key, record };
+    }
+    return undefined;
   }
 
   /**

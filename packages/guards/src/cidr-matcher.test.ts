@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createCidrMatcher } from './cidr-matcher.js';
-import { parseAddress, parseCidr } from './ip.js';
+import { parseAddress, parseCidr, parseIPv4 } from './ip.js';
 
 /** The naive reference: scan every rule, keep the longest covering prefix (the later one on ties). */
 function naive(rules: Array<{ cidr: string; value: number }>, address: string): number | undefined {
@@ -108,7 +108,11 @@ describe('createCidrMatcher', () => {
           fc.array(v4, { minLength: 1, maxLength: 20 }),
           (rules, probes) => {
             const m = createCidrMatcher(rules, { directBits });
-            for (const p of probes) expect(m.lookup(p)).toBe(naive(rules, p));
+            for (const p of probes) {
+              expect(m.lookup(p)).toBe(naive(rules, p));
+              // The same rule for the address as a number (what the datagram check passes).
+              expect(m.lookupIPv4(parseIPv4(p))).toBe(naive(rules, p));
+            }
           },
         ),
         { numRuns: 300 },

@@ -28,6 +28,11 @@ import { type Cidr, parseAddress, parseCidr, parseIPv4 } from './ip.js';
 export interface CidrMatcher<T> {
   /** The value of the most specific rule covering `address`, or undefined. Invalid addresses match nothing. */
   lookup(address: string): T | undefined;
+  /**
+   * `lookup` for an IPv4 address given as its unsigned 32-bit number (127.0.0.1 is 0x7f000001), for a
+   * caller that has parsed the address already: no text is read.
+   */
+  lookupIPv4(value: number): T | undefined;
   /** Number of distinct rules. */
   readonly size: number;
 }
@@ -420,15 +425,19 @@ class Matcher<T> implements CidrMatcher<T> {
     return false;
   }
 
+  lookupIPv4(value: number): T | undefined {
+    const a = value | 0;
+    let v = 0;
+    if (this.exact4.size > 0) v = this.exact4.get(a) ?? 0;
+    if (v === 0) v = this.trie4.lookup(a);
+    return v === 0 ? undefined : this.values[v - 1];
+  }
+
   lookup(address: string): T | undefined {
     let v = 0;
     if (address.indexOf(':') < 0) {
       const parsed = parseIPv4(address);
-      if (parsed < 0) return undefined;
-      const a = parsed | 0;
-      if (this.exact4.size > 0) v = this.exact4.get(a) ?? 0;
-      if (v === 0) v = this.trie4.lookup(a);
-      return v === 0 ? undefined : this.values[v - 1];
+      return parsed < 0 ? undefined : this.lookupIPv4(parsed);
     }
     const family = parseAddress(address, scratch);
     if (family === 4) {

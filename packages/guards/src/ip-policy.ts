@@ -95,6 +95,11 @@ export class IpPolicy {
     return this.matcher.lookup(address) ?? this.options.default;
   }
 
+  /** `check` for an IPv4 address given as its number (`parseIPv4`'s result). */
+  checkIPv4(value: number): IpAction {
+    return this.matcher.lookupIPv4(value) ?? this.options.default;
+  }
+
   /**
    * Re-read the files now (`settled`: once each has stopped changing); on any error the current lists
    * stay and the error is thrown.

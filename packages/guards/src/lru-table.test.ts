@@ -82,4 +82,31 @@ describe('LruTable', () => {
     expect(table.find('2001:db8:0:1::/64', 10)).toBe(-1);
     expect(table.stats()).toMatchObject({ size: 49_999, expired: 1 });
   });
+
+  it('finds an IPv4 entry by its number or its text alike, and a number between two texts is no stale cache', () => {
+    const table = new LruTable(8, 2);
+    const a = table.insert('192.0.2.1', 10, 0);
+    const b = table.insertIPv4(0xc0000202, 10, 0); // 192.0.2.2
+    table.data[a * 2 + 1] = 1;
+    table.data[b * 2 + 1] = 2;
+    expect(table.find('192.0.2.2', 0)).toBe(b);
+    expect(table.findIPv4(0xc0000201, 0)).toBe(a);
+    expect(table.findAnyIPv4(0xc0000202)).toBe(b);
+    // The text of the last key looked up is cached with its words: a numeric lookup in between must not
+    // leave the cache pointing at the number's words.
+    expect(table.find('192.0.2.1', 0)).toBe(a);
+    expect(table.findIPv4(0xc0000202, 0)).toBe(b);
+    expect(table.find('192.0.2.1', 0)).toBe(a);
+    expect(table.insertIPv4(0xc0000201 + 2, 10, 0)).toBeGreaterThanOrEqual(0);
+    expect(table.find('192.0.2.1', 0)).toBe(a);
+    expect(table.find('192.0.2.3', 0)).toBeGreaterThanOrEqual(0);
+    expect(new Set([...table.entries(0)].map(([k]) => k))).toEqual(
+      new Set(['192.0.2.1', '192.0.2.2', '192.0.2.3']),
+    );
+    // Expiry and absence as for text keys.
+    expect(table.findIPv4(0xc0000201, 10)).toBe(-1);
+    expect(table.find('192.0.2.1', 0)).toBe(-1);
+    expect(table.findIPv4(0x0a000001, 0)).toBe(-1);
+    expect(table.findAnyIPv4(0x0a000001)).toBe(-1);
+  });
 });

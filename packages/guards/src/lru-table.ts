@@ -69,6 +69,19 @@ function encodeWords(key: string): number {
   return 2 + bits;
 }
 
+/**
+ * Encode an IPv4 address given as its number (as `parseIPv4` returns it) into `keyWords`, tag 1: the same
+ * words `encode` writes for its dotted text, so either form finds the same entry. The text cache no
+ * longer describes keyWords afterwards, so it is cleared.
+ */
+function encodeIPv4(value: number): number {
+  keyWords[0] = value | 0;
+  keyWords[1] = keyWords[2] = keyWords[3] = 0;
+  lastKey = undefined;
+  lastTag = OPAQUE;
+  return 1;
+}
+
 function hash(tag: number, w0: number, w1: number, w2: number, w3: number): number {
   let h = Math.imul(w0 ^ tag, 0x9e3779b1);
   h = Math.imul(h ^ w1 ^ (h >>> 16), 0x85ebca77);
@@ -193,7 +206,33 @@ export class LruTable {
 
   /** The live slot for `key` (now most recently used), or -1. */
   find(key: string, now: number): number {
-    const slot = this.lookup(encode(key), key);
+    return this.live(this.lookup(encode(key), key), now);
+  }
+
+  /**
+   * `find` for an IPv4 address given as its number (`parseIPv4`'s result): the same entry as its dotted
+   * text, found without reading the text again (a datagram's source is parsed once for every table).
+   */
+  findIPv4(value: number, now: number): number {
+    // An empty table (the bans, nearly always) answers before any hashing.
+    if (this.count === 0) return -1;
+    return this.live(this.lookup(encodeIPv4(value), ''), now);
+  }
+
+  /** `findAny` for an IPv4 address given as its number. */
+  findAnyIPv4(value: number): number {
+    const slot = this.lookup(encodeIPv4(value), '');
+    if (slot >= 0) this.touch(slot);
+    return slot;
+  }
+
+  /** `insert` for an IPv4 address given as its number (absent); its key reads back as the dotted text. */
+  insertIPv4(value: number, expiresAt: number, now: number): number {
+    return this.insertEncoded(undefined, value, expiresAt, now);
+  }
+
+  /** `slot` if it is live (now most recently used); an expired one is removed. -1 otherwise. */
+  private live(slot: number, now: number): number {
     if (slot < 0) return -1;
     if (this.data[slot * this.fields]! <= now) {
       this.remove(slot);
@@ -217,6 +256,11 @@ export class LruTable {
 
   /** A new slot for `key` (absent) expiring at `expiresAt`, or -1 when full and `onFull` is `reject`. */
   insert(key: string, expiresAt: number, now: number): number {
+    return this.insertEncoded(key, 0, expiresAt, now);
+  }
+
+  /** Insert `key`, or (when it is undefined) the IPv4 address numbered `value`. */
+  private insertEncoded(key: string | undefined, value: number, expiresAt: number, now: number): number {
     if (this.count >= this.max) {
       const victim = this.tail;
       if (this.data[victim * this.fields]! <= now) this.expired++;
@@ -227,7 +271,8 @@ export class LruTable {
       }
       this.remove(victim);
     }
-    const tag = encode(key);
+    // Encoded after the eviction above (which reads no keyWords): they hold this key's words below.
+    const tag = key === undefined ? encodeIPv4(value) : encode(key);
     let slot = this.free;
     if (slot >= 0) this.free = this.next[slot]!;
     else {
@@ -236,10 +281,11 @@ export class LruTable {
     }
     this.tags[slot] = tag;
     if (tag === OPAQUE) {
+      // Only text encodes as OPAQUE, so `key` is a string here.
       this.opaque ??= new Map();
       this.opaqueKeys ??= new Map();
-      this.opaque.set(key, slot);
-      this.opaqueKeys.set(slot, key);
+      this.opaque.set(key!, slot);
+      this.opaqueKeys.set(slot, key!);
     } else {
       this.words.set(keyWords, slot * 4);
       this.indexInsert(slot);

@@ -209,17 +209,45 @@ export class MemoryStore implements GuardStore, BanState {
 
   take(table: string, key: string, cost: number, emissionMs: number, burst: number, now: number): number {
     const t = this.bucket(table);
-    const k = key;
+    return this.gcra(t, t.findAny(key), key, 0, cost, emissionMs, burst, now);
+  }
+
+  /**
+   * `take` for an IPv4 address given as its number (`parseIPv4`'s result): the same bucket as its dotted
+   * text, for a caller that parsed the address once for every table (the datagram check).
+   */
+  takeIPv4(
+    table: string,
+    value: number,
+    cost: number,
+    emissionMs: number,
+    burst: number,
+    now: number,
+  ): number {
+    const t = this.bucket(table);
+    return this.gcra(t, t.findAnyIPv4(value), undefined, value, cost, emissionMs, burst, now);
+  }
+
+  /** GCRA on `slot` of `t` (-1: a new bucket for `key`, or for the IPv4 number `value` without one). */
+  private gcra(
+    t: LruTable,
+    slot: number,
+    key: string | undefined,
+    value: number,
+    cost: number,
+    emissionMs: number,
+    burst: number,
+    now: number,
+  ): number {
     // Field 0 is the theoretical arrival time (TAT); once it is in the past the bucket is full again,
     // which is exactly when the entry may be forgotten: expiry = TAT. A key taken again after that (every
     // datagram of a source under a high rate) reuses its expired slot: same answer, no reinsertion.
-    const slot = t.findAny(k);
     const tat = slot < 0 ? now : Math.max(t.data[slot]!, now);
     const next = tat + cost * emissionMs;
     const tolerance = burst * emissionMs;
     if (next - now > tolerance) return Math.max(1, Math.ceil(next - tolerance - now));
     if (slot >= 0) t.data[slot] = next;
-    else if (t.insert(k, next, now) < 0) return -1;
+    else if ((key === undefined ? t.insertIPv4(value, next, now) : t.insert(key, next, now)) < 0) return -1;
     return 0;
   }
 
@@ -277,6 +305,17 @@ export class MemoryStore implements GuardStore, BanState {
     if (e < 0) return undefined;
     const d = this.ended.data;
     return { forgetAt: d[e * 3]!, offences: d[e * 3 + 1]!, until: d[e * 3 + 2]! };
+  }
+
+  /**
+   * `getBan(key, now)?.until ?? 0` for an IPv4 address given as its number, without building the record:
+   * the datagram check asks it of every source, and almost none is banned.
+   */
+  banUntilIPv4(value: number, now: number): number {
+    const slot = this.bans.findIPv4(value, now);
+    if (slot >= 0) return this.bans.data[slot * 3]!;
+    const e = this.ended.findIPv4(value, now);
+    return e < 0 ? 0 : this.ended.data[e * 3 + 2]!;
   }
 
   /**

@@ -1,10 +1,12 @@
 // Load generator (child process): blasts datagrams at 127.0.0.1:<port> from <sources> connected sockets
 // bound to 127.0.0.1, 127.0.0.2, …, in batches, yielding to the event loop between batches so that the
-// parent's 'stop' and the deadline are heard. Usage: node loadgen.mjs <port> <sources> <size> <maxSeconds>
+// parent's 'stop' and the deadline are heard. With <rate> (datagrams/s in all, 0 = as fast as it can) the
+// batches are paced to that rate, so receivers of different speeds can be compared at the same load.
+// Usage: node loadgen.mjs <port> <sources> <size> <maxSeconds> [rate]
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 
-const [port, sources, size, maxSeconds] = process.argv.slice(2).map(Number);
+const [port, sources, size, maxSeconds, rate = 0] = process.argv.slice(2).map(Number);
 const BATCH = 64;
 const payload = Buffer.alloc(size, 0x61);
 let running = true;
@@ -21,12 +23,18 @@ for (let i = 0; i < sources; i++) {
   sockets.push(socket);
 }
 
+const started = performance.now();
+
 function turn() {
   if (!running) return;
-  for (const socket of sockets) {
-    for (let i = 0; i < BATCH; i++) socket.send(payload);
+  // Paced: only the batches due by now (time since the start × rate); none due, just yield.
+  const due = rate > 0 ? ((performance.now() - started) / 1000) * rate - sent : Number.POSITIVE_INFINITY;
+  if (due >= BATCH * sockets.length) {
+    for (const socket of sockets) {
+      for (let i = 0; i < BATCH; i++) socket.send(payload);
+    }
+    sent += BATCH * sockets.length;
   }
-  sent += BATCH * sockets.length;
   setImmediate(turn);
 }
 

@@ -42,6 +42,28 @@ describe('AmplificationLimit', () => {
     expect(amp.budget('a', 3)).toBe(30);
   });
 
+  it('a flood alternating forged sources over a full table never sends more than factor x what it kept', () => {
+    // One address fits: each source evicts the other, so every budget restarts at zero (fails closed).
+    const amp = new AmplificationLimit({ maxEntries: 1, factor: 3 }, () => 0);
+    const fresh = (s: string) => `${s}.`.slice(0, -1); // a new string per datagram, as the socket gives
+    let sent = 0;
+    for (let i = 0; i < 100; i++) {
+      const source = i % 2 === 0 ? '192.0.2.1' : '192.0.2.2';
+      const other = i % 2 === 0 ? '192.0.2.2' : '192.0.2.1';
+      // Runs of three datagrams from one source; its first evicts the other, whose budget is gone at once.
+      amp.received(fresh(source), 7, 10);
+      expect(amp.budget(fresh(other), 7)).toBe(0);
+      expect(amp.trySend(fresh(other), 7, 1)).toBe(false);
+      for (let k = 0; k < 2; k++) amp.received(fresh(source), 7, 10);
+      expect(amp.budget(fresh(source), 7)).toBe(90);
+      // Part of the budget spent: what is left must not outlive the eviction.
+      if (amp.trySend(fresh(source), 7, 30)) sent += 30;
+      expect(amp.budget(fresh(source), 7)).toBe(60);
+      expect(amp.trySend(fresh(source), 7, 61)).toBe(false);
+    }
+    expect(sent).toBe(100 * 30);
+  });
+
   it('checks its options', () => {
     expect(() => new AmplificationLimit({ factor: 0.5 }, Date.now)).toThrow(/factor/);
     expect(() => new AmplificationLimit({ maxEntries: 0 }, Date.now)).toThrow(/maxEntries/);

@@ -30,4 +30,38 @@ describe('Lru', () => {
     now = 300;
     expect(sliding.get('k')).toBeUndefined();
   });
+
+  it('never answers from its remembered last entry once that entry was replaced, deleted, evicted or expired', () => {
+    let now = 0;
+    const lru = new Lru<string, number>(2, 100, () => now, true);
+    // Keys as fresh strings, as datagram sources arrive: equal text, another string each time.
+    const k = (s: string) => `${s}.`.slice(0, -1);
+    lru.set('a', 1);
+    expect(lru.get(k('a'))).toBe(1);
+    lru.set('a', 2);
+    expect(lru.get(k('a'))).toBe(2);
+    lru.delete('a');
+    expect(lru.get(k('a'))).toBeUndefined();
+    lru.set('a', 3);
+    lru.set('b', 4);
+    expect(lru.get(k('b'))).toBe(4);
+    lru.set('c', 5); // evicts a (b was used since)
+    expect(lru.get(k('a'))).toBeUndefined();
+    expect(lru.get(k('b'))).toBe(4);
+    lru.set('d', 6); // b has its second chance; c goes
+    expect(lru.get(k('c'))).toBeUndefined();
+    expect(lru.get(k('b'))).toBe(4);
+    // Sliding expiry still runs on a remembered entry.
+    now = 90;
+    expect(lru.get(k('b'))).toBe(4);
+    now = 180;
+    expect(lru.get(k('b'))).toBe(4);
+    now = 300;
+    expect(lru.get(k('b'))).toBeUndefined();
+    expect(lru.size).toBe(1);
+    lru.set('b', 7);
+    expect(lru.get(k('b'))).toBe(7);
+    lru.clear();
+    expect(lru.get(k('b'))).toBeUndefined();
+  });
 });
