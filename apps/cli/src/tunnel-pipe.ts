@@ -22,7 +22,18 @@ export async function pipeTunnel(conn: Connection<Buffer, Uint8Array>, channel: 
   const resume = () => {
     if (!conn.closing) channel.resume();
   };
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
   channel.on('data', (chunk: Buffer) => {
+    // The chunks of one SSH read (two packets or more) leave in one writev.
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
     if (socket.write(chunk)) return;
     channel.pause();
     socket.once('drain', resume);
