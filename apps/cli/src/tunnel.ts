@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { type Connection, createServer, raw, type SockEvent, type SockServer } from '@sock/core';
 import { createGuards, type Guards } from '@sock/guards';
 import type { SshClientTransport } from '@sock/ssh';
@@ -6,8 +5,8 @@ import type { Command } from 'commander';
 import { describeError, UsageError } from './errors.js';
 import { addGuardFlags, type GuardFlags, guardPolicy } from './guard-flags.js';
 import { collect, parsePort } from './parse.js';
-import { sendInPieces } from './send-stream.js';
 import { addClientSshFlags, type ClientSshFlags, clientSsh } from './ssh-flags.js';
+import { pipeTunnel } from './tunnel-pipe.js';
 
 interface TunnelFlags extends GuardFlags, ClientSshFlags {
   local: string[];
@@ -117,7 +116,7 @@ Prints one line when ready: "tunnel <bind>:<port> -> <host>:<hostport> via <ssh-
   });
 }
 
-/** Bytes both ways between a local connection and one SSH channel, honouring backpressure on each side. */
+/** Open the SSH channel for one accepted local connection and pipe the two (see `pipeTunnel`). */
 async function forward(conn: Connection, transport: SshClientTransport, f: Forward): Promise<void> {
   let channel: Awaited<ReturnType<typeof transport.dial>>;
   try {
@@ -133,19 +132,5 @@ async function forward(conn: Connection, transport: SshClientTransport, f: Forwa
     conn.destroy();
   };
   channel.on('error', broken);
-  const down = (async () => {
-    for await (const chunk of channel)
-      await sendInPieces(conn, chunk as Buffer, TUNNEL_FRAMING.maxFrameBytes);
-    // The far side closed: end ours too, which ends the loop below.
-    await conn.close();
-  })().catch(broken);
-  const closed = once(channel, 'close');
-  try {
-    for await (const chunk of conn) {
-      if (!channel.write(chunk)) await Promise.race([once(channel, 'drain'), closed]);
-    }
-  } finally {
-    channel.end();
-  }
-  await down;
+  await pipeTunnel(conn, channel);
 }

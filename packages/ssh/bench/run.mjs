@@ -5,7 +5,7 @@
 //    vs sshd, driven by the same ssh2 client, with sock's server CPU per handshake.
 // Usage: node bench/run.mjs [--json] [--rounds 6] [--mb 8] [--seconds 1]
 
-import { fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
@@ -61,6 +61,29 @@ async function echoThrough(stream) {
   await done;
   return echoBytes / 1e6 / ((performance.now() - started) / 1000);
 }
+
+// CPU time of a child process (user + system, ms) from /proc: the forwarders' cost per MB beside their
+// throughput. Linux only; elsewhere the CPU rows are left out.
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+function processCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return Number.NaN;
+  }
+}
+const ownCpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -208,13 +231,25 @@ try {
   await handshake(sockSsh.port);
 
   const throughput = { openssh: [], sock: [], tunnel: [] };
+  // CPU ms per MB echoed: the forwarding process of each path, and this process (the load generator,
+  // plus sshTransport itself on the sshTransport rounds).
+  const cpu = {
+    openssh: { forwarder: () => processCpuMs(forward.pid), ms: 0, ownMs: 0 },
+    sock: { forwarder: () => 0, ms: 0, ownMs: 0 },
+    tunnel: { forwarder: () => processCpuMs(tunnel.pid), ms: 0, ownMs: 0 },
+  };
   const shakes = { sshd: [], sock: [] };
   let sockCpu = 0;
   let sockOps = 0;
   for (let i = 0; i < rounds; i++) {
     const order = i % 2 ? ['tunnel', 'sock', 'openssh'] : ['openssh', 'sock', 'tunnel'];
     const paths = { openssh: viaOpenSsh, sock: viaSshTransport, tunnel: viaSockTunnel };
-    for (const side of order) throughput[side].push(await paths[side]());
+    for (const side of order) {
+      const [f0, o0] = [cpu[side].forwarder(), ownCpuMs()];
+      throughput[side].push(await paths[side]());
+      cpu[side].ms += cpu[side].forwarder() - f0;
+      cpu[side].ownMs += ownCpuMs() - o0;
+    }
     for (const side of i % 2 ? ['sock', 'sshd'] : ['sshd', 'sock']) {
       if (side === 'sock') {
         const before = await sockSsh.cpu();
@@ -255,6 +290,18 @@ try {
     },
     { name: 'sock SSH server CPU per handshake (µs)', unit: 'µs', value: r1(sockCpu / sockOps) },
   );
+  const mb = (rounds * echoBytes) / 1e6;
+  const perMb = (ms) => Math.round((ms / mb) * 100) / 100;
+  const cpuRows = [
+    ['OpenSSH ssh -L client process', cpu.openssh.ms],
+    ['sock tunnel -L process', cpu.tunnel.ms],
+    ['bench process on sshTransport rounds (load generator + sshTransport)', cpu.sock.ownMs],
+    ['bench process on ssh -L rounds (load generator alone)', cpu.openssh.ownMs],
+  ];
+  for (const [what, ms] of cpuRows) {
+    if (Number.isFinite(ms))
+      results.push({ name: `CPU per MB echoed: ${what}`, unit: 'ms/MB', value: perMb(ms) });
+  }
 } finally {
   forward.kill();
   tunnel.kill();
