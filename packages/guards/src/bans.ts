@@ -430,6 +430,11 @@ export const DEFAULT_STRIKE_WEIGHTS: Readonly<Record<string, number>> = {
 /** The `strikes` section. */
 export function resolveStrikes(c: Checker, input: unknown): ResolvedPolicy['strikes'] {
   const strikes = c.section(input, ['strikes'], ['threshold', 'window', 'weights', 'aggregate'] as const);
+  const threshold = c.number(strikes.threshold, ['strikes', 'threshold'], 10, { min: 1 });
+  // A range's own threshold, unless set, is never below five keys' worth: below the per-key threshold
+  // one key's strikes would ban its whole /24 before the key itself (a policy that raised `threshold`
+  // to tolerate a noisy client would still see its neighbours banned at 50).
+  const aggregateDefault = Math.max(50, 5 * threshold);
   let aggregate: ResolvedPolicy['strikes']['aggregate'];
   if (strikes.aggregate !== false) {
     const a = c.section(strikes.aggregate, ['strikes', 'aggregate'], [
@@ -438,7 +443,7 @@ export function resolveStrikes(c: Checker, input: unknown): ResolvedPolicy['stri
       'ipv6Prefix',
     ] as const);
     aggregate = {
-      threshold: c.number(a.threshold, ['strikes', 'aggregate', 'threshold'], 50, { min: 1 }),
+      threshold: c.number(a.threshold, ['strikes', 'aggregate', 'threshold'], aggregateDefault, { min: 1 }),
       ipv4Prefix: c.number(a.ipv4Prefix, ['strikes', 'aggregate', 'ipv4Prefix'], 24, {
         min: 8,
         max: 31,
@@ -461,7 +466,7 @@ export function resolveStrikes(c: Checker, input: unknown): ResolvedPolicy['stri
         weights[reason] = c.number(weight, ['strikes', 'weights', reason], 1);
   }
   return {
-    threshold: c.number(strikes.threshold, ['strikes', 'threshold'], 10, { min: 1 }),
+    threshold,
     windowMs: c.duration(strikes.window, ['strikes', 'window'], 600_000),
     weights,
     aggregate,

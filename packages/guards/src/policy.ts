@@ -118,7 +118,8 @@ export interface StrikeOptions {
   /**
    * A second level of strikes per range (a /24 of IPv4, a /48 of IPv6 by default) with its own threshold,
    * so an attacker rotating through more keys than the store holds is banned as the range it rotates in.
-   * Default threshold 50 within `window`; `false` turns it off.
+   * Default threshold 50 within `window` (5 × `threshold` when that is higher: a range never bans before
+   * one key of it could); `false` turns it off.
    */
   aggregate?: { threshold?: number; ipv4Prefix?: number; ipv6Prefix?: number } | false;
 }

@@ -97,6 +97,19 @@ describe('bans (issue 14)', () => {
     expect(await guards.isBanned('198.51.101.1')).toBe(false);
   });
 
+  it('5b. a raised per-key threshold is not undercut by the range threshold: one noisy key bans nothing', async () => {
+    const bans: BanEvent[] = [];
+    const tolerant = createGuards({ strikes: { threshold: 1000 } }, { onBan: (e) => bans.push(e) });
+    // 60 strikes from one address: past the old fixed range threshold of 50, far below its own 1000.
+    for (let i = 0; i < 60; i++) await tolerant.strike('198.51.100.7', 'rate-connections');
+    expect(bans).toEqual([]);
+    expect(await tolerant.isBanned('198.51.100.8')).toBe(false);
+    // The default policy still bans the /24 that rotating keys strike from, at 50.
+    const strict = createGuards({ store: { maxKeys: 20 } }, { onBan: (e) => bans.push(e) });
+    for (let i = 1; i <= 50; i++) await strict.strike(`198.51.100.${i}`, 'ip-denied');
+    expect(bans.map((b) => b.key)).toEqual(['198.51.100.0/24']);
+  });
+
   it('6. a CIDR ban bans the range (within the firewall’s width limits), never one address', async () => {
     const guards = createGuards({ rates: noRates });
     const { port, rejects } = await guardedServer(guards);
