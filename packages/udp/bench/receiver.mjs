@@ -1,6 +1,8 @@
 // Receiver (child process): one variant of the receiving side. Prints {"port"} once bound, counts
 // datagrams, and answers 'start' (reset the window) and 'report' ({ count, cpuMs, ms, ... }) over IPC.
-// Usage: node receiver.mjs <raw|udp|udp-bare>
+// Usage: node receiver.mjs <raw|udp|udp-bare|udp-iter>
+//   udp: guards + anti-amplification, datagrams by `onDatagram` callback (as raw gets them by 'message');
+//   udp-bare: the socket alone, callback; udp-iter: as udp, but read with `for await`.
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 
@@ -23,17 +25,26 @@ if (variant === 'raw') {
 } else {
   const { createUdpSocket } = await import('../dist/index.js');
   const bare = variant === 'udp-bare';
+  const iterated = variant === 'udp-iter';
   const guards = bare ? { kind: 'none', guard: undefined } : await loadGuards();
+  const delivery = iterated
+    ? {}
+    : {
+        onDatagram: () => {
+          count++;
+        },
+      };
   const socket = createUdpSocket(
     bare
       ? // Sources trusted as in `udp` (else the unvalidated-source rate caps what is measured).
-        { maxQueue: 4096, dangerouslyTrustSourceAddresses: true }
+        { maxQueue: 4096, dangerouslyTrustSourceAddresses: true, ...delivery }
       : // Every datagram through guards' full check, as for proven sources: the cost being measured.
         {
           guards: [guards.guard],
           antiAmplification: true,
           maxQueue: 4096,
           dangerouslyTrustSourceAddresses: true,
+          ...delivery,
         },
   );
   const { port } = await socket.bind({ host: '127.0.0.1', port: 0 });
@@ -42,9 +53,10 @@ if (variant === 'raw') {
     await socket.close();
     guards.guard?.close?.();
   };
-  (async () => {
-    for await (const _ of socket) count++;
-  })();
+  if (iterated)
+    (async () => {
+      for await (const _ of socket) count++;
+    })();
   process.stdout.write(`${JSON.stringify({ port })}\n`);
 }
 

@@ -79,12 +79,14 @@ async function measure(variant) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-// `udp-bare`: the same socket without guards or amplification accounting (what iteration alone costs).
-const runs = { raw: [], udp: [], 'udp-bare': [] };
+// `udp`: guards and amplification accounting, datagrams by callback (`onDatagram`, as raw's 'message');
+// `udp-bare`: the same socket without guards or accounting; `udp-iter`: `udp` read with `for await`.
+const runs = { raw: [], udp: [], 'udp-bare': [], 'udp-iter': [] };
 let admission = '';
 let dropped = {};
 for (let r = 0; r < rounds; r++) {
-  for (const variant of r % 2 === 0 ? ['raw', 'udp', 'udp-bare'] : ['udp-bare', 'udp', 'raw']) {
+  const order = ['raw', 'udp', 'udp-bare', 'udp-iter'];
+  for (const variant of r % 2 === 0 ? order : [...order].reverse()) {
     const m = await measure(variant);
     runs[variant].push(m);
     if (variant === 'udp') {
@@ -105,13 +107,14 @@ const row = (name) => ({
 const raw = row('raw');
 const udp = row('udp');
 const bare = row('udp-bare');
+const iter = row('udp-iter');
 const result = {
   package: '@sock/udp',
   node: process.version,
   settings: { seconds, rounds, sources, size, rate },
   admission,
   target: TARGET,
-  rows: [raw, udp, bare],
+  rows: [raw, udp, bare, iter],
   ratio: {
     datagramsPerSecond: udp.datagramsPerSecond / raw.datagramsPerSecond,
     datagramsPerCpuSecond: udp.datagramsPerCpuSecond / raw.datagramsPerCpuSecond,
@@ -120,6 +123,10 @@ const result = {
   bareRatio: {
     datagramsPerSecond: bare.datagramsPerSecond / raw.datagramsPerSecond,
     datagramsPerCpuSecond: bare.datagramsPerCpuSecond / raw.datagramsPerCpuSecond,
+  },
+  iterRatio: {
+    datagramsPerSecond: iter.datagramsPerSecond / raw.datagramsPerSecond,
+    datagramsPerCpuSecond: iter.datagramsPerCpuSecond / raw.datagramsPerCpuSecond,
   },
 };
 
@@ -130,7 +137,7 @@ if (json) {
   const vsRaw = (r) => (r.datagramsPerCpuSecond / raw.datagramsPerCpuSecond).toFixed(3);
   const lines = [
     `@sock/udp vs raw node:dgram: ${sources} sources, ${size}-byte datagrams, ${rate > 0 ? `paced to ${rate}/s, ` : ''}${rounds} alternating rounds of ${seconds}s (medians)`,
-    `udp: admission by ${admission}, anti-amplification accounting on; udp-bare: neither (iteration alone)`,
+    `udp: admission by ${admission}, anti-amplification accounting on, onDatagram callback; udp-bare: neither; udp-iter: udp read with for await`,
     `${pad('variant', 10)}${pad('datagrams/s', 14)}${pad('per CPU-s', 12)}per CPU-s vs raw`,
     ...result.rows.map(
       (r) =>
