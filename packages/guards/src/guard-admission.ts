@@ -44,8 +44,17 @@ export class Admission {
   }
 
   ipDenied(address: string): boolean {
-    const p = this.ctx.policy.ip;
-    return (this.ip.hasRules || p.default === 'deny') && this.ip.check(address) === 'deny';
+    return this.ipConsulted() && this.ip.check(address) === 'deny';
+  }
+
+  /** `ipDenied` for a dotted IPv4 address given as its number (`parseIPv4`'s result). */
+  ipDeniedIPv4(value: number): boolean {
+    return this.ipConsulted() && this.ip.checkIPv4(value) === 'deny';
+  }
+
+  /** A policy without rules that allows by default denies nothing: no lookup is made. */
+  private ipConsulted(): boolean {
+    return this.ip.hasRules || this.ctx.policy.ip.default === 'deny';
   }
 
   accept(conn: ConnectionControl): Verdict | Promise<Verdict> {

@@ -62,10 +62,7 @@ export class Datagrams {
       const r = this.banned(ban.key, address, address);
       if (r) return r;
     }
-    if (
-      (this.admission.ip.hasRules || p.ip.default === 'deny') &&
-      this.admission.ip.checkIPv4(value) === 'deny'
-    ) {
+    if (this.admission.ipDeniedIPv4(value)) {
       const r = this.denied(address, address);
       if (r) return r;
     }

@@ -6,7 +6,6 @@ import { GuardReason } from './reasons.js';
 
 /** One re-armed timer per connection and the counters it last saw (kept in the connection's GuardConn). */
 export interface Deadlines {
-  readonly key: string;
   /** A handle of `conn.clock`. */
   timer: unknown;
   firstFrameBy: number;
@@ -45,7 +44,6 @@ export class Timeouts {
     const t = this.ctx.policy.timeouts;
     const now = conn.clock.now();
     const state: Deadlines = {
-      key: owner.key,
       timer: undefined,
       // Deadlines count from accept on the server's clock (the PROXY header has its own deadline).
       firstFrameBy: t.firstFrameMs > 0 ? now + t.firstFrameMs : 0,
@@ -153,7 +151,9 @@ export class Timeouts {
     stage: Stage,
     message: string,
   ): boolean {
-    const r = rejection('timeouts', reason, state.key, message, this.ctx.policy.timeouts.shadow);
+    // The key lives on the connection's GuardConn, which holds these deadlines.
+    const key = guardConn(conn)?.key ?? conn.remoteAddress;
+    const r = rejection('timeouts', reason, key, message, this.ctx.policy.timeouts.shadow);
     if (r.shadow) {
       state.reported |= bit;
       conn.report(r, stage, GUARDS_PLUGIN);

@@ -110,6 +110,20 @@ describe('bans (issue 14)', () => {
     expect(bans.map((b) => b.key)).toEqual(['198.51.100.0/24']);
   });
 
+  it('5c. with a raised threshold, keys rotating in one /24 are still banned as the range, at 5 × the threshold', async () => {
+    const bans: BanEvent[] = [];
+    // Threshold 20: each key stops one strike short of its own ban; the range's is 100.
+    const guards = createGuards(
+      { store: { maxKeys: 20 }, strikes: { threshold: 20 } },
+      { onBan: (e) => bans.push(e) },
+    );
+    for (let i = 1; i <= 99; i++) await guards.strike(`198.51.100.${i}`, 'ip-denied');
+    expect(bans).toEqual([]);
+    await guards.strike('198.51.100.200', 'ip-denied');
+    expect(bans.map((b) => b.key)).toEqual(['198.51.100.0/24']);
+    expect(await guards.isBanned('198.51.100.250')).toBe(true);
+  });
+
   it('6. a CIDR ban bans the range (within the firewall’s width limits), never one address', async () => {
     const guards = createGuards({ rates: noRates });
     const { port, rejects } = await guardedServer(guards);
